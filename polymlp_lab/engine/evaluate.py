@@ -1,0 +1,65 @@
+"""Thin wrapper over the kernels: validate, cast, allocate, run one potential file."""
+
+import numpy as np
+from numba import get_num_threads
+
+from . import kernels
+from .model import ModelTables
+from .neighbors import half_neighbor_list
+
+# Private per-thread density accumulators are used while they stay below this size.
+_BUFFER_BYTES = 256 * 2**20
+
+
+def _n_chunks(n_atom: int, n_slot: int, n_bond: int) -> int:
+    threads = get_num_threads()
+    per_chunk = max(1, n_atom * n_slot * 16)
+    return int(max(1, min(threads, n_bond, _BUFFER_BYTES // per_chunk)))
+
+
+def evaluate_model(tables: ModelTables, cell, positions, type_ids, pbc, *, forces=True):
+    """Energy terms of one potential file for one structure.
+
+    Parameters
+    ----------
+    cell : (3, 3) float, Å, lattice vectors as rows.
+    positions : (n_atom, 3) float, Cartesian, Å.
+    type_ids : (n_atom,) int, index into ``tables.elements``.
+    pbc : (3,) bool.
+
+    Returns
+    -------
+    energies : (n_atom,) eV per atom.
+    forces : (n_atom, 3) eV/Å, or None.
+    virial : (3, 3) eV, sum over bonds of d ⊗ dE/dd (ASE stress = virial / volume), or None.
+    """
+    positions = np.ascontiguousarray(positions, dtype=np.float64)
+    type_ids = np.ascontiguousarray(type_ids, dtype=np.int64)
+    n_atom = len(positions)
+    bond_i, bond_j, bond_d = half_neighbor_list(cell, positions, pbc, tables.cutoff)
+    n_slot = tables.n_slots_half
+    a_half = np.zeros((n_atom, n_slot), dtype=np.complex128)
+    chunks = _n_chunks(n_atom, n_slot, len(bond_i))
+    kernels.accumulate_density(
+        bond_i, bond_j, bond_d, type_ids, tables.type_pairs, tables.cutoff,
+        tables.radial_params, tables.lmax, tables.norm, chunks, a_half,
+    )
+    energies = np.zeros(n_atom)
+    g_half = np.zeros((n_atom, n_slot) if forces else (1, 1), dtype=np.complex128)
+    kernels.atomic_energies(
+        a_half, type_ids, tables.n_blocks, tables.lmax, tables.prod_ptr, tables.prod_factors,
+        tables.prod_order, tables.feat_ptr, tables.feat_coef, tables.term_ptr,
+        tables.term_prod, tables.term_coef, tables.poly2_ptr, tables.poly2_idx,
+        tables.poly2_coef, tables.poly3_ptr, tables.poly3_idx, tables.poly3_coef,
+        forces, energies, g_half,
+    )
+    if not forces:
+        return energies, None, None
+    force_array = np.zeros((n_atom, 3))
+    virial = np.zeros((3, 3))
+    chunks = int(max(1, min(get_num_threads(), len(bond_i))))
+    kernels.bond_forces(
+        bond_i, bond_j, bond_d, type_ids, tables.type_pairs, tables.cutoff,
+        tables.radial_params, tables.lmax, tables.norm, g_half, chunks, force_array, virial,
+    )
+    return energies, force_array, virial

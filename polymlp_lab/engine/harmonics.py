@@ -1,0 +1,99 @@
+"""Complex spherical harmonics Y_lm(r̂) for m >= 0 and their Cartesian gradients.
+
+Convention: orthonormal, Condon-Shortley phase (as scipy and pypolymlp). Harmonics are
+stored in "half" order ``lm = l(l+1)/2 + m`` for m = 0..l; negative m follow from
+``Y_l,-m = (-1)^m conj(Y_lm)``.
+
+They are written as ``Y_lm = N_lm Q_lm(u) s^m`` with ``u = z/r`` and ``s = (x + iy)/r``,
+where ``Q_lm = (-1)^m d^m P_l / du^m`` is a polynomial; this form has no pole at the z axis,
+so gradients are exact everywhere.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+
+def n_lm_half(lmax: int) -> int:
+    """Number of (l, m >= 0) pairs with l <= lmax."""
+    return (lmax + 1) * (lmax + 2) // 2
+
+
+def normalisation_table(lmax: int) -> np.ndarray:
+    """N_lm = sqrt((2l+1)/(4 pi) (l-m)!/(l+m)!) in half order, shape (n_lm_half,)."""
+    table = np.zeros(n_lm_half(lmax))
+    for l in range(lmax + 1):
+        for m in range(l + 1):
+            ratio = math.exp(math.lgamma(l - m + 1) - math.lgamma(l + m + 1))
+            table[l * (l + 1) // 2 + m] = math.sqrt((2 * l + 1) / (4.0 * math.pi) * ratio)
+    return table
+
+
+@njit(cache=True)
+def legendre_q(u, lmax, q):
+    """Fill q[l, m] = (-1)^m d^m P_l/du^m (u) for 0 <= m <= l <= lmax; q[l, l+1] = 0."""
+    for m in range(lmax + 2):
+        for l in range(lmax + 1):
+            q[l, m] = 0.0
+    qmm = 1.0
+    for m in range(lmax + 1):
+        if m > 0:
+            qmm *= -(2.0 * m - 1.0)
+        q[m, m] = qmm
+        if m + 1 <= lmax:
+            q[m + 1, m] = (2.0 * m + 1.0) * u * qmm
+        for l in range(m + 2, lmax + 1):
+            q[l, m] = ((2.0 * l - 1.0) * u * q[l - 1, m] - (l + m - 1.0) * q[l - 2, m]) / (l - m)
+
+
+@njit(cache=True)
+def spherical_harmonics(dx, dy, dz, lmax, norm, q, ylm):
+    """Y_lm(d/|d|) for m >= 0 in half order into ylm (complex, n_lm_half)."""
+    r = math.sqrt(dx * dx + dy * dy + dz * dz)
+    u = dz / r
+    s = complex(dx / r, dy / r)
+    legendre_q(u, lmax, q)
+    sm = complex(1.0, 0.0)
+    for m in range(lmax + 1):
+        for l in range(m, lmax + 1):
+            lm = l * (l + 1) // 2 + m
+            ylm[lm] = norm[lm] * q[l, m] * sm
+        sm *= s
+
+
+@njit(cache=True)
+def spherical_harmonics_gradient(dx, dy, dz, lmax, norm, q, ylm, grad):
+    """Y_lm and dY_lm/dd_a (a = x, y, z) for m >= 0; grad has shape (n_lm_half, 3).
+
+    Derivatives are with respect to the Cartesian vector d itself (units 1/Å).
+    """
+    r = math.sqrt(dx * dx + dy * dy + dz * dz)
+    inv_r = 1.0 / r
+    ux = dx * inv_r
+    uy = dy * inv_r
+    u = dz * inv_r
+    s = complex(ux, uy)
+    legendre_q(u, lmax, q)
+    # du/dd_a = (delta_az - u d̂_a)/r ; ds/dd_a = (e_a - s d̂_a)/r with e = (1, i, 0)
+    du_x = -u * ux * inv_r
+    du_y = -u * uy * inv_r
+    du_z = (1.0 - u * u) * inv_r
+    ds_x = (1.0 - s * ux) * inv_r
+    ds_y = (1j - s * uy) * inv_r
+    ds_z = (-s * u) * inv_r
+    sm_minus = complex(0.0, 0.0)  # s^(m-1)
+    sm = complex(1.0, 0.0)  # s^m
+    for m in range(lmax + 1):
+        for l in range(m, lmax + 1):
+            lm = l * (l + 1) // 2 + m
+            c = norm[lm]
+            ylm[lm] = c * q[l, m] * sm
+            # dQ_lm/du = -Q_l,m+1
+            a = -c * q[l, m + 1] * sm
+            b = c * m * q[l, m] * sm_minus
+            grad[lm, 0] = a * du_x + b * ds_x
+            grad[lm, 1] = a * du_y + b * ds_y
+            grad[lm, 2] = a * du_z + b * ds_z
+        sm_minus = sm
+        sm = sm * s

@@ -1,0 +1,202 @@
+"""Tables that drive the Numba kernels, built from pypolymlp's feature enumeration.
+
+pypolymlp owns the enumeration and order of features: ``get_features_attr`` gives the linear
+features (radial index n, invariant index, type-pair combination) and the polynomial terms
+(pairs and triples of linear features), in the order of the coefficient vector. The invariant
+coefficient tables (l combinations, m sequences, coefficients) come from its gtinv data.
+Here they are regrouped per centre-atom type into flat arrays: products of densities
+(deduplicated, a product and its m -> -m partner merged since their real parts agree),
+features as sparse sums of products, and polynomial terms over the features of that type.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import PotentialFileError
+from .harmonics import n_lm_half, normalisation_table
+
+MAX_ORDER = 6  # highest invariant order handled by the kernels
+
+
+@dataclass(frozen=True)
+class ModelTables:
+    """Everything one potential file contributes to an evaluation (arrays are read-only)."""
+
+    elements: tuple
+    cutoff: float
+    radial_params: np.ndarray  # (n_fn, 2): beta [1/Å²], r0 [Å]
+    lmax: int
+    type_pairs: np.ndarray  # (n_type, n_type) -> type-pair index
+    n_type_pairs: int
+    norm: np.ndarray  # spherical harmonics normalisation, half order
+    prod_ptr: np.ndarray
+    prod_factors: np.ndarray
+    prod_order: np.ndarray
+    feat_ptr: np.ndarray
+    feat_coef: np.ndarray
+    term_ptr: np.ndarray
+    term_prod: np.ndarray
+    term_coef: np.ndarray
+    poly2_ptr: np.ndarray
+    poly2_idx: np.ndarray
+    poly2_coef: np.ndarray
+    poly3_ptr: np.ndarray
+    poly3_idx: np.ndarray
+    poly3_coef: np.ndarray
+    n_features: int  # linear + polynomial, = number of coefficients
+
+    @property
+    def n_blocks(self) -> int:
+        """Number of (type pair, radial function) blocks of the density arrays."""
+        return self.n_type_pairs * self.radial_params.shape[0]
+
+    @property
+    def n_slots_half(self) -> int:
+        return self.n_blocks * n_lm_half(self.lmax)
+
+
+def _type_pair_matrix(n_type: int) -> tuple[np.ndarray, list]:
+    """pypolymlp's type-pair numbering: (i, j), i <= j, row by row."""
+    matrix = np.zeros((n_type, n_type), dtype=np.int64)
+    members = []
+    for i in range(n_type):
+        for j in range(i, n_type):
+            matrix[i, j] = matrix[j, i] = len(members)
+            members.append({i, j})
+    return matrix, members
+
+
+def _canonical_product(slots_lm, sum_m_zero):
+    """Sorted factor key, merged with its m -> -m partner when sum(m) = 0."""
+    key = tuple(sorted(s for s, _ in slots_lm))
+    if not sum_m_zero:
+        return key
+    partner = tuple(sorted(s - 2 * m for s, m in slots_lm))
+    return min(key, partner)
+
+
+def _linear_feature_terms(feature, feature_type, gtinv, n_fn, lmax):
+    """Terms {product key: coefficient} and type pairs of one linear feature."""
+    n_lmf = (lmax + 1) ** 2
+    terms = {}
+    if feature_type == "pair":
+        n, tcomb = feature
+        tp = tcomb[0]
+        slot = (tp * n_fn + n) * n_lmf
+        terms[(slot,)] = np.sqrt(4.0 * np.pi)  # a_{n00} = sum f_n / sqrt(4 pi)
+        return terms, list(tcomb)
+    n, gid, tcomb = feature
+    l_comb = gtinv.l_comb[gid]
+    if len(l_comb) > MAX_ORDER:
+        raise PotentialFileError(f"invariants of order {len(l_comb)} exceed {MAX_ORDER}")
+    for lm_list, coef in zip(gtinv.lm_seq[gid], gtinv.lm_coeffs[gid]):
+        slots_lm = []
+        sum_m = 0
+        for lm, tp in zip(lm_list, tcomb):
+            l = int(np.sqrt(lm))
+            m = lm - l * l - l
+            sum_m += m
+            slots_lm.append(((tp * n_fn + n) * n_lmf + lm, m))
+        key = _canonical_product(slots_lm, sum_m == 0)
+        terms[key] = terms.get(key, 0.0) + coef
+    return {k: c for k, c in terms.items() if c != 0.0}, list(tcomb)
+
+
+def build_tables(params, coeffs, path=None) -> ModelTables:
+    """ModelTables for one pypolymlp ``PolymlpParamsSingle`` and its coefficients."""
+    from pypolymlp.mlp_dev.core.features_attr import get_features_attr
+
+    model = params.model
+    if model.pair_type != "gaussian":
+        raise PotentialFileError(
+            f"pair_type '{model.pair_type}' is not supported (only gaussian)",
+            path=path, key="pair_type",
+        )
+    n_type = params.n_type
+    type_pairs, tp_members = _type_pair_matrix(n_type)
+    radial_params = np.ascontiguousarray(model.pair_params, dtype=np.float64).reshape(-1, 2)
+    n_fn = len(radial_params)
+    lmax = int(model.max_l) if model.feature_type == "gtinv" else 0
+    if model.feature_type == "gtinv" and model.gtinv.l_comb:
+        lmax = max(lmax, max(max(lc) for lc in model.gtinv.l_comb))
+
+    features, polynomials, _ = get_features_attr(params)
+    n_linear = len(features)
+    n_total = n_linear + len(polynomials)
+    coeffs = np.asarray(coeffs, dtype=np.float64)
+    if len(coeffs) != n_total:
+        raise PotentialFileError(
+            f"{len(coeffs)} coefficients given, the model has {n_total} features",
+            path=path, key="coeffs",
+        )
+
+    linear_terms, active = [], []
+    for feature in features:
+        terms, tcomb = _linear_feature_terms(feature, model.feature_type, model.gtinv, n_fn, lmax)
+        linear_terms.append(terms)
+        active.append({t for t in range(n_type) if all(t in tp_members[tp] for tp in tcomb)})
+
+    prod_factors, prod_order, prod_ptr = [], [], [0]
+    feat_coef, term_ptr, term_prod, term_coef, feat_ptr = [], [0], [], [], [0]
+    poly = {2: ([], [], [0]), 3: ([], [], [0])}
+    for t in range(n_type):
+        local_feature = {}
+        products = {}
+        for k in range(n_linear):
+            if t not in active[k]:
+                continue
+            local_feature[k] = len(feat_coef)
+            feat_coef.append(coeffs[k])
+            for key, c in linear_terms[k].items():
+                if key not in products:
+                    products[key] = prod_ptr[-1] + len(products)
+                term_prod.append(products[key])
+                term_coef.append(c)
+            term_ptr.append(len(term_prod))
+        for key in products:
+            row = np.full(MAX_ORDER, -1, dtype=np.int64)
+            row[: len(key)] = key
+            prod_factors.append(row)
+            prod_order.append(len(key))
+        prod_ptr.append(prod_ptr[-1] + len(products))
+        feat_ptr.append(len(feat_coef))
+        for p, comb in enumerate(polynomials):
+            if all(k in local_feature for k in comb):
+                idx, cf, ptr = poly[len(comb)]
+                idx.append([local_feature[k] for k in comb])
+                cf.append(coeffs[n_linear + p])
+        for order in (2, 3):
+            poly[order][2].append(len(poly[order][0]))
+
+    def arr(x, dtype, shape=None):
+        a = np.ascontiguousarray(np.array(x, dtype=dtype))
+        if shape is not None:
+            a = a.reshape(shape)
+        a.setflags(write=False)
+        return a
+
+    return ModelTables(
+        elements=tuple(params.elements),
+        cutoff=float(model.cutoff),
+        radial_params=arr(radial_params, np.float64),
+        lmax=lmax,
+        type_pairs=arr(type_pairs, np.int64),
+        n_type_pairs=len(tp_members),
+        norm=arr(normalisation_table(lmax), np.float64),
+        prod_ptr=arr(prod_ptr, np.int64),
+        prod_factors=arr(prod_factors, np.int64, (-1, MAX_ORDER)),
+        prod_order=arr(prod_order, np.int64),
+        feat_ptr=arr(feat_ptr, np.int64),
+        feat_coef=arr(feat_coef, np.float64),
+        term_ptr=arr(term_ptr, np.int64),
+        term_prod=arr(term_prod, np.int64),
+        term_coef=arr(term_coef, np.float64),
+        poly2_ptr=arr(poly[2][2], np.int64),
+        poly2_idx=arr(poly[2][0], np.int64, (-1, 2)),
+        poly2_coef=arr(poly[2][1], np.float64),
+        poly3_ptr=arr(poly[3][2], np.int64),
+        poly3_idx=arr(poly[3][0], np.int64, (-1, 3)),
+        poly3_coef=arr(poly[3][1], np.float64),
+        n_features=n_total,
+    )

@@ -1,0 +1,43 @@
+"""Exceptions raised for bad input. All derive from PolymlpLabError (a ValueError)."""
+
+
+class PolymlpLabError(ValueError):
+    """Base class of every user-facing error of polymlp-lab."""
+
+
+class PotentialFileError(PolymlpLabError):
+    """A potential file is unreadable, truncated, inconsistent or has unknown keys.
+
+    Attributes: ``path`` (file), ``line`` (1-based line number or None), ``key`` (or None).
+    """
+
+    def __init__(self, message, *, path=None, line=None, key=None):
+        where = str(path) if path is not None else "<potential>"
+        if line is not None:
+            where += f", line {line}"
+        if key is not None:
+            where += f", key '{key}'"
+        super().__init__(f"{where}: {message}")
+        self.path, self.line, self.key = path, line, key
+
+
+class UnknownElementError(PolymlpLabError):
+    """The structure holds an element that the potential does not describe."""
+
+    def __init__(self, element, known):
+        super().__init__(
+            f"element '{element}' is not in the potential (it knows {', '.join(known)})"
+        )
+        self.element, self.known = element, tuple(known)
+
+
+class InvalidStructureError(PolymlpLabError):
+    """The structure cannot be evaluated: no atoms, NaN/inf positions, singular cell."""
+
+
+class AtomsTooCloseError(InvalidStructureError):
+    """Two atoms are closer than the minimum distance; ``pair`` names them."""
+
+    def __init__(self, message, *, pair, distance):
+        super().__init__(message)
+        self.pair, self.distance = pair, distance
