@@ -64,7 +64,7 @@ def spherical_harmonics(dx, dy, dz, lmax, norm, q, ylm):
 
 @njit(cache=True)
 def spherical_harmonics_gradient(dx, dy, dz, lmax, norm, q, ylm, grad):
-    """Y_lm and dY_lm/dd_a (a = x, y, z) for m >= 0; grad has shape (n_lm_half, 3).
+    """Y_lm and dY_lm/dd_a (a = x, y, z) for m >= 0; grad has shape (3, n_lm_half).
 
     Derivatives are with respect to the Cartesian vector d itself (units 1/Å).
     """
@@ -92,8 +92,8 @@ def spherical_harmonics_gradient(dx, dy, dz, lmax, norm, q, ylm, grad):
             # dQ_lm/du = -Q_l,m+1
             a = -c * q[l, m + 1] * sm
             b = c * m * q[l, m] * sm_minus
-            grad[lm, 0] = a * du_x + b * ds_x
-            grad[lm, 1] = a * du_y + b * ds_y
-            grad[lm, 2] = a * du_z + b * ds_z
+            grad[0, lm] = a * du_x + b * ds_x
+            grad[1, lm] = a * du_y + b * ds_y
+            grad[2, lm] = a * du_z + b * ds_z
         sm_minus = sm
         sm = sm * s

@@ -13,7 +13,7 @@ full slot (tp, n, l, m) = (tp*n_fn + n)*n_lmf + l*l + l + m.
 import math
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import njit, prange
 
 from .harmonics import spherical_harmonics, spherical_harmonics_gradient
 from .radial import gaussian_radial, gaussian_radial_derivative
@@ -26,6 +26,18 @@ def _chunk_bounds(n_items, n_chunks, c):
     return start, min(start + size, n_items)
 
 
+@njit(cache=True)
+def _parity(lmax):
+    """(-1)^l for each float of a half-order complex array viewed as float64."""
+    n_lmh = (lmax + 1) * (lmax + 2) // 2
+    out = np.empty(2 * n_lmh)
+    for l in range(lmax + 1):
+        for m in range(l + 1):
+            lm = l * (l + 1) // 2 + m
+            out[2 * lm] = out[2 * lm + 1] = 1.0 - 2.0 * (l % 2)
+    return out
+
+
 @njit(cache=True, parallel=True)
 def accumulate_density(
     bond_i, bond_j, bond_d, types, type_pairs, cutoff, radial_params, lmax, norm,
@@ -34,16 +46,21 @@ def accumulate_density(
     """a_half[i, slot] += f_n Y_lm(d) and a_half[j, slot] += (-1)^l f_n Y_lm(d) per bond.
 
     Bonds are split into ``n_chunks`` blocks with private accumulators (summed at the end).
+    Complex arrays are walked as float64 views so the inner loops vectorise.
     """
     n_atom, n_slot = a_half.shape
     n_fn = radial_params.shape[0]
     n_lmh = (lmax + 1) * (lmax + 2) // 2
+    n2 = 2 * n_lmh
     n_bond = bond_i.shape[0]
+    parity = _parity(lmax)
     buffers = np.zeros((n_chunks, n_atom, n_slot), dtype=np.complex128)
     for c in prange(n_chunks):
         start, stop = _chunk_bounds(n_bond, n_chunks, c)
         fn = np.empty(n_fn)
         ylm = np.empty(n_lmh, dtype=np.complex128)
+        y = ylm.view(np.float64)
+        y_j = np.empty(n2)
         q = np.empty((lmax + 1, lmax + 2))
         buf = buffers[c]
         for b in range(start, stop):
@@ -53,17 +70,18 @@ def accumulate_density(
             r = math.sqrt(dx * dx + dy * dy + dz * dz)
             gaussian_radial(r, cutoff, radial_params, fn)
             spherical_harmonics(dx, dy, dz, lmax, norm, q, ylm)
+            for k in range(n2):
+                y_j[k] = parity[k] * y[k]
             tp = type_pairs[types[i], types[j]]
+            a_i = buf[i].view(np.float64)
+            a_j = buf[j].view(np.float64)
             for n in range(n_fn):
-                base = (tp * n_fn + n) * n_lmh
+                base = 2 * (tp * n_fn + n) * n_lmh
                 f = fn[n]
-                for l in range(lmax + 1):
-                    sign = 1.0 - 2.0 * (l % 2)
-                    l0 = l * (l + 1) // 2
-                    for m in range(l + 1):
-                        v = f * ylm[l0 + m]
-                        buf[i, base + l0 + m] += v
-                        buf[j, base + l0 + m] += sign * v
+                for k in range(n2):
+                    a_i[base + k] += f * y[k]
+                for k in range(n2):
+                    a_j[base + k] += f * y_j[k]
     for c in range(n_chunks):
         a_half += buffers[c]
 
@@ -103,20 +121,125 @@ def _fold_to_half(g_full, n_blocks, lmax, g_half_i):
 
 
 @njit(cache=True)
+def _products(a, f, s1, s2, s3, s4, s5, p0, p_val):
+    """p_val[u - p0] = product of the densities a[f[u, :order]], loops split by order."""
+    for u in range(s1, s2):
+        p_val[u - p0] = a[f[u, 0]]
+    for u in range(s2, s3):
+        p_val[u - p0] = a[f[u, 0]] * a[f[u, 1]]
+    for u in range(s3, s4):
+        p_val[u - p0] = a[f[u, 0]] * a[f[u, 1]] * a[f[u, 2]]
+    for u in range(s4, s5):
+        v = a[f[u, 0]]
+        for k in range(1, f.shape[1]):
+            if f[u, k] < 0:
+                break
+            v *= a[f[u, k]]
+        p_val[u - p0] = v
+
+
+@njit(cache=True)
+def _products_adjoint(a, f, s1, s2, s3, s4, s5, p0, big_w, g):
+    """g[x] += W_u * d(product u)/d a[x] for every factor x of every product u."""
+    for u in range(s1, s2):
+        g[f[u, 0]] += big_w[u - p0]
+    for u in range(s2, s3):
+        wu = big_w[u - p0]
+        if wu == 0.0:
+            continue
+        x, y = f[u, 0], f[u, 1]
+        ax, ay = a[x], a[y]
+        g[x] += wu * ay
+        g[y] += wu * ax
+    for u in range(s3, s4):
+        wu = big_w[u - p0]
+        if wu == 0.0:
+            continue
+        x, y, z = f[u, 0], f[u, 1], f[u, 2]
+        ax, ay, az = a[x], a[y], a[z]
+        g[x] += wu * (ay * az)
+        g[y] += wu * (ax * az)
+        g[z] += wu * (ax * ay)
+    for u in range(s4, s5):
+        wu = big_w[u - p0]
+        if wu == 0.0:
+            continue
+        order = 0
+        while order < f.shape[1] and f[u, order] >= 0:
+            order += 1
+        for k in range(order):
+            v = complex(wu, 0.0)
+            for k2 in range(order):
+                if k2 != k:
+                    v *= a[f[u, k2]]
+            g[f[u, k]] += v
+
+
+@njit(cache=True)
+def _static_products(a, f, r, w0, g, want_adjoint):
+    """sum_u w0_u Re(product u) and, when want_adjoint, g += w0_u d(product u)/da.
+
+    ``r`` holds the starts of orders 1, 2, 3, >=4 and the end of the static products.
+    """
+    energy = 0.0
+    for u in range(r[0], r[1]):
+        energy += w0[u] * a[f[u, 0]].real
+        if want_adjoint:
+            g[f[u, 0]] += w0[u]
+    for u in range(r[1], r[2]):
+        x, y = f[u, 0], f[u, 1]
+        ax, ay = a[x], a[y]
+        wu = w0[u]
+        energy += wu * (ax * ay).real
+        if want_adjoint:
+            g[x] += wu * ay
+            g[y] += wu * ax
+    for u in range(r[2], r[3]):
+        x, y, z = f[u, 0], f[u, 1], f[u, 2]
+        ax, ay, az = a[x], a[y], a[z]
+        yz = ay * az
+        wu = w0[u]
+        energy += wu * (ax * yz).real
+        if want_adjoint:
+            g[x] += wu * yz
+            g[y] += wu * (ax * az)
+            g[z] += wu * (ax * ay)
+    for u in range(r[3], r[4]):
+        order = 0
+        while order < f.shape[1] and f[u, order] >= 0:
+            order += 1
+        v = a[f[u, 0]]
+        for k in range(1, order):
+            v *= a[f[u, k]]
+        energy += w0[u] * v.real
+        if want_adjoint:
+            for k in range(order):
+                v = complex(w0[u], 0.0)
+                for k2 in range(order):
+                    if k2 != k:
+                        v *= a[f[u, k2]]
+                g[f[u, k]] += v
+    return energy
+
+
+@njit(cache=True)
 def _atom_energy_and_adjoint(
-    t, a_full, prod_ptr, prod_factors, prod_order, feat_ptr, feat_coef, term_ptr,
+    t, a_full, prod_ptr, prod_factors, prod_w0, feat_ptr, feat_coef, term_ptr,
     term_prod, term_coef, poly2_ptr, poly2_idx, poly2_coef, poly3_ptr, poly3_idx,
     poly3_coef, p_val, d, w, big_w, g_full, want_adjoint,
 ):
-    """Energy of one atom of type t from its densities; fills g_full = dE/da_full."""
-    p0, p1 = prod_ptr[t], prod_ptr[t + 1]
-    for u in range(p0, p1):
-        v = a_full[prod_factors[u, 0]]
-        for k in range(1, prod_order[u]):
-            v *= a_full[prod_factors[u, k]]
-        p_val[u - p0] = v
-    f0, f1 = feat_ptr[t], feat_ptr[t + 1]
+    """Energy (eV) of one atom of type t from its densities; fills g_full = dE/da_full.
+
+    prod_ptr[t, 0] ranges the dynamic products (used by features inside polynomial terms),
+    prod_ptr[t, 1] the static ones (constant weights prod_w0); see ``_static_products``.
+    """
+    r = prod_ptr[t, 0]
+    p0 = r[0]
+    _products(a_full, prod_factors, r[0], r[1], r[2], r[3], r[4], p0, p_val)
     energy = 0.0
+    for u in range(r[0], r[4]):
+        energy += prod_w0[u] * p_val[u - p0].real
+    f0, f1 = feat_ptr[t], feat_ptr[t + 1]
     for k in range(f0, f1):
         v = 0.0
         for e in range(term_ptr[k], term_ptr[k + 1]):
@@ -140,44 +263,33 @@ def _atom_energy_and_adjoint(
         w[x] += c * d[y] * d[z]
         w[y] += c * d[x] * d[z]
         w[z] += c * d[x] * d[y]
-    if not want_adjoint:
-        return energy
-    for u in range(p1 - p0):
-        big_w[u] = 0.0
-    for k in range(f0, f1):
-        wk = w[k - f0]
-        for e in range(term_ptr[k], term_ptr[k + 1]):
-            big_w[term_prod[e] - p0] += wk * term_coef[e]
-    g_full[:] = 0.0
-    for u in range(p0, p1):
-        wu = big_w[u - p0]
-        if wu == 0.0:
-            continue
-        order = prod_order[u]
-        for k in range(order):
-            v = complex(wu, 0.0)
-            for k2 in range(order):
-                if k2 != k:
-                    v *= a_full[prod_factors[u, k2]]
-            g_full[prod_factors[u, k]] += v
+    if want_adjoint:
+        for u in range(r[0], r[4]):
+            big_w[u - p0] = prod_w0[u]
+        for k in range(f0, f1):
+            wk = w[k - f0]
+            for e in range(term_ptr[k], term_ptr[k + 1]):
+                big_w[term_prod[e] - p0] += wk * term_coef[e]
+        g_full[:] = 0.0
+        _products_adjoint(a_full, prod_factors, r[0], r[1], r[2], r[3], r[4], p0, big_w, g_full)
+    energy += _static_products(a_full, prod_factors, prod_ptr[t, 1], prod_w0, g_full, want_adjoint)
     return energy
 
 
 @njit(cache=True, parallel=True)
 def atomic_energies(
-    a_half, types, n_blocks, lmax, prod_ptr, prod_factors, prod_order, feat_ptr, feat_coef,
+    a_half, types, n_blocks, lmax, prod_ptr, prod_factors, prod_w0, feat_ptr, feat_coef,
     term_ptr, term_prod, term_coef, poly2_ptr, poly2_idx, poly2_coef, poly3_ptr, poly3_idx,
-    poly3_coef, want_adjoint, energies, g_half,
+    poly3_coef, want_adjoint, n_chunks, energies, g_half,
 ):
     """energies[i] (eV) and, when want_adjoint, g_half[i] = dE_i/da_half (folded)."""
     n_atom = a_half.shape[0]
     n_lmf = (lmax + 1) * (lmax + 1)
     max_prod = 1
     max_feat = 1
-    for t in range(prod_ptr.shape[0] - 1):
-        max_prod = max(max_prod, prod_ptr[t + 1] - prod_ptr[t])
+    for t in range(prod_ptr.shape[0]):
+        max_prod = max(max_prod, prod_ptr[t, 0, 4] - prod_ptr[t, 0, 0])
         max_feat = max(max_feat, feat_ptr[t + 1] - feat_ptr[t])
-    n_chunks = min(n_atom, get_num_threads())
     for c in prange(n_chunks):
         start, stop = _chunk_bounds(n_atom, n_chunks, c)
         a_full = np.zeros(n_blocks * n_lmf, dtype=np.complex128)
@@ -189,7 +301,7 @@ def atomic_energies(
         for i in range(start, stop):
             _expand_to_full(a_half[i], n_blocks, lmax, a_full)
             energies[i] = _atom_energy_and_adjoint(
-                types[i], a_full, prod_ptr, prod_factors, prod_order, feat_ptr, feat_coef,
+                types[i], a_full, prod_ptr, prod_factors, prod_w0, feat_ptr, feat_coef,
                 term_ptr, term_prod, term_coef, poly2_ptr, poly2_idx, poly2_coef,
                 poly3_ptr, poly3_idx, poly3_coef, p_val, d, w, big_w, g_full, want_adjoint,
             )
@@ -202,11 +314,16 @@ def bond_forces(
     bond_i, bond_j, bond_d, types, type_pairs, cutoff, radial_params, lmax, norm, g_half,
     n_chunks, forces, virial,
 ):
-    """forces (eV/Å) and virial sum_bonds d ⊗ dE/dd (eV) from the adjoints g_half."""
+    """forces (eV/Å) and virial sum_bonds d ⊗ dE/dd (eV) from the adjoints g_half.
+
+    dE/dd = Re sum_{n,lm} (g_i + (-1)^l g_j)[tp, n, lm] d(f_n Y_lm)/dd for bond d = r_j - r_i.
+    """
     n_atom = g_half.shape[0]
     n_fn = radial_params.shape[0]
     n_lmh = (lmax + 1) * (lmax + 2) // 2
+    n2 = 2 * n_lmh
     n_bond = bond_i.shape[0]
+    parity = _parity(lmax)
     f_buf = np.zeros((n_chunks, n_atom, 3))
     v_buf = np.zeros((n_chunks, 3, 3))
     for c in prange(n_chunks):
@@ -214,8 +331,14 @@ def bond_forces(
         fn = np.empty(n_fn)
         dfn = np.empty(n_fn)
         ylm = np.empty(n_lmh, dtype=np.complex128)
-        grad = np.empty((n_lmh, 3), dtype=np.complex128)
+        grad = np.empty((3, n_lmh), dtype=np.complex128)
         q = np.empty((lmax + 1, lmax + 2))
+        sa = np.empty(n2)
+        sb = np.empty(n2)
+        y = ylm.view(np.float64)
+        gx_f = grad[0].view(np.float64)
+        gy_f = grad[1].view(np.float64)
+        gz_f = grad[2].view(np.float64)
         for b in range(start, stop):
             i = bond_i[b]
             j = bond_j[b]
@@ -224,30 +347,31 @@ def bond_forces(
             gaussian_radial_derivative(r, cutoff, radial_params, fn, dfn)
             spherical_harmonics_gradient(dx, dy, dz, lmax, norm, q, ylm, grad)
             tp = type_pairs[types[i], types[j]]
+            g_i = g_half[i].view(np.float64)
+            g_j = g_half[j].view(np.float64)
+            sa[:] = 0.0
+            sb[:] = 0.0
+            for n in range(n_fn):
+                base = 2 * (tp * n_fn + n) * n_lmh
+                f = fn[n]
+                df = dfn[n]
+                for k in range(n2):
+                    h = g_i[base + k] + parity[k] * g_j[base + k]
+                    sa[k] += h * df
+                    sb[k] += h * f
+            gr = 0.0
             gx = 0.0
             gy = 0.0
             gz = 0.0
-            gr = 0.0
-            for l in range(lmax + 1):
-                sign = 1.0 - 2.0 * (l % 2)
-                l0 = l * (l + 1) // 2
-                for m in range(l + 1):
-                    lm = l0 + m
-                    sa = complex(0.0, 0.0)
-                    sb = complex(0.0, 0.0)
-                    for n in range(n_fn):
-                        slot = (tp * n_fn + n) * n_lmh + lm
-                        h = g_half[i, slot] + sign * g_half[j, slot]
-                        sa += h * dfn[n]
-                        sb += h * fn[n]
-                    gr += (sa * ylm[lm]).real
-                    gx += (sb * grad[lm, 0]).real
-                    gy += (sb * grad[lm, 1]).real
-                    gz += (sb * grad[lm, 2]).real
-            inv_r = 1.0 / r
-            gx += gr * dx * inv_r
-            gy += gr * dy * inv_r
-            gz += gr * dz * inv_r
+            for k in range(0, n2, 2):
+                gr += sa[k] * y[k] - sa[k + 1] * y[k + 1]
+                gx += sb[k] * gx_f[k] - sb[k + 1] * gx_f[k + 1]
+                gy += sb[k] * gy_f[k] - sb[k + 1] * gy_f[k + 1]
+                gz += sb[k] * gz_f[k] - sb[k + 1] * gz_f[k + 1]
+            inv_r = gr / r
+            gx += inv_r * dx
+            gy += inv_r * dy
+            gz += inv_r * dz
             f_buf[c, i, 0] += gx
             f_buf[c, i, 1] += gy
             f_buf[c, i, 2] += gz

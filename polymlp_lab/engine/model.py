@@ -30,9 +30,9 @@ class ModelTables:
     type_pairs: np.ndarray  # (n_type, n_type) -> type-pair index
     n_type_pairs: int
     norm: np.ndarray  # spherical harmonics normalisation, half order
-    prod_ptr: np.ndarray
-    prod_factors: np.ndarray
-    prod_order: np.ndarray
+    prod_ptr: np.ndarray  # (n_type, 2, 5): [dynamic|static] starts of order 1, 2, 3, >=4; end
+    prod_factors: np.ndarray  # (n_prod, MAX_ORDER) full slots, -1 padded
+    prod_w0: np.ndarray  # (n_prod,) constant weight of Re(product) in the energy
     feat_ptr: np.ndarray
     feat_coef: np.ndarray
     term_ptr: np.ndarray
@@ -137,33 +137,53 @@ def build_tables(params, coeffs, path=None) -> ModelTables:
         linear_terms.append(terms)
         active.append({t for t in range(n_type) if all(t in tp_members[tp] for tp in tcomb)})
 
-    prod_factors, prod_order, prod_ptr = [], [], [0]
+    # Features that enter polynomial terms are "dynamic": their weight dE/dd depends on the
+    # features. All others enter linearly, so their products carry constant weights (w0)
+    # and are evaluated with their gradient in one fused pass ("static" products).
+    prod_factors, prod_ptr, prod_w0 = [], [], []
     feat_coef, term_ptr, term_prod, term_coef, feat_ptr = [], [0], [], [], [0]
     poly = {2: ([], [], [0]), 3: ([], [], [0])}
+    in_polynomial = {k for comb in polynomials for k in comb}
     for t in range(n_type):
+        features_t = [k for k in range(n_linear) if t in active[k]]
+        dynamic = [k for k in features_t if k in in_polynomial]
+        w0 = {}
+        for k in features_t:
+            if k not in in_polynomial:
+                for key, c in linear_terms[k].items():
+                    w0[key] = w0.get(key, 0.0) + coeffs[k] * c
+        dynamic_keys = {}
+        for k in dynamic:
+            for key in linear_terms[k]:
+                dynamic_keys.setdefault(key, len(dynamic_keys))
+        static_keys = [key for key in w0 if key not in dynamic_keys and w0[key] != 0.0]
+        ranges = []
+        index = {}
+        for keys in (list(dynamic_keys), static_keys):
+            keys = sorted(keys, key=len)
+            start = len(prod_factors)
+            orders = np.array([len(key) for key in keys], dtype=np.int64)
+            ranges.append([start + int(np.searchsorted(orders, o)) for o in (1, 2, 3, 4)])
+            ranges[-1].append(start + len(keys))
+            for key in keys:
+                index[key] = len(prod_factors)
+                row = np.full(MAX_ORDER, -1, dtype=np.int64)
+                row[: len(key)] = key
+                prod_factors.append(row)
+                prod_w0.append(w0.get(key, 0.0))
+        prod_ptr.append(ranges)
         local_feature = {}
-        products = {}
-        for k in range(n_linear):
-            if t not in active[k]:
-                continue
+        for k in dynamic:
             local_feature[k] = len(feat_coef)
             feat_coef.append(coeffs[k])
             for key, c in linear_terms[k].items():
-                if key not in products:
-                    products[key] = prod_ptr[-1] + len(products)
-                term_prod.append(products[key])
+                term_prod.append(index[key])
                 term_coef.append(c)
             term_ptr.append(len(term_prod))
-        for key in products:
-            row = np.full(MAX_ORDER, -1, dtype=np.int64)
-            row[: len(key)] = key
-            prod_factors.append(row)
-            prod_order.append(len(key))
-        prod_ptr.append(prod_ptr[-1] + len(products))
         feat_ptr.append(len(feat_coef))
         for p, comb in enumerate(polynomials):
             if all(k in local_feature for k in comb):
-                idx, cf, ptr = poly[len(comb)]
+                idx, cf, _ = poly[len(comb)]
                 idx.append([local_feature[k] for k in comb])
                 cf.append(coeffs[n_linear + p])
         for order in (2, 3):
@@ -184,9 +204,9 @@ def build_tables(params, coeffs, path=None) -> ModelTables:
         type_pairs=arr(type_pairs, np.int64),
         n_type_pairs=len(tp_members),
         norm=arr(normalisation_table(lmax), np.float64),
-        prod_ptr=arr(prod_ptr, np.int64),
+        prod_ptr=arr(prod_ptr, np.int64, (n_type, 2, 5)),
         prod_factors=arr(prod_factors, np.int64, (-1, MAX_ORDER)),
-        prod_order=arr(prod_order, np.int64),
+        prod_w0=arr(prod_w0, np.float64),
         feat_ptr=arr(feat_ptr, np.int64),
         feat_coef=arr(feat_coef, np.float64),
         term_ptr=arr(term_ptr, np.int64),

@@ -14,22 +14,47 @@ from ..errors import AtomsTooCloseError, InvalidStructureError
 MIN_DISTANCE = 0.5  # Å; closer atoms are rejected
 
 
-def lattice_translations(cell: np.ndarray, pbc: np.ndarray, cutoff: float):
-    """Lattice vectors T (Å) that can bring an image within ``cutoff`` of a wrapped atom.
+def _cross(u, v):
+    return np.array([u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]])
 
-    Returns (translations (n, 3), positive (n,) bool): ``positive`` marks one of each ±T pair
-    (lexicographic on the integer triple), so that self-image bonds are kept once.
+
+def periodic_box(cell: np.ndarray, positions: np.ndarray, pbc: np.ndarray, cutoff: float):
+    """A fully periodic cell equivalent to (cell, pbc) for bonds shorter than ``cutoff``.
+
+    Each non-periodic direction gets a lattice vector orthogonal to the periodic ones (and to
+    the padding vectors already made), longer than the extent of the atoms along it plus the
+    cutoff, so that no periodic image comes within reach.
     """
-    reps = np.zeros(3, dtype=np.int64)
-    volume = abs(np.linalg.det(cell)) if np.all(pbc) else None
-    for a in range(3):
-        if not pbc[a]:
-            continue
-        b, c = cell[(a + 1) % 3], cell[(a + 2) % 3]
-        area = np.linalg.norm(np.cross(b, c))
-        vol = volume if volume is not None else abs(np.dot(cell[a], np.cross(b, c)))
-        height = vol / area
-        reps[a] = int(math.ceil(cutoff / height))
+    cell = np.array(cell, dtype=np.float64)
+    pbc = np.asarray(pbc, dtype=bool)
+    if np.all(pbc):
+        return cell
+    basis = [cell[a] / np.linalg.norm(cell[a]) for a in range(3) if pbc[a]]
+    for a in np.flatnonzero(~pbc):
+        # Gram-Schmidt on the coordinate axes against the vectors chosen so far
+        for trial in np.eye(3)[np.argsort(-np.abs(cell[a]) if np.any(cell[a]) else [0, 1, 2])]:
+            v = trial - sum(np.dot(trial, b) * b for b in basis)
+            if np.linalg.norm(v) > 1e-3:
+                break
+        normal = v / np.linalg.norm(v)
+        basis.append(normal)
+        extent = float(np.ptp(positions @ normal)) if len(positions) else 0.0
+        cell[a] = normal * (extent + cutoff + 1.0)
+    return cell
+
+
+def lattice_translations(cell: np.ndarray, cutoff: float):
+    """Image range per axis and the ±T bookkeeping of the translation grid.
+
+    Returns (reps (3,), positive (n_T,) bool): translation index
+    t = ((n1 + R1)(2R2 + 1) + n2 + R2)(2R3 + 1) + n3 + R3; ``positive`` marks one of each
+    ±T pair (lexicographic), so that self-image bonds are kept once.
+    """
+    volume = abs(np.linalg.det(cell))
+    heights = np.array(
+        [volume / np.linalg.norm(_cross(cell[(a + 1) % 3], cell[(a + 2) % 3])) for a in range(3)]
+    )
+    reps = np.ceil(cutoff / heights).astype(np.int64)
     grid = np.array(
         [
             (n1, n2, n3)
@@ -41,89 +66,153 @@ def lattice_translations(cell: np.ndarray, pbc: np.ndarray, cutoff: float):
     )
     positive = (grid[:, 0] > 0) | ((grid[:, 0] == 0) & (grid[:, 1] > 0))
     positive |= (grid[:, 0] == 0) & (grid[:, 1] == 0) & (grid[:, 2] > 0)
-    return np.ascontiguousarray(grid @ cell, dtype=np.float64), positive
+    return reps, heights, positive
 
 
 @njit(cache=True)
-def _bond_kept(i, j, t, positive):
-    return j > i or (j == i and positive[t])
+def _ghost_images(frac, cell, reps, delta):
+    """All images (atom j, translation t) with fractional coordinates in [-delta, 1 + delta)."""
+    n_atom = frac.shape[0]
+    n_t = (2 * reps[0] + 1) * (2 * reps[1] + 1) * (2 * reps[2] + 1)
+    pos = np.empty((n_atom * n_t, 3))
+    fr = np.empty((n_atom * n_t, 3))
+    atom = np.empty(n_atom * n_t, dtype=np.int64)
+    trans = np.empty(n_atom * n_t, dtype=np.int64)
+    k = 0
+    t = 0
+    for n1 in range(-reps[0], reps[0] + 1):
+        for n2 in range(-reps[1], reps[1] + 1):
+            for n3 in range(-reps[2], reps[2] + 1):
+                for j in range(n_atom):
+                    f1 = frac[j, 0] + n1
+                    f2 = frac[j, 1] + n2
+                    f3 = frac[j, 2] + n3
+                    if (
+                        f1 < -delta[0] or f1 >= 1.0 + delta[0]
+                        or f2 < -delta[1] or f2 >= 1.0 + delta[1]
+                        or f3 < -delta[2] or f3 >= 1.0 + delta[2]
+                    ):
+                        continue
+                    for a in range(3):
+                        pos[k, a] = f1 * cell[0, a] + f2 * cell[1, a] + f3 * cell[2, a]
+                    fr[k, 0] = f1
+                    fr[k, 1] = f2
+                    fr[k, 2] = f3
+                    atom[k] = j
+                    trans[k] = t
+                    k += 1
+                t += 1
+    return pos[:k], fr[:k], atom[:k], trans[:k]
+
+
+@njit(cache=True)
+def _bin_index(f, delta, width, n_bins):
+    b = np.empty(3, dtype=np.int64)
+    for a in range(3):
+        v = int(math.floor((f[a] + delta[a]) / width[a]))
+        b[a] = min(max(v, 0), n_bins[a] - 1)
+    return (b[0] * n_bins[1] + b[1]) * n_bins[2] + b[2], b
+
+
+@njit(cache=True)
+def _bin_ghosts(fr, delta, width, n_bins):
+    """Counting sort of ghost images into fractional bins: (bin_start, order)."""
+    n_ghost = fr.shape[0]
+    total = n_bins[0] * n_bins[1] * n_bins[2]
+    which = np.empty(n_ghost, dtype=np.int64)
+    start = np.zeros(total + 1, dtype=np.int64)
+    for g in range(n_ghost):
+        which[g], _ = _bin_index(fr[g], delta, width, n_bins)
+        start[which[g] + 1] += 1
+    for b in range(total):
+        start[b + 1] += start[b]
+    fill = start[:-1].copy()
+    order = np.empty(n_ghost, dtype=np.int64)
+    for g in range(n_ghost):
+        order[fill[which[g]]] = g
+        fill[which[g]] += 1
+    return start, order
 
 
 @njit(cache=True, parallel=True)
-def count_half_bonds(positions, translations, positive, cutoff, counts, closest):
-    """counts[i] = bonds of atom i kept in the half list; closest[i] = (distance, j)."""
+def _scan_bonds(
+    positions, frac, g_pos, g_atom, g_trans, positive, bin_start, order, delta, width,
+    n_bins, cutoff, fill, offsets, counts, closest, bond_i, bond_j, bond_d,
+):
+    """Count (fill=False) or write (fill=True) the half list, binned."""
     n_atom = positions.shape[0]
     cut2 = cutoff * cutoff
     for i in prange(n_atom):
+        _, b = _bin_index(frac[i], delta, width, n_bins)
+        k = offsets[i]
         c = 0
         dmin = np.inf
         jmin = -1
-        for t in range(translations.shape[0]):
-            for j in range(i, n_atom):
-                if not _bond_kept(i, j, t, positive):
-                    continue
-                dx = positions[j, 0] + translations[t, 0] - positions[i, 0]
-                dy = positions[j, 1] + translations[t, 1] - positions[i, 1]
-                dz = positions[j, 2] + translations[t, 2] - positions[i, 2]
-                r2 = dx * dx + dy * dy + dz * dz
-                if r2 < cut2:
-                    c += 1
-                    if r2 < dmin:
-                        dmin = r2
-                        jmin = j
-        counts[i] = c
-        closest[i, 0] = math.sqrt(dmin)
-        closest[i, 1] = jmin
-
-
-@njit(cache=True, parallel=True)
-def fill_half_bonds(positions, translations, positive, cutoff, offsets, bond_i, bond_j, bond_d):
-    """Write the half list counted by ``count_half_bonds``."""
-    n_atom = positions.shape[0]
-    cut2 = cutoff * cutoff
-    for i in prange(n_atom):
-        k = offsets[i]
-        for t in range(translations.shape[0]):
-            for j in range(i, n_atom):
-                if not _bond_kept(i, j, t, positive):
-                    continue
-                dx = positions[j, 0] + translations[t, 0] - positions[i, 0]
-                dy = positions[j, 1] + translations[t, 1] - positions[i, 1]
-                dz = positions[j, 2] + translations[t, 2] - positions[i, 2]
-                if dx * dx + dy * dy + dz * dz < cut2:
-                    bond_i[k] = i
-                    bond_j[k] = j
-                    bond_d[k, 0] = dx
-                    bond_d[k, 1] = dy
-                    bond_d[k, 2] = dz
-                    k += 1
-
-
-def wrap_positions(cell: np.ndarray, positions: np.ndarray, pbc: np.ndarray) -> np.ndarray:
-    """Cartesian positions with periodic fractional coordinates wrapped into [0, 1)."""
-    if not np.any(pbc):
-        return np.ascontiguousarray(positions, dtype=np.float64)
-    frac = np.linalg.solve(cell.T, positions.T).T
-    frac[:, pbc] -= np.floor(frac[:, pbc])
-    return np.ascontiguousarray(frac @ cell, dtype=np.float64)
+        for b0 in range(max(b[0] - 1, 0), min(b[0] + 2, n_bins[0])):
+            for b1 in range(max(b[1] - 1, 0), min(b[1] + 2, n_bins[1])):
+                for b2 in range(max(b[2] - 1, 0), min(b[2] + 2, n_bins[2])):
+                    cell_bin = (b0 * n_bins[1] + b1) * n_bins[2] + b2
+                    for s in range(bin_start[cell_bin], bin_start[cell_bin + 1]):
+                        g = order[s]
+                        j = g_atom[g]
+                        if j < i or (j == i and not positive[g_trans[g]]):
+                            continue
+                        dx = g_pos[g, 0] - positions[i, 0]
+                        dy = g_pos[g, 1] - positions[i, 1]
+                        dz = g_pos[g, 2] - positions[i, 2]
+                        r2 = dx * dx + dy * dy + dz * dz
+                        if r2 >= cut2:
+                            continue
+                        if fill:
+                            bond_i[k] = i
+                            bond_j[k] = j
+                            bond_d[k, 0] = dx
+                            bond_d[k, 1] = dy
+                            bond_d[k, 2] = dz
+                            k += 1
+                        else:
+                            c += 1
+                            if r2 < dmin:
+                                dmin = r2
+                                jmin = j
+        if not fill:
+            counts[i] = c
+            closest[i, 0] = math.sqrt(dmin)
+            closest[i, 1] = jmin
 
 
 def half_neighbor_list(cell, positions, pbc, cutoff):
-    """Half list of bonds shorter than ``cutoff`` (Å).
+    """Half list of bonds shorter than ``cutoff`` (Å), for any cell and periodicity.
 
-    Returns (bond_i, bond_j, bond_d) with bond_d[k] = r_j + T - r_i. Raises
+    Returns (bond_i, bond_j, bond_d) with bond_d[k] = r_j + T - r_i, grouped by i. Raises
     AtomsTooCloseError naming the atom pair when two atoms are closer than 0.5 Å.
     """
-    cell = np.asarray(cell, dtype=np.float64)
+    positions = np.ascontiguousarray(positions, dtype=np.float64)
     pbc = np.asarray(pbc, dtype=bool)
+    cell = np.asarray(cell, dtype=np.float64)
     if np.any(pbc) and abs(np.linalg.det(cell)) < 1e-8:
         raise InvalidStructureError("the cell is singular (zero volume) but periodic")
-    wrapped = wrap_positions(cell, positions, pbc)
-    translations, positive = lattice_translations(cell, pbc, cutoff)
-    n_atom = len(wrapped)
+    box = periodic_box(cell, positions, pbc, cutoff)
+    frac = np.linalg.solve(box.T, positions.T).T
+    frac -= np.floor(frac)
+    frac = np.ascontiguousarray(frac)
+    wrapped = np.ascontiguousarray(frac @ box)
+    reps, heights, positive = lattice_translations(box, cutoff)
+    delta = cutoff / heights
+    n_bins = np.maximum(1, np.floor((1.0 + 2.0 * delta) / delta)).astype(np.int64)
+    width = (1.0 + 2.0 * delta) / n_bins
+    g_pos, g_frac, g_atom, g_trans = _ghost_images(frac, box, reps, delta)
+    bin_start, order = _bin_ghosts(g_frac, delta, width, n_bins)
+    n_atom = len(positions)
     counts = np.zeros(n_atom, dtype=np.int64)
     closest = np.zeros((n_atom, 2))
-    count_half_bonds(wrapped, translations, positive, cutoff, counts, closest)
+    offsets = np.zeros(n_atom + 1, dtype=np.int64)
+    empty_i = np.empty(0, dtype=np.int64)
+    empty_d = np.empty((0, 3))
+    _scan_bonds(
+        wrapped, frac, g_pos, g_atom, g_trans, positive, bin_start, order, delta, width,
+        n_bins, cutoff, False, offsets, counts, closest, empty_i, empty_i, empty_d,
+    )
     if n_atom:
         i = int(np.argmin(closest[:, 0]))
         if closest[i, 0] < MIN_DISTANCE:
@@ -133,11 +222,13 @@ def half_neighbor_list(cell, positions, pbc, cutoff):
                 pair=(i, int(closest[i, 1])),
                 distance=float(closest[i, 0]),
             )
-    offsets = np.zeros(n_atom + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
     n_bond = int(offsets[-1])
     bond_i = np.empty(n_bond, dtype=np.int64)
     bond_j = np.empty(n_bond, dtype=np.int64)
     bond_d = np.empty((n_bond, 3), dtype=np.float64)
-    fill_half_bonds(wrapped, translations, positive, cutoff, offsets, bond_i, bond_j, bond_d)
+    _scan_bonds(
+        wrapped, frac, g_pos, g_atom, g_trans, positive, bin_start, order, delta, width,
+        n_bins, cutoff, True, offsets, counts, closest, bond_i, bond_j, bond_d,
+    )
     return bond_i, bond_j, bond_d

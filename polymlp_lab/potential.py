@@ -1,0 +1,187 @@
+"""The front door: ``load_potential`` and ``Potential``.
+
+A Potential is one polynomial MLP file or a hybrid (several files whose energies add up).
+It evaluates ``ase.Atoms`` with the Numba engine and writes itself back in either format.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from .engine.evaluate import evaluate_model
+from .engine.model import ModelTables, build_tables
+from .errors import InvalidStructureError, PotentialFileError, UnknownElementError
+from .io import read_potential_file, write_lammps, write_yaml
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Result of one evaluation.
+
+    energy : float, eV (whole structure).
+    energies : (n_atom,) eV per atom; they sum to ``energy``.
+    forces : (n_atom, 3) eV/Å, or None when not asked for.
+    stress : (6,) eV/Å³ in ASE's Voigt order xx yy zz yz xz xy, ``(1/V) dE/dε``; None when
+        forces were not asked for or the structure is not periodic in three directions.
+    """
+
+    energy: float
+    energies: np.ndarray
+    forces: Optional[np.ndarray]
+    stress: Optional[np.ndarray]
+
+
+@dataclass(frozen=True)
+class PotentialComponent:
+    """One potential file: pypolymlp's parameters, its coefficients and the engine tables."""
+
+    path: Optional[Path]
+    params: object
+    coeffs: np.ndarray
+    tables: ModelTables
+
+    @property
+    def elements(self) -> tuple:
+        return self.tables.elements
+
+    @property
+    def type_full(self) -> bool:
+        return self.params.type_full is None or bool(self.params.type_full)
+
+
+class Potential:
+    """A polynomial MLP (one file, or a hybrid sum of several) evaluated by the Numba engine.
+
+    Use :func:`load_potential` to make one. ``elements`` lists every element the potential
+    describes; ``cutoff`` is the largest cutoff radius (Å) of its files.
+    """
+
+    def __init__(self, components):
+        if not components:
+            raise ValueError("a Potential needs at least one component")
+        self.components = tuple(components)
+
+    @classmethod
+    def from_params(cls, params, coeffs, path=None) -> "Potential":
+        """A single-file potential from a pypolymlp ``PolymlpParamsSingle`` and coefficients."""
+        coeffs = np.asarray(coeffs, dtype=np.float64)
+        tables = build_tables(params, coeffs, path=path)
+        return cls([PotentialComponent(path, params, coeffs, tables)])
+
+    @property
+    def elements(self) -> tuple:
+        seen = []
+        for c in self.components:
+            seen += [e for e in c.elements if e not in seen]
+        return tuple(seen)
+
+    @property
+    def cutoff(self) -> float:
+        return max(c.tables.cutoff for c in self.components)
+
+    @property
+    def is_hybrid(self) -> bool:
+        return len(self.components) > 1
+
+    @property
+    def n_coefficients(self) -> int:
+        return sum(len(c.coeffs) for c in self.components)
+
+    def __repr__(self):
+        files = ", ".join(str(c.path) if c.path else "<in memory>" for c in self.components)
+        return f"Potential(elements={self.elements}, cutoff={self.cutoff} Å, files=[{files}])"
+
+    def evaluate(self, atoms, *, forces: bool = True) -> Evaluation:
+        """Energy (eV), per-atom energies, forces (eV/Å) and stress (eV/Å³) of ``atoms``."""
+        cell, positions, symbols, pbc = _checked_structure(atoms)
+        n_atom = len(symbols)
+        for symbol in set(symbols):
+            if not any(symbol in c.elements for c in self.components):
+                raise UnknownElementError(symbol, self.elements)
+        energies = np.zeros(n_atom)
+        force_sum = np.zeros((n_atom, 3)) if forces else None
+        virial = np.zeros((3, 3))
+        for c in self.components:
+            known = np.array([s in c.elements for s in symbols])
+            if not known.all() and c.type_full:
+                missing = next(s for s in symbols if s not in c.elements)
+                raise UnknownElementError(missing, c.elements)
+            index = np.flatnonzero(known)
+            if len(index) == 0:
+                continue
+            type_ids = np.array([c.elements.index(symbols[i]) for i in index], dtype=np.int64)
+            e, f, v = evaluate_model(
+                c.tables, cell, positions[index], type_ids, pbc, forces=forces
+            )
+            energies[index] += e
+            if forces:
+                force_sum[index] += f
+                virial += v
+        stress = None
+        if forces and np.all(pbc):
+            volume = abs(np.linalg.det(cell))
+            sym = 0.5 * (virial + virial.T) / volume
+            stress = np.array([sym[0, 0], sym[1, 1], sym[2, 2], sym[1, 2], sym[0, 2], sym[0, 1]])
+        return Evaluation(float(energies.sum()), energies, force_sum, stress)
+
+    def save(self, path, format: str = "yaml"):
+        """Write the potential; a hybrid writes ``path``, ``path.2``, ... (one file each).
+
+        format : "yaml" (polymlp.yaml) or "lammps" (legacy polymlp.lammps text format).
+        Returns the list of paths written.
+        """
+        writers = {"yaml": write_yaml, "lammps": write_lammps}
+        if format not in writers:
+            raise ValueError(f"format must be 'yaml' or 'lammps', not {format!r}")
+        path = Path(path)
+        written = []
+        for n, c in enumerate(self.components):
+            target = path if n == 0 else path.with_name(f"{path.name}.{n + 1}")
+            writers[format](target, c.params, c.coeffs)
+            written.append(target)
+        return written
+
+
+def load_potential(path_or_paths) -> Potential:
+    """Load polymlp.yaml, legacy polymlp.lammps, or a list of files forming a hybrid.
+
+    Raises PotentialFileError (naming file, line and key) for unreadable or inconsistent
+    files.
+    """
+    if isinstance(path_or_paths, (str, Path)):
+        paths = [Path(path_or_paths)]
+    else:
+        paths = [Path(p) for p in path_or_paths]
+        if not paths:
+            raise PotentialFileError("no potential files given")
+    components = []
+    for path in paths:
+        params, coeffs = read_potential_file(path)
+        tables = build_tables(params, coeffs, path=path)
+        components.append(PotentialComponent(path, params, coeffs, tables))
+    return Potential(components)
+
+
+def _checked_structure(atoms):
+    """(cell, positions, symbols, pbc) of ase.Atoms, rejecting unusable structures."""
+    if len(atoms) == 0:
+        raise InvalidStructureError("the structure has no atoms")
+    positions = np.ascontiguousarray(atoms.get_positions(), dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(positions).all(axis=1))
+    if len(bad):
+        raise InvalidStructureError(
+            f"atom {bad[0]} has a non-finite position {positions[bad[0]].tolist()}"
+        )
+    cell = np.array(atoms.cell.array, dtype=np.float64)
+    if not np.isfinite(cell).all():
+        raise InvalidStructureError("the cell has non-finite entries")
+    pbc = np.array(atoms.pbc, dtype=bool)
+    if np.any(pbc):
+        lengths = np.linalg.norm(cell, axis=1)
+        if np.any(lengths[pbc] < 1e-8) or abs(np.linalg.det(cell)) < 1e-8:
+            raise InvalidStructureError(
+                "the structure is periodic but its cell is empty or singular (zero volume)"
+            )
+    return cell, positions, atoms.get_chemical_symbols(), pbc

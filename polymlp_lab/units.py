@@ -1,0 +1,5 @@
+"""Units in one place. The engine works in eV and Å; stress leaves it in eV/Å³."""
+
+from ase.units import GPa
+
+EV_PER_A3_IN_GPA = 1.0 / GPa  # 160.2176634...: multiply a stress in eV/Å³ to get GPa
