@@ -4,6 +4,14 @@ Front door: :func:`load_potential` returns a :class:`Potential` evaluated by our
 engine; :class:`PolymlpCalculator` is its ASE calculator.
 """
 
+import os
+
+# Numba's parallel kernels and pypolymlp's C++ share the GNU OpenMP runtime. With its default
+# active wait, threads left spinning by one starve the other when both run in one process
+# (a notebook comparing them ran 3-5x slower). Passive waiting costs little; set the variable
+# before importing polymlp_lab to choose otherwise.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from .calculator import PolymlpCalculator
 from .errors import (
     AtomsTooCloseError,

@@ -284,6 +284,8 @@ def write_yaml(path, params, coeffs):
 
 def write_lammps(path, params, coeffs):
     """Write the legacy polymlp.lammps text format, as pypolymlp's legacy loader reads it."""
+    from pypolymlp.core.utils import mass_table
+
     model = params.model
     lines = [f"{' '.join(params.elements)} # ele"]
     lines += [f"{model.cutoff!r} # cutoff", f"{model.pair_type} # pair_type",
@@ -299,7 +301,8 @@ def write_lammps(path, params, coeffs):
     lines.append(" ".join("1.0" for _ in coeffs) + " # scales")
     lines.append(f"{len(model.pair_params)} # number of parameters")
     lines += [f"{float(b)!r} {float(r0)!r} # pair func. params" for b, r0 in model.pair_params]
-    lines.append(" ".join(repr(float(m)) for m in params.mass) + " # atomic mass")
+    masses = params.mass if params.mass is not None else [mass_table()[e] for e in params.elements]
+    lines.append(" ".join(repr(float(m)) for m in masses) + " # atomic mass")
     lines.append("False # electrostatic")
     if gtinv:
         lines.append(f"{model.gtinv.version} # gtinv_version")

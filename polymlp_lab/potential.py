@@ -12,6 +12,7 @@ import numpy as np
 
 from .engine.evaluate import evaluate_model
 from .engine.model import ModelTables, build_tables
+from .engine.neighbors import periodic_vectors_independent
 from .errors import InvalidStructureError, PotentialFileError, UnknownElementError
 from .io import read_potential_file, write_lammps, write_yaml
 
@@ -178,10 +179,8 @@ def _checked_structure(atoms):
     if not np.isfinite(cell).all():
         raise InvalidStructureError("the cell has non-finite entries")
     pbc = np.array(atoms.pbc, dtype=bool)
-    if np.any(pbc):
-        lengths = np.linalg.norm(cell, axis=1)
-        if np.any(lengths[pbc] < 1e-8) or abs(np.linalg.det(cell)) < 1e-8:
-            raise InvalidStructureError(
-                "the structure is periodic but its cell is empty or singular (zero volume)"
-            )
+    if not periodic_vectors_independent(cell, pbc):
+        raise InvalidStructureError(
+            "the structure is periodic but its cell vectors are zero or linearly dependent"
+        )
     return cell, positions, atoms.get_chemical_symbols(), pbc

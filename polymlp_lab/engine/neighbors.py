@@ -18,6 +18,16 @@ def _cross(u, v):
     return np.array([u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]])
 
 
+def periodic_vectors_independent(cell: np.ndarray, pbc: np.ndarray) -> bool:
+    """True when the lattice vectors of the periodic directions span their space."""
+    vectors = np.asarray(cell, dtype=np.float64)[np.asarray(pbc, dtype=bool)]
+    if len(vectors) == 0:
+        return True
+    gram = vectors @ vectors.T
+    scale = np.prod(np.diag(gram))
+    return scale > 1e-24 and np.linalg.det(gram) > 1e-12 * scale
+
+
 def periodic_box(cell: np.ndarray, positions: np.ndarray, pbc: np.ndarray, cutoff: float):
     """A fully periodic cell equivalent to (cell, pbc) for bonds shorter than ``cutoff``.
 
@@ -190,8 +200,8 @@ def half_neighbor_list(cell, positions, pbc, cutoff):
     positions = np.ascontiguousarray(positions, dtype=np.float64)
     pbc = np.asarray(pbc, dtype=bool)
     cell = np.asarray(cell, dtype=np.float64)
-    if np.any(pbc) and abs(np.linalg.det(cell)) < 1e-8:
-        raise InvalidStructureError("the cell is singular (zero volume) but periodic")
+    if not periodic_vectors_independent(cell, pbc):
+        raise InvalidStructureError("the periodic cell vectors are zero or linearly dependent")
     box = periodic_box(cell, positions, pbc, cutoff)
     frac = np.linalg.solve(box.T, positions.T).T
     frac -= np.floor(frac)

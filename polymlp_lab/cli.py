@@ -1,0 +1,74 @@
+"""Command line: ``polymlp-lab eval --pot FILE STRUCTURE...``."""
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from .errors import PolymlpLabError
+from .units import EV_PER_A3_IN_GPA
+
+
+def _eval(args) -> int:
+    from ase.io import read
+
+    from .potential import load_potential
+
+    potential = load_potential(args.pot if len(args.pot) > 1 else args.pot[0])
+    records = []
+    for path in args.structures:
+        try:
+            atoms = read(path, format=args.format)
+        except Exception as exc:  # ase raises many types for unreadable files
+            raise PolymlpLabError(f"{path}: cannot read the structure ({exc})") from exc
+        result = potential.evaluate(atoms)
+        records.append(
+            {
+                "structure": path,
+                "n_atoms": len(atoms),
+                "energy_eV": result.energy,
+                "energy_per_atom_eV": result.energy / len(atoms),
+                "energies_eV": result.energies.tolist(),
+                "forces_eV_per_A": result.forces.tolist(),
+                "stress_eV_per_A3": None if result.stress is None else result.stress.tolist(),
+                "stress_GPa": None
+                if result.stress is None
+                else (result.stress * EV_PER_A3_IN_GPA).tolist(),
+            }
+        )
+    if args.json:
+        json.dump(records if len(records) > 1 else records[0], sys.stdout, indent=1)
+        print()
+        return 0
+    for r in records:
+        print(f"# {r['structure']}  ({r['n_atoms']} atoms)")
+        print(f"energy         {r['energy_eV']:.10f} eV  ({r['energy_per_atom_eV']:.10f} eV/atom)")
+        print("forces (eV/Å)")
+        for i, f in enumerate(r["forces_eV_per_A"]):
+            print(f"  {i:5d} {f[0]:16.10f} {f[1]:16.10f} {f[2]:16.10f}")
+        if r["stress_GPa"] is not None:
+            s = np.array(r["stress_GPa"])
+            print("stress (GPa, xx yy zz yz xz xy) " + " ".join(f"{v:.6f}" for v in s))
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="polymlp-lab", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    ev = sub.add_parser("eval", help="energy, forces and stress of structures")
+    ev.add_argument("--pot", action="append", required=True,
+                    help="potential file (polymlp.yaml or polymlp.lammps); repeat for a hybrid")
+    ev.add_argument("--format", default=None, help="ase.io format of the structures (default: guess)")
+    ev.add_argument("--json", action="store_true", help="print JSON for machines")
+    ev.add_argument("structures", nargs="+", help="structure files (POSCAR, extxyz, cif, ...)")
+    args = parser.parse_args(argv)
+    try:
+        return _eval(args)
+    except PolymlpLabError as exc:
+        print(f"polymlp-lab: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Quick start: real published potentials evaluated by our engine beside pypolymlp.
+
+Run: ``python -m polymlp_lab.quickstart`` (or ``bash scripts/quickstart.sh`` on a fresh
+machine). Uses the potentials that ship inside pypolymlp, so nothing is downloaded.
+"""
+
+import time
+
+import numpy as np
+from ase import Atoms
+from ase.build import bulk
+
+from . import PolymlpCalculator, load_potential
+from .data import packaged_potential
+from .units import EV_PER_A3_IN_GPA
+
+
+def _structures():
+    perovskite = Atoms(
+        "SrTiO3",
+        scaled_positions=[[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]],
+        cell=np.eye(3) * 3.905,
+        pbc=True,
+    ).repeat(3)
+    tial = bulk("Ti", "hcp", a=2.95, c=4.68).repeat((4, 4, 3))
+    tial.symbols[::4] = "Al"
+    for atoms in (perovskite, tial):
+        atoms.rattle(0.03, seed=0)
+    return {"SrTiO3": perovskite, "Ti-Al": tial}
+
+
+def _time(function, repeat=5):
+    function()  # first call compiles (or loads Numba's cache)
+    start = time.perf_counter()
+    for _ in range(repeat):
+        function()
+    return (time.perf_counter() - start) / repeat
+
+
+def main():
+    from pypolymlp.calculator.properties import Properties
+    from pypolymlp.calculator.utils.ase_utils import ase_atoms_to_structure
+
+    print("polymlp-lab quick start: published potentials, our Numba engine vs pypolymlp\n")
+    for name, atoms in _structures().items():
+        path = packaged_potential(name)
+        potential = load_potential(path)
+        atoms.calc = PolymlpCalculator(potential)
+        energy = atoms.get_potential_energy()
+        stress = atoms.get_stress() * EV_PER_A3_IN_GPA
+        reference = Properties(pot=str(path))
+        structure = ase_atoms_to_structure(atoms)
+        e_ref, f_ref, _ = reference.eval(structure)
+        ours = _time(lambda: potential.evaluate(atoms))
+        peer = _time(lambda: reference.eval(structure))
+        n = len(atoms)
+        print(f"{name}: {potential.elements}, cutoff {potential.cutoff} Å, "
+              f"{potential.n_coefficients} coefficients, {n} atoms")
+        print(f"  energy {energy / n:.6f} eV/atom   |ΔE| vs pypolymlp {abs(energy - e_ref) / n:.1e} eV/atom"
+              f"   max|ΔF| {np.abs(atoms.get_forces() - np.asarray(f_ref).T).max():.1e} eV/Å")
+        print(f"  pressure {-stress[:3].mean():.3f} GPa")
+        print(f"  time/step: ours {ours * 1e3:.2f} ms, pypolymlp {peer * 1e3:.2f} ms "
+              f"(ratio {ours / peer:.2f})\n")
+    print("Next: jupyter lab notebooks/")
+
+
+if __name__ == "__main__":
+    main()

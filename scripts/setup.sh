@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Install polymlp-lab and everything it needs on a fresh Debian/Ubuntu machine (idempotent).
+# pypolymlp is built from source by pip: it needs a C++ compiler and the Eigen 3 headers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+if [ ! -f /usr/include/eigen3/Eigen/Core ] || ! command -v g++ >/dev/null; then
+  if command -v apt-get >/dev/null; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+    echo "[setup] installing libeigen3-dev and g++ (apt)"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libeigen3-dev g++ >/dev/null
+  else
+    echo "[setup] please install the Eigen 3 headers and a C++ compiler first" >&2
+    exit 1
+  fi
+fi
+if ! "$PYTHON" -c "import polymlp_lab, pypolymlp, numba, pytest, hypothesis, nbval" 2>/dev/null; then
+  echo "[setup] pip install -e .[test] (builds pypolymlp from source: a few minutes the first time)"
+  "$PYTHON" -m pip install -q --disable-pip-version-check -e ".[test]"
+fi

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# One command for the tests: set up if needed, then the unit/property/conformance tests and
+# the tutorial notebooks (executed headless by nbval). Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+PYTHON=${PYTHON:-python3}
+exec "$PYTHON" -m pytest tests notebooks --nbval-lax -p no:cacheprovider "$@"

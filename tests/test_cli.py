@@ -1,0 +1,51 @@
+"""The command line ``polymlp-lab eval`` prints what Potential.evaluate computes."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+from ase.build import bulk
+from ase.io import write
+
+from polymlp_lab import load_potential
+from polymlp_lab.cli import main
+from polymlp_lab.units import EV_PER_A3_IN_GPA
+
+
+def test_eval_json_matches_api(al_potential, tmp_path, capsys):
+    pot = tmp_path / "polymlp.yaml"
+    al_potential.save(pot)
+    atoms = bulk("Al", "fcc", a=4.0, cubic=True)
+    atoms.rattle(0.05, seed=2)
+    write(tmp_path / "POSCAR", atoms, format="vasp")
+    assert main(["eval", "--pot", str(pot), "--json", str(tmp_path / "POSCAR")]) == 0
+    record = json.loads(capsys.readouterr().out)
+    expected = load_potential(pot).evaluate(atoms)
+    assert abs(record["energy_eV"] - expected.energy) < 1e-9
+    np.testing.assert_allclose(record["forces_eV_per_A"], expected.forces, atol=1e-9)
+    np.testing.assert_allclose(record["stress_GPa"], expected.stress * EV_PER_A3_IN_GPA, atol=1e-7)
+
+
+def test_eval_text_for_several_structures_and_hybrid(al_potential, tmp_path, capsys):
+    pot = tmp_path / "polymlp.yaml"
+    al_potential.save(pot)
+    for n, a in enumerate((3.9, 4.1)):
+        write(tmp_path / f"s{n}.xyz", bulk("Al", "fcc", a=a), format="extxyz")
+    paths = [str(tmp_path / "s0.xyz"), str(tmp_path / "s1.xyz")]
+    assert main(["eval", "--pot", str(pot), "--pot", str(pot), *paths]) == 0
+    out = capsys.readouterr().out
+    assert out.count("energy ") == 2
+    single = load_potential(pot).evaluate(bulk("Al", "fcc", a=3.9)).energy
+    assert f"{2 * single:.10f}" in out  # the hybrid of the file with itself doubles it
+
+
+def test_console_script_reports_errors_without_traceback(tmp_path):
+    missing = tmp_path / "none.yaml"
+    proc = subprocess.run(
+        [sys.executable, "-m", "polymlp_lab.cli", "eval", "--pot", str(missing), str(missing)],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 2
+    assert "none.yaml" in proc.stderr and "no such file" in proc.stderr
+    assert "Traceback" not in proc.stderr

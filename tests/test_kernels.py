@@ -1,0 +1,233 @@
+"""Each Numba kernel against a plain NumPy/SciPy twin of the same step."""
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.neighborlist import neighbor_list
+from scipy.special import sph_harm_y
+
+from polymlp_lab.engine import kernels
+from polymlp_lab.engine.harmonics import (
+    n_lm_half,
+    normalisation_table,
+    spherical_harmonics,
+    spherical_harmonics_gradient,
+)
+from polymlp_lab.engine.neighbors import half_neighbor_list
+from polymlp_lab.engine.radial import gaussian_radial, gaussian_radial_derivative
+from polymlp_lab.models import model_params
+
+from conftest import random_potential
+
+DIRECTIONS = np.array(
+    [[0.3, -0.5, 0.7], [0.0, 0.0, 1.0], [0.0, 0.0, -2.0], [1.0, 0.0, 0.0], [-0.2, 0.9, -0.1]]
+)
+
+
+def harmonics(d, lmax):
+    norm = normalisation_table(lmax)
+    q = np.empty((lmax + 1, lmax + 2))
+    y = np.empty(n_lm_half(lmax), dtype=complex)
+    g = np.empty((3, n_lm_half(lmax)), dtype=complex)
+    spherical_harmonics_gradient(d[0], d[1], d[2], lmax, norm, q, y, g)
+    y_only = np.empty_like(y)
+    spherical_harmonics(d[0], d[1], d[2], lmax, norm, q, y_only)
+    np.testing.assert_allclose(y, y_only, rtol=0, atol=1e-14)
+    return y, g
+
+
+@pytest.mark.parametrize("d", DIRECTIONS)
+def test_spherical_harmonics_match_scipy(d):
+    lmax = 12
+    y, _ = harmonics(d, lmax)
+    r = np.linalg.norm(d)
+    theta, phi = np.arccos(d[2] / r), np.arctan2(d[1], d[0])
+    for l in range(lmax + 1):
+        for m in range(l + 1):
+            assert abs(y[l * (l + 1) // 2 + m] - sph_harm_y(l, m, theta, phi)) < 1e-12
+
+
+@pytest.mark.parametrize("d", DIRECTIONS)
+def test_spherical_harmonics_gradient_is_derivative(d):
+    lmax, h = 8, 1e-6
+    _, grad = harmonics(d, lmax)
+    for a in range(3):
+        step = np.zeros(3)
+        step[a] = h
+        numeric = (harmonics(d + step, lmax)[0] - harmonics(d - step, lmax)[0]) / (2 * h)
+        np.testing.assert_allclose(grad[a], numeric, atol=1e-7)
+
+
+def test_gaussian_radial_functions():
+    params = np.array([[1.0, 0.0], [0.5, 2.0], [0.0, 0.0]])
+    cutoff = 5.0
+    r = np.linspace(0.5, 6.0, 23)
+    expected = np.exp(-params[:, 0] * (r[:, None] - params[:, 1]) ** 2)
+    expected *= np.where(r < cutoff, 0.5 * (np.cos(np.pi * r / cutoff) + 1), 0.0)[:, None]
+    f = np.empty(3)
+    df = np.empty(3)
+    for k, rk in enumerate(r):
+        gaussian_radial(rk, cutoff, params, f)
+        np.testing.assert_allclose(f, expected[k], atol=1e-15)
+        gaussian_radial_derivative(rk, cutoff, params, f, df)
+        fp, fm = np.empty(3), np.empty(3)
+        gaussian_radial(rk + 1e-6, cutoff, params, fp)
+        gaussian_radial(rk - 1e-6, cutoff, params, fm)
+        if abs(rk - cutoff) > 1e-3:
+            np.testing.assert_allclose(df, (fp - fm) / 2e-6, atol=1e-8)
+
+
+def bond_set(i, j, d):
+    return sorted((int(a), int(b), *np.round(v, 8)) for a, b, v in zip(i, j, d))
+
+
+@pytest.mark.parametrize(
+    "cell,pbc",
+    [
+        (np.diag([2.0, 2.5, 3.1]), (True, True, True)),
+        ([[2.2, 0, 0], [1.9, 1.6, 0], [-1.0, 0.7, 1.8]], (True, True, True)),
+        ([[4.0, 0, 0], [0, 4.5, 0], [0, 0, 0]], (True, True, False)),
+        (np.zeros((3, 3)), (False, False, False)),
+    ],
+)
+def test_half_neighbour_list_matches_ase(cell, pbc):
+    rng = np.random.default_rng(0)
+    while True:  # random atoms, none closer than 0.8 Å (also to periodic images)
+        atoms = Atoms("X5", positions=rng.uniform(0, 3, size=(5, 3)), cell=cell, pbc=pbc)
+        distances = atoms.get_all_distances(mic=any(pbc)) + 9 * np.eye(5)
+        if distances.min() > 0.8:
+            break
+    cutoff = 4.3
+    bi, bj, bd = half_neighbor_list(atoms.cell.array, atoms.positions, atoms.pbc, cutoff)
+    ai, aj, ad = neighbor_list("ijD", atoms, cutoff)
+    # ASE's full list holds each bond twice (i->j and j->i); keep our orientation of it
+    full = bond_set(np.r_[bi, bj], np.r_[bj, bi], np.r_[bd, -bd])
+    assert full == bond_set(ai, aj, ad)
+    assert len(bi) * 2 == len(ai)
+
+
+def reference_density(atoms, tables, type_ids):
+    """a[i, tp, n, l, m>=0] by direct sums over ASE's full neighbour list (NumPy/SciPy)."""
+    i, j, d = neighbor_list("ijD", atoms, tables.cutoff)
+    r = np.linalg.norm(d, axis=1)
+    beta, r0 = tables.radial_params.T
+    fc = 0.5 * (np.cos(np.pi * r / tables.cutoff) + 1)
+    f = np.exp(-beta * (r[:, None] - r0) ** 2) * fc[:, None]
+    theta, phi = np.arccos(d[:, 2] / r), np.arctan2(d[:, 1], d[:, 0])
+    lmax = tables.lmax
+    y = np.array(
+        [sph_harm_y(l, m, theta, phi) for l in range(lmax + 1) for m in range(l + 1)]
+    ).T
+    n_fn = len(beta)
+    a = np.zeros((len(atoms), tables.n_type_pairs, n_fn, n_lm_half(lmax)), dtype=complex)
+    tp = tables.type_pairs[type_ids[i], type_ids[j]]
+    for b in range(len(i)):
+        a[i[b], tp[b]] += np.outer(f[b], y[b])
+    return a.reshape(len(atoms), -1)
+
+
+def test_density_kernel_matches_direct_sum(mgo_potential):
+    tables = mgo_potential.components[0].tables
+    atoms = Atoms("MgO2Mg", positions=[[0, 0, 0], [2.1, 0.1, 0], [0.2, 2.0, 0.3], [1.9, 2.2, 1.5]],
+                  cell=[[4.2, 0, 0], [0.5, 4.0, 0], [0.3, -0.4, 4.4]], pbc=True)
+    type_ids = np.array([tables.elements.index(s) for s in atoms.get_chemical_symbols()])
+    bi, bj, bd = half_neighbor_list(atoms.cell.array, atoms.positions, atoms.pbc, tables.cutoff)
+    a = np.zeros((len(atoms), tables.n_slots_half), dtype=complex)
+    kernels.accumulate_density(bi, bj, bd, type_ids, tables.type_pairs, tables.cutoff,
+                               tables.radial_params, tables.lmax, tables.norm, 2, a)
+    np.testing.assert_allclose(a, reference_density(atoms, tables, type_ids), atol=1e-12)
+
+
+def reference_energies(params, coeffs, a_half, type_ids, lmax):
+    """Per-atom energies straight from pypolymlp's enumeration, one term at a time.
+
+    No product sharing, no merging of conjugate partners, all m taken explicitly.
+    """
+    from pypolymlp.mlp_dev.core.features_attr import get_features_attr
+
+    features, polynomials, tp_types = get_features_attr(params)
+    n_fn = len(params.model.pair_params)
+    n_lmh = n_lm_half(lmax)
+    members = {tp: {t for pair in pairs for t in pair} for tp, pairs in tp_types.items()}
+    a = a_half.reshape(len(type_ids), -1, n_fn, n_lmh)
+
+    def density(i, tp, n, l, m):
+        v = a[i, tp, n, l * (l + 1) // 2 + abs(m)]
+        return v if m >= 0 else (-1) ** m * np.conj(v)
+
+    gtinv = params.model.gtinv
+    energies = np.zeros(len(type_ids))
+    for i, t in enumerate(type_ids):
+        d = np.zeros(len(features))
+        for k, feature in enumerate(features):
+            if params.model.feature_type == "pair":
+                n, (tp,) = feature
+                d[k] = np.sqrt(4 * np.pi) * density(i, tp, n, 0, 0).real if t in members[tp] else 0
+                continue
+            n, gid, tcomb = feature
+            if not all(t in members[tp] for tp in tcomb):
+                continue
+            total = 0j
+            for lm_list, c in zip(gtinv.lm_seq[gid], gtinv.lm_coeffs[gid]):
+                term = c
+                for lm, tp in zip(lm_list, tcomb):
+                    l = int(np.sqrt(lm))
+                    term = term * density(i, tp, n, l, lm - l * l - l)
+                total += term
+            d[k] = total.real
+        e = coeffs[: len(features)] @ d
+        for p, comb in enumerate(polynomials):
+            e += coeffs[len(features) + p] * np.prod(d[list(comb)])
+        energies[i] = e
+    return energies
+
+
+@pytest.mark.parametrize("which", ["al", "mgo", "pair"])
+def test_atomic_energy_kernel_matches_plain_reference(which, al_potential, mgo_potential):
+    potential = {
+        "al": al_potential,
+        "mgo": mgo_potential,
+        "pair": random_potential(("Al", "Cu"), feature_type="pair", model_type=2, max_p=3, seed=3),
+    }[which]
+    component = potential.components[0]
+    tables = component.tables
+    rng = np.random.default_rng(1)
+    n_atom = 4
+    a_half = (rng.normal(size=(n_atom, tables.n_slots_half))
+              + 1j * rng.normal(size=(n_atom, tables.n_slots_half))) * 0.3
+    # m = 0 densities of a real field are real
+    lms = np.array([m for l in range(tables.lmax + 1) for m in range(l + 1)])
+    a_half.reshape(n_atom, -1, len(lms))[:, :, lms == 0] = a_half.reshape(
+        n_atom, -1, len(lms))[:, :, lms == 0].real
+    type_ids = rng.integers(0, len(tables.elements), size=n_atom)
+    energies = np.zeros(n_atom)
+    g = np.zeros_like(a_half)
+    kernels.atomic_energies(
+        a_half, type_ids, tables.n_blocks, tables.lmax, tables.prod_ptr, tables.prod_factors,
+        tables.prod_w0, tables.feat_ptr, tables.feat_coef, tables.term_ptr, tables.term_prod,
+        tables.term_coef, tables.poly2_ptr, tables.poly2_idx, tables.poly2_coef,
+        tables.poly3_ptr, tables.poly3_idx, tables.poly3_coef, True, 2, energies, g,
+    )
+    expected = reference_energies(component.params, component.coeffs, a_half, type_ids, tables.lmax)
+    np.testing.assert_allclose(energies, expected, rtol=1e-10, atol=1e-10)
+    assert np.abs(expected).max() > 1e-3
+
+    # the adjoint g is the Wirtinger-style gradient: dE = Re sum g da over m >= 0 slots
+    h = 1e-6
+    direction = rng.normal(size=a_half.shape) + 1j * rng.normal(size=a_half.shape)
+    direction.reshape(n_atom, -1, len(lms))[:, :, lms == 0] = direction.reshape(
+        n_atom, -1, len(lms))[:, :, lms == 0].real
+    shifted = [
+        reference_energies(component.params, component.coeffs, a_half + s * h * direction,
+                           type_ids, tables.lmax)
+        for s in (1, -1)
+    ]
+    numeric = (shifted[0] - shifted[1]) / (2 * h)
+    analytic = np.real(np.sum(g * direction, axis=1))
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_params_helper_builds_requested_model():
+    params = model_params(("Ti",), cutoff=6.0, gtinv_order=4, gtinv_maxl=(6, 4, 2))
+    assert params.model.cutoff == 6.0
+    assert max(len(lc) for lc in params.model.gtinv.l_comb) == 4
