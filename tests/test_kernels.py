@@ -205,7 +205,7 @@ def test_atomic_energy_kernel_matches_plain_reference(which, al_potential, mgo_p
     kernels.atomic_energies(
         a_half, type_ids, tables.n_blocks, tables.lmax, tables.prod_ptr, tables.prod_factors,
         tables.prod_w0, tables.feat_ptr, tables.feat_coef, tables.term_ptr, tables.term_prod,
-        tables.term_coef, tables.poly2_ptr, tables.poly2_idx, tables.poly2_coef,
+        tables.term_coef, tables.quad_ptr, tables.quad,
         tables.poly3_ptr, tables.poly3_idx, tables.poly3_coef, True, 2, energies, g,
     )
     expected = reference_energies(component.params, component.coeffs, a_half, type_ids, tables.lmax)

@@ -49,8 +49,8 @@ def evaluate_model(tables: ModelTables, cell, positions, type_ids, pbc, *, force
     kernels.atomic_energies(
         a_half, type_ids, tables.n_blocks, tables.lmax, tables.prod_ptr, tables.prod_factors, tables.prod_w0,
         tables.feat_ptr, tables.feat_coef, tables.term_ptr,
-        tables.term_prod, tables.term_coef, tables.poly2_ptr, tables.poly2_idx,
-        tables.poly2_coef, tables.poly3_ptr, tables.poly3_idx, tables.poly3_coef,
+        tables.term_prod, tables.term_coef, tables.quad_ptr, tables.quad,
+        tables.poly3_ptr, tables.poly3_idx, tables.poly3_coef,
         forces, int(max(1, min(get_num_threads(), n_atom))), energies, g_half,
     )
     if not forces:

@@ -121,65 +121,83 @@ def _fold_to_half(g_full, n_blocks, lmax, g_half_i):
 
 
 @njit(cache=True)
-def _products(a, f, s1, s2, s3, s4, s5, p0, p_val):
-    """p_val[u - p0] = product of the densities a[f[u, :order]], loops split by order."""
-    for u in range(s1, s2):
+def _order(f, u):
+    order = 0
+    while order < f.shape[1] and f[u, order] >= 0:
+        order += 1
+    return order
+
+
+@njit(cache=True)
+def _products(a, f, r, p_val):
+    """p_val[u - r[0]] = product of the densities a[f[u, :order]], one loop per order.
+
+    ``r`` holds the starts of orders 1, 2, 3, 4, >= 5 and the end of the range.
+    """
+    p0 = r[0]
+    for u in range(r[0], r[1]):
         p_val[u - p0] = a[f[u, 0]]
-    for u in range(s2, s3):
+    for u in range(r[1], r[2]):
         p_val[u - p0] = a[f[u, 0]] * a[f[u, 1]]
-    for u in range(s3, s4):
+    for u in range(r[2], r[3]):
         p_val[u - p0] = a[f[u, 0]] * a[f[u, 1]] * a[f[u, 2]]
-    for u in range(s4, s5):
+    for u in range(r[3], r[4]):
+        p_val[u - p0] = (a[f[u, 0]] * a[f[u, 1]]) * (a[f[u, 2]] * a[f[u, 3]])
+    for u in range(r[4], r[5]):
         v = a[f[u, 0]]
-        for k in range(1, f.shape[1]):
-            if f[u, k] < 0:
-                break
+        for k in range(1, _order(f, u)):
             v *= a[f[u, k]]
         p_val[u - p0] = v
 
 
 @njit(cache=True)
-def _products_adjoint(a, f, s1, s2, s3, s4, s5, p0, big_w, g):
-    """g[x] += W_u * d(product u)/d a[x] for every factor x of every product u."""
-    for u in range(s1, s2):
+def _high_order_adjoint(a, f, u, wu, g):
+    order = _order(f, u)
+    for k in range(order):
+        v = complex(wu, 0.0)
+        for k2 in range(order):
+            if k2 != k:
+                v *= a[f[u, k2]]
+        g[f[u, k]] += v
+
+
+@njit(cache=True)
+def _products_adjoint(a, f, r, big_w, g):
+    """g[x] += W_u * d(product u)/d a[x] for every factor x of every product u in range r."""
+    p0 = r[0]
+    for u in range(r[0], r[1]):
         g[f[u, 0]] += big_w[u - p0]
-    for u in range(s2, s3):
+    for u in range(r[1], r[2]):
         wu = big_w[u - p0]
-        if wu == 0.0:
-            continue
         x, y = f[u, 0], f[u, 1]
-        ax, ay = a[x], a[y]
-        g[x] += wu * ay
-        g[y] += wu * ax
-    for u in range(s3, s4):
+        g[x] += wu * a[y]
+        g[y] += wu * a[x]
+    for u in range(r[2], r[3]):
         wu = big_w[u - p0]
-        if wu == 0.0:
-            continue
         x, y, z = f[u, 0], f[u, 1], f[u, 2]
         ax, ay, az = a[x], a[y], a[z]
         g[x] += wu * (ay * az)
         g[y] += wu * (ax * az)
         g[z] += wu * (ax * ay)
-    for u in range(s4, s5):
+    for u in range(r[3], r[4]):
         wu = big_w[u - p0]
-        if wu == 0.0:
-            continue
-        order = 0
-        while order < f.shape[1] and f[u, order] >= 0:
-            order += 1
-        for k in range(order):
-            v = complex(wu, 0.0)
-            for k2 in range(order):
-                if k2 != k:
-                    v *= a[f[u, k2]]
-            g[f[u, k]] += v
+        x, y, z, v = f[u, 0], f[u, 1], f[u, 2], f[u, 3]
+        ax, ay, az, av = a[x], a[y], a[z], a[v]
+        xy = wu * (ax * ay)
+        zv = wu * (az * av)
+        g[x] += ay * zv
+        g[y] += ax * zv
+        g[z] += av * xy
+        g[v] += az * xy
+    for u in range(r[4], r[5]):
+        _high_order_adjoint(a, f, u, big_w[u - p0], g)
 
 
 @njit(cache=True)
 def _static_products(a, f, r, w0, g, want_adjoint):
     """sum_u w0_u Re(product u) and, when want_adjoint, g += w0_u d(product u)/da.
 
-    ``r`` holds the starts of orders 1, 2, 3, >=4 and the end of the static products.
+    Fuses value and gradient for products of features that enter the energy linearly.
     """
     energy = 0.0
     for u in range(r[0], r[1]):
@@ -205,41 +223,47 @@ def _static_products(a, f, r, w0, g, want_adjoint):
             g[y] += wu * (ax * az)
             g[z] += wu * (ax * ay)
     for u in range(r[3], r[4]):
-        order = 0
-        while order < f.shape[1] and f[u, order] >= 0:
-            order += 1
+        x, y, z, v = f[u, 0], f[u, 1], f[u, 2], f[u, 3]
+        ax, ay, az, av = a[x], a[y], a[z], a[v]
+        wu = w0[u]
+        xy = wu * (ax * ay)
+        zv = az * av
+        energy += (xy * zv).real
+        if want_adjoint:
+            g[x] += ay * wu * zv
+            g[y] += ax * wu * zv
+            g[z] += av * xy
+            g[v] += az * xy
+    for u in range(r[4], r[5]):
         v = a[f[u, 0]]
-        for k in range(1, order):
+        for k in range(1, _order(f, u)):
             v *= a[f[u, k]]
         energy += w0[u] * v.real
         if want_adjoint:
-            for k in range(order):
-                v = complex(w0[u], 0.0)
-                for k2 in range(order):
-                    if k2 != k:
-                        v *= a[f[u, k2]]
-                g[f[u, k]] += v
+            _high_order_adjoint(a, f, u, w0[u], g)
     return energy
 
 
 @njit(cache=True)
 def _atom_energy_and_adjoint(
     t, a_full, prod_ptr, prod_factors, prod_w0, feat_ptr, feat_coef, term_ptr,
-    term_prod, term_coef, poly2_ptr, poly2_idx, poly2_coef, poly3_ptr, poly3_idx,
-    poly3_coef, p_val, d, w, big_w, g_full, want_adjoint,
+    term_prod, term_coef, quad_ptr, quad, poly3_ptr, poly3_idx, poly3_coef,
+    p_val, d, w, sd, big_w, g_full, want_adjoint,
 ):
     """Energy (eV) of one atom of type t from its densities; fills g_full = dE/da_full.
 
     prod_ptr[t, 0] ranges the dynamic products (used by features inside polynomial terms),
     prod_ptr[t, 1] the static ones (constant weights prod_w0); see ``_static_products``.
+    Quadratic terms are d·S·d/2 with the dense symmetric S of type t (``quad``).
     """
     r = prod_ptr[t, 0]
     p0 = r[0]
-    _products(a_full, prod_factors, r[0], r[1], r[2], r[3], r[4], p0, p_val)
+    _products(a_full, prod_factors, r, p_val)
     energy = 0.0
-    for u in range(r[0], r[4]):
+    for u in range(r[0], r[5]):
         energy += prod_w0[u] * p_val[u - p0].real
     f0, f1 = feat_ptr[t], feat_ptr[t + 1]
+    n_t = f1 - f0
     for k in range(f0, f1):
         v = 0.0
         for e in range(term_ptr[k], term_ptr[k + 1]):
@@ -247,13 +271,17 @@ def _atom_energy_and_adjoint(
         d[k - f0] = v
         w[k - f0] = feat_coef[k]
         energy += feat_coef[k] * v
-    for e in range(poly2_ptr[t], poly2_ptr[t + 1]):
-        x = poly2_idx[e, 0] - f0
-        y = poly2_idx[e, 1] - f0
-        c = poly2_coef[e]
-        energy += c * d[x] * d[y]
-        w[x] += c * d[y]
-        w[y] += c * d[x]
+    for x in range(n_t):
+        sd[x] = 0.0
+    q0 = quad_ptr[t]
+    for y in range(n_t):
+        dy = d[y]
+        row = q0 + y * n_t
+        for x in range(n_t):
+            sd[x] += quad[row + x] * dy
+    for x in range(n_t):
+        energy += 0.5 * d[x] * sd[x]
+        w[x] += sd[x]
     for e in range(poly3_ptr[t], poly3_ptr[t + 1]):
         x = poly3_idx[e, 0] - f0
         y = poly3_idx[e, 1] - f0
@@ -264,14 +292,14 @@ def _atom_energy_and_adjoint(
         w[y] += c * d[x] * d[z]
         w[z] += c * d[x] * d[y]
     if want_adjoint:
-        for u in range(r[0], r[4]):
+        for u in range(r[0], r[5]):
             big_w[u - p0] = prod_w0[u]
         for k in range(f0, f1):
             wk = w[k - f0]
             for e in range(term_ptr[k], term_ptr[k + 1]):
                 big_w[term_prod[e] - p0] += wk * term_coef[e]
         g_full[:] = 0.0
-        _products_adjoint(a_full, prod_factors, r[0], r[1], r[2], r[3], r[4], p0, big_w, g_full)
+        _products_adjoint(a_full, prod_factors, r, big_w, g_full)
     energy += _static_products(a_full, prod_factors, prod_ptr[t, 1], prod_w0, g_full, want_adjoint)
     return energy
 
@@ -279,8 +307,8 @@ def _atom_energy_and_adjoint(
 @njit(cache=True, parallel=True)
 def atomic_energies(
     a_half, types, n_blocks, lmax, prod_ptr, prod_factors, prod_w0, feat_ptr, feat_coef,
-    term_ptr, term_prod, term_coef, poly2_ptr, poly2_idx, poly2_coef, poly3_ptr, poly3_idx,
-    poly3_coef, want_adjoint, n_chunks, energies, g_half,
+    term_ptr, term_prod, term_coef, quad_ptr, quad, poly3_ptr, poly3_idx, poly3_coef,
+    want_adjoint, n_chunks, energies, g_half,
 ):
     """energies[i] (eV) and, when want_adjoint, g_half[i] = dE_i/da_half (folded)."""
     n_atom = a_half.shape[0]
@@ -288,7 +316,7 @@ def atomic_energies(
     max_prod = 1
     max_feat = 1
     for t in range(prod_ptr.shape[0]):
-        max_prod = max(max_prod, prod_ptr[t, 0, 4] - prod_ptr[t, 0, 0])
+        max_prod = max(max_prod, prod_ptr[t, 0, 5] - prod_ptr[t, 0, 0])
         max_feat = max(max_feat, feat_ptr[t + 1] - feat_ptr[t])
     for c in prange(n_chunks):
         start, stop = _chunk_bounds(n_atom, n_chunks, c)
@@ -298,12 +326,13 @@ def atomic_energies(
         big_w = np.empty(max_prod)
         d = np.empty(max_feat)
         w = np.empty(max_feat)
+        sd = np.empty(max_feat)
         for i in range(start, stop):
             _expand_to_full(a_half[i], n_blocks, lmax, a_full)
             energies[i] = _atom_energy_and_adjoint(
                 types[i], a_full, prod_ptr, prod_factors, prod_w0, feat_ptr, feat_coef,
-                term_ptr, term_prod, term_coef, poly2_ptr, poly2_idx, poly2_coef,
-                poly3_ptr, poly3_idx, poly3_coef, p_val, d, w, big_w, g_full, want_adjoint,
+                term_ptr, term_prod, term_coef, quad_ptr, quad, poly3_ptr, poly3_idx,
+                poly3_coef, p_val, d, w, sd, big_w, g_full, want_adjoint,
             )
             if want_adjoint:
                 _fold_to_half(g_full, n_blocks, lmax, g_half[i])

@@ -30,7 +30,7 @@ class ModelTables:
     type_pairs: np.ndarray  # (n_type, n_type) -> type-pair index
     n_type_pairs: int
     norm: np.ndarray  # spherical harmonics normalisation, half order
-    prod_ptr: np.ndarray  # (n_type, 2, 5): [dynamic|static] starts of order 1, 2, 3, >=4; end
+    prod_ptr: np.ndarray  # (n_type, 2, 6): [dynamic|static] starts of order 1, 2, 3, 4, >=5; end
     prod_factors: np.ndarray  # (n_prod, MAX_ORDER) full slots, -1 padded
     prod_w0: np.ndarray  # (n_prod,) constant weight of Re(product) in the energy
     feat_ptr: np.ndarray
@@ -38,9 +38,8 @@ class ModelTables:
     term_ptr: np.ndarray
     term_prod: np.ndarray
     term_coef: np.ndarray
-    poly2_ptr: np.ndarray
-    poly2_idx: np.ndarray
-    poly2_coef: np.ndarray
+    quad_ptr: np.ndarray  # (n_type + 1,) offsets of the per-type quadratic-form matrices
+    quad: np.ndarray  # flat symmetric S per type: E2 = d·S·d / 2 over dynamic features
     poly3_ptr: np.ndarray
     poly3_idx: np.ndarray
     poly3_coef: np.ndarray
@@ -142,7 +141,8 @@ def build_tables(params, coeffs, path=None) -> ModelTables:
     # and are evaluated with their gradient in one fused pass ("static" products).
     prod_factors, prod_ptr, prod_w0 = [], [], []
     feat_coef, term_ptr, term_prod, term_coef, feat_ptr = [], [0], [], [], [0]
-    poly = {2: ([], [], [0]), 3: ([], [], [0])}
+    poly3_idx, poly3_coef, poly3_ptr = [], [], [0]
+    quad, quad_ptr = [], [0]
     in_polynomial = {k for comb in polynomials for k in comb}
     for t in range(n_type):
         features_t = [k for k in range(n_linear) if t in active[k]]
@@ -163,7 +163,7 @@ def build_tables(params, coeffs, path=None) -> ModelTables:
             keys = sorted(keys, key=len)
             start = len(prod_factors)
             orders = np.array([len(key) for key in keys], dtype=np.int64)
-            ranges.append([start + int(np.searchsorted(orders, o)) for o in (1, 2, 3, 4)])
+            ranges.append([start + int(np.searchsorted(orders, o)) for o in (1, 2, 3, 4, 5)])
             ranges[-1].append(start + len(keys))
             for key in keys:
                 index[key] = len(prod_factors)
@@ -181,13 +181,25 @@ def build_tables(params, coeffs, path=None) -> ModelTables:
                 term_coef.append(c)
             term_ptr.append(len(term_prod))
         feat_ptr.append(len(feat_coef))
+        # quadratic terms as a dense symmetric matrix over the dynamic features of type t
+        # (pypolymlp's pairs cover all of them, so dense costs no more than the list)
+        n_t = len(dynamic)
+        base = feat_ptr[-2]
+        matrix = np.zeros((n_t, n_t))
         for p, comb in enumerate(polynomials):
-            if all(k in local_feature for k in comb):
-                idx, cf, _ = poly[len(comb)]
-                idx.append([local_feature[k] for k in comb])
-                cf.append(coeffs[n_linear + p])
-        for order in (2, 3):
-            poly[order][2].append(len(poly[order][0]))
+            if not all(k in local_feature for k in comb):
+                continue
+            c = coeffs[n_linear + p]
+            if len(comb) == 2:
+                x, y = (local_feature[k] - base for k in comb)
+                matrix[x, y] += c
+                matrix[y, x] += c
+            else:
+                poly3_idx.append([local_feature[k] for k in comb])
+                poly3_coef.append(c)
+        quad.append(matrix.ravel())
+        quad_ptr.append(quad_ptr[-1] + n_t * n_t)
+        poly3_ptr.append(len(poly3_coef))
 
     def arr(x, dtype, shape=None):
         a = np.ascontiguousarray(np.array(x, dtype=dtype))
@@ -204,7 +216,7 @@ def build_tables(params, coeffs, path=None) -> ModelTables:
         type_pairs=arr(type_pairs, np.int64),
         n_type_pairs=len(tp_members),
         norm=arr(normalisation_table(lmax), np.float64),
-        prod_ptr=arr(prod_ptr, np.int64, (n_type, 2, 5)),
+        prod_ptr=arr(prod_ptr, np.int64, (n_type, 2, 6)),
         prod_factors=arr(prod_factors, np.int64, (-1, MAX_ORDER)),
         prod_w0=arr(prod_w0, np.float64),
         feat_ptr=arr(feat_ptr, np.int64),
@@ -212,11 +224,10 @@ def build_tables(params, coeffs, path=None) -> ModelTables:
         term_ptr=arr(term_ptr, np.int64),
         term_prod=arr(term_prod, np.int64),
         term_coef=arr(term_coef, np.float64),
-        poly2_ptr=arr(poly[2][2], np.int64),
-        poly2_idx=arr(poly[2][0], np.int64, (-1, 2)),
-        poly2_coef=arr(poly[2][1], np.float64),
-        poly3_ptr=arr(poly[3][2], np.int64),
-        poly3_idx=arr(poly[3][0], np.int64, (-1, 3)),
-        poly3_coef=arr(poly[3][1], np.float64),
+        quad_ptr=arr(quad_ptr, np.int64),
+        quad=arr(np.concatenate(quad) if quad else [], np.float64),
+        poly3_ptr=arr(poly3_ptr, np.int64),
+        poly3_idx=arr(poly3_idx, np.int64, (-1, 3)),
+        poly3_coef=arr(poly3_coef, np.float64),
         n_features=n_total,
     )

@@ -65,15 +65,7 @@ def lattice_translations(cell: np.ndarray, cutoff: float):
         [volume / np.linalg.norm(_cross(cell[(a + 1) % 3], cell[(a + 2) % 3])) for a in range(3)]
     )
     reps = np.ceil(cutoff / heights).astype(np.int64)
-    grid = np.array(
-        [
-            (n1, n2, n3)
-            for n1 in range(-reps[0], reps[0] + 1)
-            for n2 in range(-reps[1], reps[1] + 1)
-            for n3 in range(-reps[2], reps[2] + 1)
-        ],
-        dtype=np.int64,
-    )
+    grid = np.indices(2 * reps + 1).reshape(3, -1).T - reps  # row-major (n1, n2, n3)
     positive = (grid[:, 0] > 0) | ((grid[:, 0] == 0) & (grid[:, 1] > 0))
     positive |= (grid[:, 0] == 0) & (grid[:, 1] == 0) & (grid[:, 2] > 0)
     return reps, heights, positive
