@@ -18,7 +18,9 @@ potential's POSCAR repeated 3x3x3 and rattled by 0.03 Å with seed 0. Printed ta
    for our engine with an empty Numba cache ("cold", fcc-Al) and with that cache filled
    ("warm", fcc-Al then Ti-legacy), beside pypolymlp. The throughput runs reuse that cache.
 2. throughput: ms per atom per energy+forces+stress step (best of 3 means) for both engines
-   at 1 thread and at all cores, their ratio (ours / pypolymlp), and our speed-up.
+   at 1 thread and at all cores, their ratio (ours / pypolymlp), and our speed-up. A run
+   during which other processes used the CPU (read from /proc/stat) is retried up to 3
+   times; a timing disturbed on every try is marked "*" and footnoted.
 3. agreement: the largest energy/atom, force and stress differences between the two engines
    over the timed runs, so a fast wrong answer cannot hide. Exits 1 if beyond tolerance.
 """
@@ -52,7 +54,8 @@ RATTLE_SEED = 0
 ROUNDS = 3
 ENERGY_TOL = 1e-6  # eV/atom
 FORCE_TOL = 1e-6  # eV/Å
-MAX_OTHER_LOAD = 0.25  # cores used by other processes while timing before we warn
+MAX_OTHER_LOAD = 0.25  # cores used by other processes while timing: above, retry then warn
+ATTEMPTS = 3  # tries per throughput measurement while other processes disturb it
 GOAL_THROUGHPUT = "goal: ratio <= 0.5 single thread; near-linear speed-up on 2 cores"
 GOAL_COLD_START = "goal: cached cold start under 5 s"
 
@@ -159,11 +162,11 @@ def shared_conformance_dir():
     return Path(__file__).resolve().parents[1].parent / "shared" / "conformance"
 
 
-def available_potentials(shared):
+def available_potentials(potentials_dir):
     """{name: potential file} for the potentials present with their POSCAR."""
     found = {}
     for name, filename in POTENTIALS.items():
-        path = shared / "potentials" / name / filename
+        path = potentials_dir / name / filename
         if path.is_file() and path.with_name("POSCAR").is_file():
             found[name] = path
         else:
@@ -217,11 +220,24 @@ def measure_cold_start(potentials, cores, cache_dir):
     return rows
 
 
+def quietest_throughput_run(engine, potential_file, threads, cache_dir, repeats):
+    """A throughput worker result, retried (up to ATTEMPTS) while others used the CPU."""
+    attempts = []
+    for _ in range(ATTEMPTS):
+        attempts.append(
+            run_worker("throughput", engine, potential_file, threads, cache_dir, repeats)
+        )
+        load = attempts[-1]["other_load"]
+        if load is None or load <= MAX_OTHER_LOAD:
+            break
+    return min(attempts, key=lambda r: r["other_load"] or 0.0)
+
+
 def measure_throughput(potentials, thread_counts, repeats, cache_dir):
     """{(potential, engine, threads): worker result}."""
     return {
-        (name, engine, threads): run_worker(
-            "throughput", engine, path, threads, cache_dir, repeats
+        (name, engine, threads): quietest_throughput_run(
+            engine, path, threads, cache_dir, repeats
         )
         for name, path in potentials.items()
         for threads in thread_counts
@@ -249,7 +265,8 @@ def agreement(results, potentials, thread_counts):
 
 
 def throughput_rows(results, potentials, thread_counts):
-    """Rows {potential, n_atoms, threads: {n: ms/atom/step of each engine, ratio}, speedup}."""
+    """Rows {potential, n_atoms, threads: {n: ms/atom/step of each engine, ratio,
+    other_load of each engine}, speedup}."""
     rows = []
     for name in potentials:
         n_atoms = results[name, "ours", 1]["n_atoms"]
@@ -259,7 +276,11 @@ def throughput_rows(results, potentials, thread_counts):
                 engine: 1e3 * results[name, engine, threads]["seconds_per_step"] / n_atoms
                 for engine in ENGINES
             }
-            by_threads[threads] = {**ms, "ratio": ms["ours"] / ms["pypolymlp"]}
+            by_threads[threads] = {
+                **ms,
+                "ratio": ms["ours"] / ms["pypolymlp"],
+                "other_load": {e: results[name, e, threads]["other_load"] for e in ENGINES},
+            }
         speedup = by_threads[1]["ours"] / by_threads[thread_counts[-1]]["ours"]
         rows.append(
             {"potential": name, "n_atoms": n_atoms, "threads": by_threads, "speedup": speedup}
@@ -268,7 +289,8 @@ def throughput_rows(results, potentials, thread_counts):
 
 
 def print_cold_start(rows, cores):
-    print(f"\nCold start: new process, import + load + first evaluate, 3x3x3, {cores} threads")
+    cell = "x".join(map(str, SUPERCELL))
+    print(f"\nCold start: new process, import + load + first evaluate, {cell}, {cores} threads")
     print("  wall = whole process; in-proc = after interpreter start (seconds)")
     print(f"{'potential':<13}{'engine':<11}{'numba cache':<13}{'wall':>7}{'in-proc':>9}")
     for r in rows:
@@ -279,14 +301,18 @@ def print_cold_start(rows, cores):
     print(GOAL_COLD_START)
 
 
+def disturbed(load):
+    return load is not None and load > MAX_OTHER_LOAD
+
+
 def contention_warning(results):
-    """A warning if other processes used the CPU while we were timing, else ""."""
-    loads = [r["other_load"] for r in results.values() if r["other_load"] is not None]
-    if not loads or max(loads) <= MAX_OTHER_LOAD:
+    """A footnote for timings taken while other processes used the CPU, else ""."""
+    loads = [r["other_load"] for r in results.values() if disturbed(r["other_load"])]
+    if not loads:
         return ""
     return (
-        f"warning: other processes kept up to {max(loads):.1f} cores busy during the timed"
-        " runs, so these timings (multi-thread ones most) are pessimistic"
+        f"* other processes kept up to {max(loads):.1f} cores busy during this timing, even"
+        f" after {ATTEMPTS} tries: it is pessimistic (multi-thread ones most)"
     )
 
 
@@ -304,7 +330,11 @@ def print_throughput(rows, thread_counts, repeats, warning):
         line = f"{r['potential']:<13}{r['n_atoms']:>6}"
         for threads in thread_counts:
             t = r["threads"][threads]
-            line += f"{t['ours']:>11.4f}{t['pypolymlp']:>15.4f}{t['ratio']:>7.2f}"
+            mark = {e: "*" if disturbed(t["other_load"][e]) else " " for e in ENGINES}
+            line += (
+                f"{t['ours']:>10.4f}{mark['ours']}{t['pypolymlp']:>14.4f}{mark['pypolymlp']}"
+                f"{t['ratio']:>7.2f}"
+            )
         line += f"{r['speedup']:>12.2f}x"
         print(line)
     print(GOAL_THROUGHPUT)
@@ -337,11 +367,11 @@ def save_json(path, cold_rows, speed_rows, agree_rows, meta, warning):
 
 
 def benchmark(args):
-    shared = shared_conformance_dir()
-    potentials = available_potentials(shared)
+    potentials_dir = shared_conformance_dir() / "potentials"
+    potentials = available_potentials(potentials_dir) if potentials_dir.is_dir() else {}
     if not potentials:
         print(
-            f"No conformance potentials found under {shared / 'potentials'}; nothing to"
+            f"No conformance potentials found under {potentials_dir}; nothing to"
             " benchmark. Set POLYMLP_LAB_SHARED to the shared conformance directory."
         )
         return 0

@@ -39,29 +39,43 @@ def _fail(path, message, line=None, key=None):
 
 
 def _as_int(path, value, key, low=None, high=None, line=None):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    """An integer given as an int (yaml) or as digits (text); 4.0 or '4' in yaml are refused,
+    since pypolymlp hands these values to C++ as they are."""
+    if isinstance(value, str):
         try:
-            number = float(value)
-        except (TypeError, ValueError):
+            value = int(value.strip())
+        except ValueError:
             _fail(path, f"expected an integer, found {value!r}", line, key)
-        if not number.is_integer():
-            _fail(path, f"expected an integer, found {value!r}", line, key)
-        value = int(number)
+    elif isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        _fail(path, f"expected an integer, found {value!r}", line, key)
     if (low is not None and value < low) or (high is not None and value > high):
         _fail(path, f"{value} is out of range [{low}, {high}]", line, key)
     return int(value)
 
 
-def _as_float(path, value, key, line=None, positive=False):
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
+def _as_float(path, value, key, line=None, low=None, high=None, text=False):
+    """A finite number: int or float in yaml, any float literal in the text format."""
+    if text and isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            _fail(path, f"expected a number, found {value!r}", line, key)
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         _fail(path, f"expected a number, found {value!r}", line, key)
-    if isinstance(value, bool) or not math.isfinite(number):
+    number = float(value)
+    if not math.isfinite(number):
         _fail(path, f"expected a finite number, found {value!r}", line, key)
-    if positive and number <= 0:
-        _fail(path, f"must be positive, found {number}", line, key)
+    if (low is not None and number < low) or (high is not None and number > high):
+        _fail(path, f"{number} is out of range [{low}, {high}]", line, key)
     return number
+
+
+def _as_list(path, value, key, length=None, line=None):
+    if not isinstance(value, list):
+        _fail(path, f"expected a list, found {value!r}", line, key)
+    if length is not None and len(value) != length:
+        _fail(path, f"expected {length} values, found {len(value)}", line, key)
+    return value
 
 
 def _check_elements(path, elements, line=None):
@@ -74,7 +88,11 @@ def _check_elements(path, elements, line=None):
         _fail(path, "elements are repeated", line, "elements")
 
 
-def _check_model(path, model, line_of=lambda key: None):
+CUTOFF_RANGE = (1.0, 30.0)  # Å; published potentials use 4-12 Å
+BETA_RANGE = (0.0, 100.0)  # 1/Å², Gaussian exponents
+
+
+def _check_model(path, model, line_of=lambda key: None, text=False):
     """Checks shared by both formats on a dict of model keys."""
     if model["pair_type"] != "gaussian":
         _fail(path, f"pair_type '{model['pair_type']}' is not supported (gaussian only)",
@@ -82,11 +100,32 @@ def _check_model(path, model, line_of=lambda key: None):
     if model["feature_type"] not in ("gtinv", "pair"):
         _fail(path, f"feature_type must be gtinv or pair, found '{model['feature_type']}'",
               line_of("feature_type"), "feature_type")
-    _as_float(path, model["cutoff"], "cutoff", line_of("cutoff"), positive=True)
+    _as_float(path, model["cutoff"], "cutoff", line_of("cutoff"), *CUTOFF_RANGE, text=text)
     mt_max = 4 if model["feature_type"] == "gtinv" else 2
     _as_int(path, model["model_type"], "model_type", 1, mt_max, line_of("model_type"))
     _as_int(path, model["max_p"], "max_p", 1, 3, line_of("max_p"))
-    _as_int(path, model["max_l"], "max_l", 0, 40, line_of("max_l"))
+    return _as_int(path, model["max_l"], "max_l", 0, 20, line_of("max_l"))
+
+
+def _check_pair_param_row(path, row, line, text=False):
+    if len(row) != 2:
+        _fail(path, f"each row must be [beta, r0], found {row!r}", line, "pair_params")
+    _as_float(path, row[0], "pair_params", line, *BETA_RANGE, text=text)
+    _as_float(path, row[1], "pair_params", line, -30.0, 30.0, text=text)
+
+
+def _check_type_pairs(path, pairs, n_type, line=None):
+    """Every (i, j), i <= j, exactly once."""
+    expected = {(i, j) for i in range(n_type) for j in range(i, n_type)}
+    seen = set()
+    for pair in pairs:
+        if len(pair) != 2 or pair[0] > pair[1] or tuple(pair) in seen:
+            _fail(path, f"atom_type_pair {list(pair)} must be two types i <= j, each pair once",
+                  line, "type_pairs")
+        seen.add(tuple(pair))
+    if seen != expected:
+        missing = sorted(expected - seen)
+        _fail(path, f"type pairs {missing} are missing for {n_type} elements", line, "type_pairs")
 
 
 def validate_yaml(path):
@@ -106,6 +145,13 @@ def validate_yaml(path):
     if not isinstance(data, dict):
         _fail(path, "expected a mapping of keys (is this a polymlp.yaml file?)")
     lines = text.splitlines()
+    first_seen = {}
+    for n, line in enumerate(lines, 1):
+        key = line.split(":", 1)[0]
+        if ":" in line and key and not line[0].isspace() and not line.startswith(("-", "#")):
+            if key in first_seen:
+                _fail(path, f"key repeated (first on line {first_seen[key]})", n, key)
+            first_seen[key] = n
 
     def line_of(key):
         for n, line in enumerate(lines, 1):
@@ -121,40 +167,32 @@ def validate_yaml(path):
         if key not in data or data[key] is None:
             _fail(path, "required key is missing (is the file truncated?)", None, key)
     _check_elements(path, data["elements"], line_of("elements"))
-    _check_model(path, data, line_of)
+    max_l = _check_model(path, data, line_of)
     n_type = len(data["elements"])
     if data["feature_type"] == "gtinv":
         order = _as_int(path, data["gtinv_order"], "gtinv_order", 1, 6, line_of("gtinv_order"))
-        maxl = data["gtinv_maxl"]
-        if not isinstance(maxl, list) or len(maxl) != order - 1:
-            _fail(path, f"expected {order - 1} values for gtinv_order {order}",
-                  line_of("gtinv_maxl"), "gtinv_maxl")
+        maxl = _as_list(path, data["gtinv_maxl"], "gtinv_maxl", order - 1, line_of("gtinv_maxl"))
         for v in maxl:
-            _as_int(path, v, "gtinv_maxl", 0, data["max_l"], line_of("gtinv_maxl"))
+            _as_int(path, v, "gtinv_maxl", 0, max_l, line_of("gtinv_maxl"))
         _as_int(path, data["gtinv_version"], "gtinv_version", 1, 2, line_of("gtinv_version"))
     n_pair = _as_int(path, data["n_pair_params"], "n_pair_params", 1, None, line_of("n_pair_params"))
-    pair_params = data["pair_params"]
-    if not isinstance(pair_params, list) or len(pair_params) != n_pair:
-        _fail(path, f"expected {n_pair} rows (n_pair_params)", line_of("pair_params"), "pair_params")
-    for row in pair_params:
-        if not isinstance(row, list) or len(row) != 2:
-            _fail(path, f"each row must be [beta, r0], found {row!r}", line_of("pair_params"),
-                  "pair_params")
-        for v in row:
-            _as_float(path, v, "pair_params", line_of("pair_params"))
-    type_pairs = data["type_pairs"]
-    expected_pairs = n_type * (n_type + 1) // 2
-    if not isinstance(type_pairs, list) or len(type_pairs) != expected_pairs:
-        _fail(path, f"expected {expected_pairs} type pairs for {n_type} elements",
-              line_of("type_pairs"), "type_pairs")
+    rows = _as_list(path, data["pair_params"], "pair_params", n_pair, line_of("pair_params"))
+    for row in rows:
+        _check_pair_param_row(path, _as_list(path, row, "pair_params"), line_of("pair_params"))
+    type_pairs = _as_list(path, data["type_pairs"], "type_pairs", None, line_of("type_pairs"))
+    pairs = []
     for tp in type_pairs:
         if not isinstance(tp, dict) or set(tp) != {"atom_type_pair", "pair_params_indices"}:
             _fail(path, "each entry needs atom_type_pair and pair_params_indices",
                   line_of("type_pairs"), "type_pairs")
-        for t in tp["atom_type_pair"]:
-            _as_int(path, t, "atom_type_pair", 0, n_type - 1, line_of("type_pairs"))
-        for n in tp["pair_params_indices"]:
+        pair = _as_list(path, tp["atom_type_pair"], "atom_type_pair", 2, line_of("type_pairs"))
+        pairs.append([_as_int(path, t, "atom_type_pair", 0, n_type - 1, line_of("type_pairs"))
+                      for t in pair])
+        indices = _as_list(path, tp["pair_params_indices"], "pair_params_indices", None,
+                           line_of("type_pairs"))
+        for n in indices:
             _as_int(path, n, "pair_params_indices", 0, n_pair - 1, line_of("type_pairs"))
+    _check_type_pairs(path, pairs, n_type, line_of("type_pairs"))
     if "type_full" in data:
         _as_int(path, data["type_full"], "type_full", 0, 1, line_of("type_full"))
         if "type_indices" not in data:
@@ -204,7 +242,7 @@ def validate_lammps(path):
     for key in ("cutoff", "pair_type", "feature_type", "model_type", "max_p", "max_l"):
         lines[key] = r.index + 1
         model[key] = r.values(key)[0]
-    _check_model(path, model, lines.get)
+    max_l = _check_model(path, model, lines.get, text=True)
     if model["feature_type"] == "gtinv":
         order = _as_int(path, r.values("gtinv_order")[0], "gtinv_order", 1, 6, r.index)
         maxl = r.values("gtinv_maxl")
@@ -212,7 +250,7 @@ def validate_lammps(path):
             _fail(path, f"expected {order - 1} values for gtinv_order {order}", r.index,
                   "gtinv_maxl")
         for v in maxl:
-            _as_int(path, v, "gtinv_maxl", 0, int(model["max_l"]), r.index)
+            _as_int(path, v, "gtinv_maxl", 0, max_l, r.index)
         r.values("gtinv_sym")
     n_coeffs = _as_int(path, r.values("n_coeffs")[0], "n_coeffs", 1, None, r.index)
     for key in ("coeffs", "scales"):
@@ -220,27 +258,33 @@ def validate_lammps(path):
         if len(row) != n_coeffs:
             _fail(path, f"expected {n_coeffs} values, found {len(row)}", r.index, key)
         for v in row:
-            _as_float(path, v, key, r.index, positive=(key == "scales"))
+            number = _as_float(path, v, key, r.index, text=True)
+            if key == "scales" and number <= 0:
+                _fail(path, f"scales must be positive, found {v}", r.index, key)
     n_pair = _as_int(path, r.values("n_pair_params")[0], "n_pair_params", 1, None, r.index)
     for _ in range(n_pair):
-        row = r.values("pair_params")
-        if len(row) != 2:
-            _fail(path, f"each row must be 'beta r0', found {row!r}", r.index, "pair_params")
-        for v in row:
-            _as_float(path, v, "pair_params", r.index)
+        _check_pair_param_row(path, r.values("pair_params"), r.index, text=True)
     masses = r.values("mass")
     if len(masses) != len(elements):
         _fail(path, f"expected {len(elements)} masses", r.index, "mass")
+    for v in masses:
+        _as_float(path, v, "mass", r.index, 0.0, None, text=True)
     r.values("electrostatic")
     if "gtinv_version" in r.peek():
         _as_int(path, r.values("gtinv_version")[0], "gtinv_version", 1, 2, r.index)
     if "n_type_pairs" in r.peek():
         n_tp = _as_int(path, r.values("n_type_pairs")[0], "n_type_pairs", 1, None, r.index)
+        start = r.index + 1
+        pairs = []
         for _ in range(n_tp):
-            for t in r.values("atom_type_pair")[:2]:
-                _as_int(path, t, "atom_type_pair", 0, len(elements) - 1, r.index)
+            pair = r.values("atom_type_pair")
+            if len(pair) < 2:
+                _fail(path, "expected two atom types", r.index, "atom_type_pair")
+            pairs.append([_as_int(path, t, "atom_type_pair", 0, len(elements) - 1, r.index)
+                          for t in pair[:2]])
             for n in r.values("pair_params_indices"):
                 _as_int(path, n, "pair_params_indices", 0, n_pair - 1, r.index)
+        _check_type_pairs(path, pairs, len(elements), start)
     if "type_full" in r.peek():
         r.values("type_full")
         r.values("type_indices")
@@ -256,6 +300,8 @@ def read_potential_file(path):
     from pypolymlp.core.io_polymlp_yaml import load_mlp_yaml
 
     path = Path(path)
+    if path.is_dir():
+        raise PotentialFileError("is a directory, not a potential file", path=path)
     if not path.is_file():
         raise PotentialFileError("no such file", path=path)
     try:

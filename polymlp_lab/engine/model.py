@@ -120,7 +120,10 @@ def build_tables(params, coeffs, path=None) -> ModelTables:
     if model.feature_type == "gtinv" and model.gtinv.l_comb:
         lmax = max(lmax, max(max(lc) for lc in model.gtinv.l_comb))
 
-    features, polynomials, _ = get_features_attr(params)
+    try:
+        features, polynomials, _ = get_features_attr(params)
+    except Exception as exc:  # pypolymlp's C++ enumeration refused the parameters
+        raise PotentialFileError(f"pypolymlp cannot enumerate the features: {exc}", path=path) from exc
     n_linear = len(features)
     n_total = n_linear + len(polynomials)
     coeffs = np.asarray(coeffs, dtype=np.float64)

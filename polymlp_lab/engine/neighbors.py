@@ -7,11 +7,14 @@ Images are enumerated from the cell heights, so cells thinner than the cutoff ar
 import math
 
 import numpy as np
+from ase.geometry import minkowski_reduce
 from numba import njit, prange
 
 from ..errors import AtomsTooCloseError, InvalidStructureError
 
 MIN_DISTANCE = 0.5  # Å; closer atoms are rejected
+MAX_BINS_PER_AXIS = 64  # larger bins stay correct (they only need to be >= cutoff thick)
+MAX_IMAGES = 20_000_000  # ghost images (atoms x translations) one evaluation may create
 
 
 def _cross(u, v):
@@ -195,13 +198,30 @@ def half_neighbor_list(cell, positions, pbc, cutoff):
     if not periodic_vectors_independent(cell, pbc):
         raise InvalidStructureError("the periodic cell vectors are zero or linearly dependent")
     box = periodic_box(cell, positions, pbc, cutoff)
+    # Minkowski-reduce the lattice: same images, fewest translations, and its shortest
+    # vector tells whether an atom sits on top of its own periodic image.
+    box = np.array(minkowski_reduce(box)[0], dtype=np.float64)
+    shortest = float(np.linalg.norm(box, axis=1).min())
+    if len(positions) and shortest < MIN_DISTANCE:
+        raise AtomsTooCloseError(
+            f"atoms 0 and 0 (its own periodic image) are {shortest:.3f} Å apart "
+            f"(minimum {MIN_DISTANCE} Å)",
+            pair=(0, 0),
+            distance=shortest,
+        )
     frac = np.linalg.solve(box.T, positions.T).T
     frac -= np.floor(frac)
     frac = np.ascontiguousarray(frac)
     wrapped = np.ascontiguousarray(frac @ box)
     reps, heights, positive = lattice_translations(box, cutoff)
+    if len(positive) * len(positions) > MAX_IMAGES:
+        raise InvalidStructureError(
+            f"the cell is too small for the cutoff {cutoff} Å: {len(positive)} periodic images "
+            f"of {len(positions)} atoms would be needed"
+        )
     delta = cutoff / heights
-    n_bins = np.maximum(1, np.floor((1.0 + 2.0 * delta) / delta)).astype(np.int64)
+    n_bins = np.floor(np.minimum((1.0 + 2.0 * delta) / delta, MAX_BINS_PER_AXIS))
+    n_bins = np.maximum(1, n_bins).astype(np.int64)
     width = (1.0 + 2.0 * delta) / n_bins
     g_pos, g_frac, g_atom, g_trans = _ghost_images(frac, box, reps, delta)
     bin_start, order = _bin_ghosts(g_frac, delta, width, n_bins)
