@@ -33,9 +33,8 @@ def normalisation_table(lmax: int) -> np.ndarray:
 @njit(cache=True)
 def legendre_q(u, lmax, q):
     """Fill q[l, m] = (-1)^m d^m P_l/du^m (u) for 0 <= m <= l <= lmax; q[l, l+1] = 0."""
-    for m in range(lmax + 2):
-        for l in range(lmax + 1):
-            q[l, m] = 0.0
+    for l in range(lmax + 1):
+        q[l, l + 1] = 0.0
     qmm = 1.0
     for m in range(lmax + 1):
         if m > 0:

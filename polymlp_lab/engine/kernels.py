@@ -26,6 +26,14 @@ def _chunk_bounds(n_items, n_chunks, c):
     return start, min(start + size, n_items)
 
 
+@njit(cache=True, parallel=True)
+def _sum_chunks(buffers, out):
+    """out += sum over chunks of buffers[c], in parallel over rows."""
+    for i in prange(out.shape[0]):
+        for c in range(buffers.shape[0]):
+            out[i] += buffers[c, i]
+
+
 @njit(cache=True)
 def _parity(lmax):
     """(-1)^l for each float of a half-order complex array viewed as float64."""
@@ -54,8 +62,9 @@ def accumulate_density(
     n2 = 2 * n_lmh
     n_bond = bond_i.shape[0]
     parity = _parity(lmax)
-    buffers = np.zeros((n_chunks, n_atom, n_slot), dtype=np.complex128)
+    buffers = np.empty((n_chunks, n_atom, n_slot), dtype=np.complex128)
     for c in prange(n_chunks):
+        buffers[c] = 0.0
         start, stop = _chunk_bounds(n_bond, n_chunks, c)
         fn = np.empty(n_fn)
         ylm = np.empty(n_lmh, dtype=np.complex128)
@@ -82,8 +91,7 @@ def accumulate_density(
                     a_i[base + k] += f * y[k]
                 for k in range(n2):
                     a_j[base + k] += f * y_j[k]
-    for c in range(n_chunks):
-        a_half += buffers[c]
+    _sum_chunks(buffers, a_half)
 
 
 @njit(cache=True)
@@ -121,67 +129,70 @@ def _fold_to_half(g_full, n_blocks, lmax, g_half_i):
 
 
 @njit(cache=True)
-def _order(f, u):
-    order = 0
-    while order < f.shape[1] and f[u, order] >= 0:
-        order += 1
-    return order
+def _products(a, off, f, r, p_val):
+    """p_val[u - r[0]] = product of the densities a[f[off[u]:off[u+1]]], one loop per order.
 
-
-@njit(cache=True)
-def _products(a, f, r, p_val):
-    """p_val[u - r[0]] = product of the densities a[f[u, :order]], one loop per order.
-
-    ``r`` holds the starts of orders 1, 2, 3, 4, >= 5 and the end of the range.
+    ``r`` holds the starts of orders 1, 2, 3, 4, >= 5 and the end of the range; within the
+    range of order k, product u's factors start at off[r_k] + (u - r_k) k.
     """
     p0 = r[0]
     for u in range(r[0], r[1]):
-        p_val[u - p0] = a[f[u, 0]]
+        p_val[u - p0] = a[f[off[u]]]
+    o = off[r[1]]
     for u in range(r[1], r[2]):
-        p_val[u - p0] = a[f[u, 0]] * a[f[u, 1]]
+        p_val[u - p0] = a[f[o]] * a[f[o + 1]]
+        o += 2
+    o = off[r[2]]
     for u in range(r[2], r[3]):
-        p_val[u - p0] = a[f[u, 0]] * a[f[u, 1]] * a[f[u, 2]]
+        p_val[u - p0] = a[f[o]] * a[f[o + 1]] * a[f[o + 2]]
+        o += 3
+    o = off[r[3]]
     for u in range(r[3], r[4]):
-        p_val[u - p0] = (a[f[u, 0]] * a[f[u, 1]]) * (a[f[u, 2]] * a[f[u, 3]])
+        p_val[u - p0] = (a[f[o]] * a[f[o + 1]]) * (a[f[o + 2]] * a[f[o + 3]])
+        o += 4
     for u in range(r[4], r[5]):
-        v = a[f[u, 0]]
-        for k in range(1, _order(f, u)):
-            v *= a[f[u, k]]
+        v = a[f[off[u]]]
+        for k in range(off[u] + 1, off[u + 1]):
+            v *= a[f[k]]
         p_val[u - p0] = v
 
 
 @njit(cache=True)
-def _high_order_adjoint(a, f, u, wu, g):
-    order = _order(f, u)
-    for k in range(order):
+def _high_order_adjoint(a, off, f, u, wu, g):
+    for k in range(off[u], off[u + 1]):
         v = complex(wu, 0.0)
-        for k2 in range(order):
+        for k2 in range(off[u], off[u + 1]):
             if k2 != k:
-                v *= a[f[u, k2]]
-        g[f[u, k]] += v
+                v *= a[f[k2]]
+        g[f[k]] += v
 
 
 @njit(cache=True)
-def _products_adjoint(a, f, r, big_w, g):
+def _products_adjoint(a, off, f, r, big_w, g):
     """g[x] += W_u * d(product u)/d a[x] for every factor x of every product u in range r."""
     p0 = r[0]
     for u in range(r[0], r[1]):
-        g[f[u, 0]] += big_w[u - p0]
+        g[f[off[u]]] += big_w[u - p0]
+    o = off[r[1]]
     for u in range(r[1], r[2]):
         wu = big_w[u - p0]
-        x, y = f[u, 0], f[u, 1]
+        x, y = f[o], f[o + 1]
         g[x] += wu * a[y]
         g[y] += wu * a[x]
+        o += 2
+    o = off[r[2]]
     for u in range(r[2], r[3]):
         wu = big_w[u - p0]
-        x, y, z = f[u, 0], f[u, 1], f[u, 2]
+        x, y, z = f[o], f[o + 1], f[o + 2]
         ax, ay, az = a[x], a[y], a[z]
         g[x] += wu * (ay * az)
         g[y] += wu * (ax * az)
         g[z] += wu * (ax * ay)
+        o += 3
+    o = off[r[3]]
     for u in range(r[3], r[4]):
         wu = big_w[u - p0]
-        x, y, z, v = f[u, 0], f[u, 1], f[u, 2], f[u, 3]
+        x, y, z, v = f[o], f[o + 1], f[o + 2], f[o + 3]
         ax, ay, az, av = a[x], a[y], a[z], a[v]
         xy = wu * (ax * ay)
         zv = wu * (az * av)
@@ -189,31 +200,36 @@ def _products_adjoint(a, f, r, big_w, g):
         g[y] += ax * zv
         g[z] += av * xy
         g[v] += az * xy
+        o += 4
     for u in range(r[4], r[5]):
-        _high_order_adjoint(a, f, u, big_w[u - p0], g)
+        _high_order_adjoint(a, off, f, u, big_w[u - p0], g)
 
 
 @njit(cache=True)
-def _static_products(a, f, r, w0, g, want_adjoint):
+def _static_products(a, off, f, r, w0, g, want_adjoint):
     """sum_u w0_u Re(product u) and, when want_adjoint, g += w0_u d(product u)/da.
 
     Fuses value and gradient for products of features that enter the energy linearly.
     """
     energy = 0.0
     for u in range(r[0], r[1]):
-        energy += w0[u] * a[f[u, 0]].real
+        x = f[off[u]]
+        energy += w0[u] * a[x].real
         if want_adjoint:
-            g[f[u, 0]] += w0[u]
+            g[x] += w0[u]
+    o = off[r[1]]
     for u in range(r[1], r[2]):
-        x, y = f[u, 0], f[u, 1]
+        x, y = f[o], f[o + 1]
         ax, ay = a[x], a[y]
         wu = w0[u]
         energy += wu * (ax * ay).real
         if want_adjoint:
             g[x] += wu * ay
             g[y] += wu * ax
+        o += 2
+    o = off[r[2]]
     for u in range(r[2], r[3]):
-        x, y, z = f[u, 0], f[u, 1], f[u, 2]
+        x, y, z = f[o], f[o + 1], f[o + 2]
         ax, ay, az = a[x], a[y], a[z]
         yz = ay * az
         wu = w0[u]
@@ -222,8 +238,10 @@ def _static_products(a, f, r, w0, g, want_adjoint):
             g[x] += wu * yz
             g[y] += wu * (ax * az)
             g[z] += wu * (ax * ay)
+        o += 3
+    o = off[r[3]]
     for u in range(r[3], r[4]):
-        x, y, z, v = f[u, 0], f[u, 1], f[u, 2], f[u, 3]
+        x, y, z, v = f[o], f[o + 1], f[o + 2], f[o + 3]
         ax, ay, az, av = a[x], a[y], a[z], a[v]
         wu = w0[u]
         xy = wu * (ax * ay)
@@ -234,19 +252,20 @@ def _static_products(a, f, r, w0, g, want_adjoint):
             g[y] += ax * wu * zv
             g[z] += av * xy
             g[v] += az * xy
+        o += 4
     for u in range(r[4], r[5]):
-        v = a[f[u, 0]]
-        for k in range(1, _order(f, u)):
-            v *= a[f[u, k]]
+        v = a[f[off[u]]]
+        for k in range(off[u] + 1, off[u + 1]):
+            v *= a[f[k]]
         energy += w0[u] * v.real
         if want_adjoint:
-            _high_order_adjoint(a, f, u, w0[u], g)
+            _high_order_adjoint(a, off, f, u, w0[u], g)
     return energy
 
 
 @njit(cache=True)
 def _atom_energy_and_adjoint(
-    t, a_full, prod_ptr, prod_factors, prod_w0, feat_ptr, feat_coef, term_ptr,
+    t, a_full, prod_ptr, prod_off, prod_factors, prod_w0, feat_ptr, feat_coef, term_ptr,
     term_prod, term_coef, quad_ptr, quad, poly3_ptr, poly3_idx, poly3_coef,
     p_val, d, w, sd, big_w, g_full, want_adjoint,
 ):
@@ -258,7 +277,7 @@ def _atom_energy_and_adjoint(
     """
     r = prod_ptr[t, 0]
     p0 = r[0]
-    _products(a_full, prod_factors, r, p_val)
+    _products(a_full, prod_off, prod_factors, r, p_val)
     energy = 0.0
     for u in range(r[0], r[5]):
         energy += prod_w0[u] * p_val[u - p0].real
@@ -299,14 +318,17 @@ def _atom_energy_and_adjoint(
             for e in range(term_ptr[k], term_ptr[k + 1]):
                 big_w[term_prod[e] - p0] += wk * term_coef[e]
         g_full[:] = 0.0
-        _products_adjoint(a_full, prod_factors, r, big_w, g_full)
-    energy += _static_products(a_full, prod_factors, prod_ptr[t, 1], prod_w0, g_full, want_adjoint)
+        _products_adjoint(a_full, prod_off, prod_factors, r, big_w, g_full)
+    energy += _static_products(
+        a_full, prod_off, prod_factors, prod_ptr[t, 1], prod_w0, g_full, want_adjoint
+    )
     return energy
 
 
 @njit(cache=True, parallel=True)
 def atomic_energies(
-    a_half, types, n_blocks, lmax, prod_ptr, prod_factors, prod_w0, feat_ptr, feat_coef,
+    a_half, types, n_blocks, lmax, prod_ptr, prod_off, prod_factors, prod_w0, feat_ptr,
+    feat_coef,
     term_ptr, term_prod, term_coef, quad_ptr, quad, poly3_ptr, poly3_idx, poly3_coef,
     want_adjoint, n_chunks, energies, g_half,
 ):
@@ -330,7 +352,7 @@ def atomic_energies(
         for i in range(start, stop):
             _expand_to_full(a_half[i], n_blocks, lmax, a_full)
             energies[i] = _atom_energy_and_adjoint(
-                types[i], a_full, prod_ptr, prod_factors, prod_w0, feat_ptr, feat_coef,
+                types[i], a_full, prod_ptr, prod_off, prod_factors, prod_w0, feat_ptr, feat_coef,
                 term_ptr, term_prod, term_coef, quad_ptr, quad, poly3_ptr, poly3_idx,
                 poly3_coef, p_val, d, w, sd, big_w, g_full, want_adjoint,
             )
@@ -353,9 +375,10 @@ def bond_forces(
     n2 = 2 * n_lmh
     n_bond = bond_i.shape[0]
     parity = _parity(lmax)
-    f_buf = np.zeros((n_chunks, n_atom, 3))
+    f_buf = np.empty((n_chunks, n_atom, 3))
     v_buf = np.zeros((n_chunks, 3, 3))
     for c in prange(n_chunks):
+        f_buf[c] = 0.0
         start, stop = _chunk_bounds(n_bond, n_chunks, c)
         fn = np.empty(n_fn)
         dfn = np.empty(n_fn)
@@ -416,6 +439,6 @@ def bond_forces(
             v_buf[c, 2, 0] += dz * gx
             v_buf[c, 2, 1] += dz * gy
             v_buf[c, 2, 2] += dz * gz
+    _sum_chunks(f_buf, forces)
     for c in range(n_chunks):
-        forces += f_buf[c]
         virial += v_buf[c]

@@ -31,7 +31,8 @@ class ModelTables:
     n_type_pairs: int
     norm: np.ndarray  # spherical harmonics normalisation, half order
     prod_ptr: np.ndarray  # (n_type, 2, 6): [dynamic|static] starts of order 1, 2, 3, 4, >=5; end
-    prod_factors: np.ndarray  # (n_prod, MAX_ORDER) full slots, -1 padded
+    prod_off: np.ndarray  # (n_prod + 1,) product u has factors prod_factors[off[u]:off[u+1]]
+    prod_factors: np.ndarray  # flat int32 full slots of all products
     prod_w0: np.ndarray  # (n_prod,) constant weight of Re(product) in the energy
     feat_ptr: np.ndarray
     feat_coef: np.ndarray
@@ -142,7 +143,7 @@ def build_tables(params, coeffs, path=None) -> ModelTables:
     # Features that enter polynomial terms are "dynamic": their weight dE/dd depends on the
     # features. All others enter linearly, so their products carry constant weights (w0)
     # and are evaluated with their gradient in one fused pass ("static" products).
-    prod_factors, prod_ptr, prod_w0 = [], [], []
+    prod_factors, prod_off, prod_ptr, prod_w0 = [], [0], [], []
     feat_coef, term_ptr, term_prod, term_coef, feat_ptr = [], [0], [], [], [0]
     poly3_idx, poly3_coef, poly3_ptr = [], [], [0]
     quad, quad_ptr = [], [0]
@@ -164,15 +165,14 @@ def build_tables(params, coeffs, path=None) -> ModelTables:
         index = {}
         for keys in (list(dynamic_keys), static_keys):
             keys = sorted(keys, key=len)
-            start = len(prod_factors)
+            start = len(prod_off) - 1
             orders = np.array([len(key) for key in keys], dtype=np.int64)
             ranges.append([start + int(np.searchsorted(orders, o)) for o in (1, 2, 3, 4, 5)])
             ranges[-1].append(start + len(keys))
             for key in keys:
-                index[key] = len(prod_factors)
-                row = np.full(MAX_ORDER, -1, dtype=np.int64)
-                row[: len(key)] = key
-                prod_factors.append(row)
+                index[key] = len(prod_off) - 1
+                prod_factors.extend(key)
+                prod_off.append(len(prod_factors))
                 prod_w0.append(w0.get(key, 0.0))
         prod_ptr.append(ranges)
         local_feature = {}
@@ -220,7 +220,8 @@ def build_tables(params, coeffs, path=None) -> ModelTables:
         n_type_pairs=len(tp_members),
         norm=arr(normalisation_table(lmax), np.float64),
         prod_ptr=arr(prod_ptr, np.int64, (n_type, 2, 6)),
-        prod_factors=arr(prod_factors, np.int64, (-1, MAX_ORDER)),
+        prod_off=arr(prod_off, np.int64),
+        prod_factors=arr(prod_factors, np.int32),
         prod_w0=arr(prod_w0, np.float64),
         feat_ptr=arr(feat_ptr, np.int64),
         feat_coef=arr(feat_coef, np.float64),
