@@ -8,6 +8,7 @@ from scipy.special import sph_harm_y
 
 from polymlp_lab.engine import kernels
 from polymlp_lab.engine.harmonics import (
+    legendre_recursion,
     n_lm_half,
     normalisation_table,
     spherical_harmonics,
@@ -29,9 +30,10 @@ def harmonics(d, lmax):
     q = np.empty((lmax + 1, lmax + 2))
     y = np.empty(n_lm_half(lmax), dtype=complex)
     g = np.empty((3, n_lm_half(lmax)), dtype=complex)
-    spherical_harmonics_gradient(d[0], d[1], d[2], lmax, norm, q, y, g)
+    rec = legendre_recursion(lmax)
+    spherical_harmonics_gradient(d[0], d[1], d[2], lmax, norm, rec, q, y, g)
     y_only = np.empty_like(y)
-    spherical_harmonics(d[0], d[1], d[2], lmax, norm, q, y_only)
+    spherical_harmonics(d[0], d[1], d[2], lmax, norm, rec, q, y_only)
     np.testing.assert_allclose(y, y_only, rtol=0, atol=1e-14)
     return y, g
 

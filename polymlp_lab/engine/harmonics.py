@@ -31,8 +31,22 @@ def normalisation_table(lmax: int) -> np.ndarray:
 
 
 @njit(cache=True)
-def legendre_q(u, lmax, q):
-    """Fill q[l, m] = (-1)^m d^m P_l/du^m (u) for 0 <= m <= l <= lmax; q[l, l+1] = 0."""
+def legendre_recursion(lmax):
+    """Coefficients of Q_lm = c[0,l,m] u Q_l-1,m - c[1,l,m] Q_l-2,m (no division per call)."""
+    c = np.zeros((2, lmax + 1, lmax + 1))
+    for m in range(lmax + 1):
+        for l in range(m + 2, lmax + 1):
+            c[0, l, m] = (2.0 * l - 1.0) / (l - m)
+            c[1, l, m] = (l + m - 1.0) / (l - m)
+    return c
+
+
+@njit(cache=True)
+def legendre_q(u, lmax, rec, q):
+    """Fill q[l, m] = (-1)^m d^m P_l/du^m (u) for 0 <= m <= l <= lmax; q[l, l+1] = 0.
+
+    ``rec`` comes from ``legendre_recursion(lmax)``.
+    """
     for l in range(lmax + 1):
         q[l, l + 1] = 0.0
     qmm = 1.0
@@ -43,16 +57,16 @@ def legendre_q(u, lmax, q):
         if m + 1 <= lmax:
             q[m + 1, m] = (2.0 * m + 1.0) * u * qmm
         for l in range(m + 2, lmax + 1):
-            q[l, m] = ((2.0 * l - 1.0) * u * q[l - 1, m] - (l + m - 1.0) * q[l - 2, m]) / (l - m)
+            q[l, m] = rec[0, l, m] * u * q[l - 1, m] - rec[1, l, m] * q[l - 2, m]
 
 
 @njit(cache=True)
-def spherical_harmonics(dx, dy, dz, lmax, norm, q, ylm):
+def spherical_harmonics(dx, dy, dz, lmax, norm, rec, q, ylm):
     """Y_lm(d/|d|) for m >= 0 in half order into ylm (complex, n_lm_half)."""
     r = math.sqrt(dx * dx + dy * dy + dz * dz)
     u = dz / r
     s = complex(dx / r, dy / r)
-    legendre_q(u, lmax, q)
+    legendre_q(u, lmax, rec, q)
     sm = complex(1.0, 0.0)
     for m in range(lmax + 1):
         for l in range(m, lmax + 1):
@@ -62,7 +76,7 @@ def spherical_harmonics(dx, dy, dz, lmax, norm, q, ylm):
 
 
 @njit(cache=True)
-def spherical_harmonics_gradient(dx, dy, dz, lmax, norm, q, ylm, grad):
+def spherical_harmonics_gradient(dx, dy, dz, lmax, norm, rec, q, ylm, grad):
     """Y_lm and dY_lm/dd_a (a = x, y, z) for m >= 0; grad has shape (3, n_lm_half).
 
     Derivatives are with respect to the Cartesian vector d itself (units 1/Å).
@@ -73,7 +87,7 @@ def spherical_harmonics_gradient(dx, dy, dz, lmax, norm, q, ylm, grad):
     uy = dy * inv_r
     u = dz * inv_r
     s = complex(ux, uy)
-    legendre_q(u, lmax, q)
+    legendre_q(u, lmax, rec, q)
     # du/dd_a = (delta_az - u d̂_a)/r ; ds/dd_a = (e_a - s d̂_a)/r with e = (1, i, 0)
     du_x = -u * ux * inv_r
     du_y = -u * uy * inv_r

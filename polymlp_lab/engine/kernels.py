@@ -15,7 +15,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .harmonics import spherical_harmonics, spherical_harmonics_gradient
+from .harmonics import legendre_recursion, spherical_harmonics, spherical_harmonics_gradient
 from .radial import gaussian_radial, gaussian_radial_derivative
 
 
@@ -62,6 +62,7 @@ def accumulate_density(
     n2 = 2 * n_lmh
     n_bond = bond_i.shape[0]
     parity = _parity(lmax)
+    rec = legendre_recursion(lmax)
     buffers = np.empty((n_chunks, n_atom, n_slot), dtype=np.complex128)
     for c in prange(n_chunks):
         buffers[c] = 0.0
@@ -78,7 +79,7 @@ def accumulate_density(
             dx, dy, dz = bond_d[b, 0], bond_d[b, 1], bond_d[b, 2]
             r = math.sqrt(dx * dx + dy * dy + dz * dz)
             gaussian_radial(r, cutoff, radial_params, fn)
-            spherical_harmonics(dx, dy, dz, lmax, norm, q, ylm)
+            spherical_harmonics(dx, dy, dz, lmax, norm, rec, q, ylm)
             for k in range(n2):
                 y_j[k] = parity[k] * y[k]
             tp = type_pairs[types[i], types[j]]
@@ -375,6 +376,7 @@ def bond_forces(
     n2 = 2 * n_lmh
     n_bond = bond_i.shape[0]
     parity = _parity(lmax)
+    rec = legendre_recursion(lmax)
     f_buf = np.empty((n_chunks, n_atom, 3))
     v_buf = np.zeros((n_chunks, 3, 3))
     for c in prange(n_chunks):
@@ -397,7 +399,7 @@ def bond_forces(
             dx, dy, dz = bond_d[b, 0], bond_d[b, 1], bond_d[b, 2]
             r = math.sqrt(dx * dx + dy * dy + dz * dz)
             gaussian_radial_derivative(r, cutoff, radial_params, fn, dfn)
-            spherical_harmonics_gradient(dx, dy, dz, lmax, norm, q, ylm, grad)
+            spherical_harmonics_gradient(dx, dy, dz, lmax, norm, rec, q, ylm, grad)
             tp = type_pairs[types[i], types[j]]
             g_i = g_half[i].view(np.float64)
             g_j = g_half[j].view(np.float64)
