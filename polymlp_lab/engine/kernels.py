@@ -46,6 +46,45 @@ def _parity(lmax):
     return out
 
 
+@njit(cache=True)
+def _density_of_bonds(
+    start, stop, bond_i, bond_j, bond_d, types, type_pairs, cutoff, radial_params, lmax, norm,
+    parity, rec, buf,
+):
+    """buf[i] += f_n Y_lm(d), buf[j] += (-1)^l f_n Y_lm(d) for bonds start..stop.
+
+    buf holds float64 rows (re, im interleaved): rows of one float array, unlike per-bond
+    views of complex rows, let LLVM vectorise the accumulation loops.
+    """
+    n_fn = radial_params.shape[0]
+    n_lmh = (lmax + 1) * (lmax + 2) // 2
+    n2 = 2 * n_lmh
+    fn = np.empty(n_fn)
+    ylm = np.empty(n_lmh, dtype=np.complex128)
+    y = ylm.view(np.float64)
+    y_j = np.empty(n2)
+    q = np.empty((lmax + 1, lmax + 2))
+    for b in range(start, stop):
+        i = bond_i[b]
+        j = bond_j[b]
+        dx, dy, dz = bond_d[b, 0], bond_d[b, 1], bond_d[b, 2]
+        r = math.sqrt(dx * dx + dy * dy + dz * dz)
+        gaussian_radial(r, cutoff, radial_params, fn)
+        spherical_harmonics(dx, dy, dz, lmax, norm, rec, q, ylm)
+        for k in range(n2):
+            y_j[k] = parity[k] * y[k]
+        tp = type_pairs[types[i], types[j]]
+        a_i = buf[i]
+        a_j = buf[j]
+        for n in range(n_fn):
+            base = 2 * (tp * n_fn + n) * n_lmh
+            f = fn[n]
+            for k in range(n2):
+                a_i[base + k] += f * y[k]
+            for k in range(n2):
+                a_j[base + k] += f * y_j[k]
+
+
 @njit(cache=True, parallel=True)
 def accumulate_density(
     bond_i, bond_j, bond_d, types, type_pairs, cutoff, radial_params, lmax, norm,
@@ -54,45 +93,20 @@ def accumulate_density(
     """a_half[i, slot] += f_n Y_lm(d) and a_half[j, slot] += (-1)^l f_n Y_lm(d) per bond.
 
     Bonds are split into ``n_chunks`` blocks with private accumulators (summed at the end).
-    Complex arrays are walked as float64 views so the inner loops vectorise.
     """
     n_atom, n_slot = a_half.shape
-    n_fn = radial_params.shape[0]
-    n_lmh = (lmax + 1) * (lmax + 2) // 2
-    n2 = 2 * n_lmh
     n_bond = bond_i.shape[0]
     parity = _parity(lmax)
     rec = legendre_recursion(lmax)
-    buffers = np.empty((n_chunks, n_atom, n_slot), dtype=np.complex128)
+    buffers = np.empty((n_chunks, n_atom, 2 * n_slot))
     for c in prange(n_chunks):
         buffers[c] = 0.0
         start, stop = _chunk_bounds(n_bond, n_chunks, c)
-        fn = np.empty(n_fn)
-        ylm = np.empty(n_lmh, dtype=np.complex128)
-        y = ylm.view(np.float64)
-        y_j = np.empty(n2)
-        q = np.empty((lmax + 1, lmax + 2))
-        buf = buffers[c]
-        for b in range(start, stop):
-            i = bond_i[b]
-            j = bond_j[b]
-            dx, dy, dz = bond_d[b, 0], bond_d[b, 1], bond_d[b, 2]
-            r = math.sqrt(dx * dx + dy * dy + dz * dz)
-            gaussian_radial(r, cutoff, radial_params, fn)
-            spherical_harmonics(dx, dy, dz, lmax, norm, rec, q, ylm)
-            for k in range(n2):
-                y_j[k] = parity[k] * y[k]
-            tp = type_pairs[types[i], types[j]]
-            a_i = buf[i].view(np.float64)
-            a_j = buf[j].view(np.float64)
-            for n in range(n_fn):
-                base = 2 * (tp * n_fn + n) * n_lmh
-                f = fn[n]
-                for k in range(n2):
-                    a_i[base + k] += f * y[k]
-                for k in range(n2):
-                    a_j[base + k] += f * y_j[k]
-    _sum_chunks(buffers, a_half)
+        _density_of_bonds(
+            start, stop, bond_i, bond_j, bond_d, types, type_pairs, cutoff, radial_params,
+            lmax, norm, parity, rec, buffers[c],
+        )
+    _sum_chunks(buffers, a_half.view(np.float64))
 
 
 @njit(cache=True)
@@ -361,6 +375,81 @@ def atomic_energies(
                 _fold_to_half(g_full, n_blocks, lmax, g_half[i])
 
 
+@njit(cache=True)
+def _forces_of_bonds(
+    start, stop, bond_i, bond_j, bond_d, types, type_pairs, cutoff, radial_params, lmax, norm,
+    parity, rec, g_float, forces, virial,
+):
+    """Add the bonds start..stop to forces (eV/Å) and virial (eV), from adjoints g_float.
+
+    dE/dd = Re sum_{n,lm} (g_i + (-1)^l g_j)[tp, n, lm] d(f_n Y_lm)/dd for d = r_j - r_i;
+    g_float holds the adjoints as float64 rows (re, im interleaved).
+    """
+    n_fn = radial_params.shape[0]
+    n_lmh = (lmax + 1) * (lmax + 2) // 2
+    n2 = 2 * n_lmh
+    fn = np.empty(n_fn)
+    dfn = np.empty(n_fn)
+    ylm = np.empty(n_lmh, dtype=np.complex128)
+    grad = np.empty((3, n_lmh), dtype=np.complex128)
+    q = np.empty((lmax + 1, lmax + 2))
+    sa = np.empty(n2)
+    sb = np.empty(n2)
+    y = ylm.view(np.float64)
+    gx_f = grad[0].view(np.float64)
+    gy_f = grad[1].view(np.float64)
+    gz_f = grad[2].view(np.float64)
+    for b in range(start, stop):
+        i = bond_i[b]
+        j = bond_j[b]
+        dx, dy, dz = bond_d[b, 0], bond_d[b, 1], bond_d[b, 2]
+        r = math.sqrt(dx * dx + dy * dy + dz * dz)
+        gaussian_radial_derivative(r, cutoff, radial_params, fn, dfn)
+        spherical_harmonics_gradient(dx, dy, dz, lmax, norm, rec, q, ylm, grad)
+        tp = type_pairs[types[i], types[j]]
+        g_i = g_float[i]
+        g_j = g_float[j]
+        for k in range(n2):
+            sa[k] = 0.0
+            sb[k] = 0.0
+        for n in range(n_fn):
+            base = 2 * (tp * n_fn + n) * n_lmh
+            f = fn[n]
+            df = dfn[n]
+            for k in range(n2):
+                h = g_i[base + k] + parity[k] * g_j[base + k]
+                sa[k] += h * df
+                sb[k] += h * f
+        gr = 0.0
+        gx = 0.0
+        gy = 0.0
+        gz = 0.0
+        for k in range(0, n2, 2):
+            gr += sa[k] * y[k] - sa[k + 1] * y[k + 1]
+            gx += sb[k] * gx_f[k] - sb[k + 1] * gx_f[k + 1]
+            gy += sb[k] * gy_f[k] - sb[k + 1] * gy_f[k + 1]
+            gz += sb[k] * gz_f[k] - sb[k + 1] * gz_f[k + 1]
+        radial = gr / r
+        gx += radial * dx
+        gy += radial * dy
+        gz += radial * dz
+        forces[i, 0] += gx
+        forces[i, 1] += gy
+        forces[i, 2] += gz
+        forces[j, 0] -= gx
+        forces[j, 1] -= gy
+        forces[j, 2] -= gz
+        virial[0, 0] += dx * gx
+        virial[0, 1] += dx * gy
+        virial[0, 2] += dx * gz
+        virial[1, 0] += dy * gx
+        virial[1, 1] += dy * gy
+        virial[1, 2] += dy * gz
+        virial[2, 0] += dz * gx
+        virial[2, 1] += dz * gy
+        virial[2, 2] += dz * gz
+
+
 @njit(cache=True, parallel=True)
 def bond_forces(
     bond_i, bond_j, bond_d, types, type_pairs, cutoff, radial_params, lmax, norm, g_half,
@@ -368,79 +457,22 @@ def bond_forces(
 ):
     """forces (eV/Å) and virial sum_bonds d ⊗ dE/dd (eV) from the adjoints g_half.
 
-    dE/dd = Re sum_{n,lm} (g_i + (-1)^l g_j)[tp, n, lm] d(f_n Y_lm)/dd for bond d = r_j - r_i.
+    Bonds are split into ``n_chunks`` blocks with private accumulators (summed at the end).
     """
     n_atom = g_half.shape[0]
-    n_fn = radial_params.shape[0]
-    n_lmh = (lmax + 1) * (lmax + 2) // 2
-    n2 = 2 * n_lmh
     n_bond = bond_i.shape[0]
     parity = _parity(lmax)
     rec = legendre_recursion(lmax)
+    g_float = g_half.view(np.float64)
     f_buf = np.empty((n_chunks, n_atom, 3))
     v_buf = np.zeros((n_chunks, 3, 3))
     for c in prange(n_chunks):
         f_buf[c] = 0.0
         start, stop = _chunk_bounds(n_bond, n_chunks, c)
-        fn = np.empty(n_fn)
-        dfn = np.empty(n_fn)
-        ylm = np.empty(n_lmh, dtype=np.complex128)
-        grad = np.empty((3, n_lmh), dtype=np.complex128)
-        q = np.empty((lmax + 1, lmax + 2))
-        sa = np.empty(n2)
-        sb = np.empty(n2)
-        y = ylm.view(np.float64)
-        gx_f = grad[0].view(np.float64)
-        gy_f = grad[1].view(np.float64)
-        gz_f = grad[2].view(np.float64)
-        for b in range(start, stop):
-            i = bond_i[b]
-            j = bond_j[b]
-            dx, dy, dz = bond_d[b, 0], bond_d[b, 1], bond_d[b, 2]
-            r = math.sqrt(dx * dx + dy * dy + dz * dz)
-            gaussian_radial_derivative(r, cutoff, radial_params, fn, dfn)
-            spherical_harmonics_gradient(dx, dy, dz, lmax, norm, rec, q, ylm, grad)
-            tp = type_pairs[types[i], types[j]]
-            g_i = g_half[i].view(np.float64)
-            g_j = g_half[j].view(np.float64)
-            sa[:] = 0.0
-            sb[:] = 0.0
-            for n in range(n_fn):
-                base = 2 * (tp * n_fn + n) * n_lmh
-                f = fn[n]
-                df = dfn[n]
-                for k in range(n2):
-                    h = g_i[base + k] + parity[k] * g_j[base + k]
-                    sa[k] += h * df
-                    sb[k] += h * f
-            gr = 0.0
-            gx = 0.0
-            gy = 0.0
-            gz = 0.0
-            for k in range(0, n2, 2):
-                gr += sa[k] * y[k] - sa[k + 1] * y[k + 1]
-                gx += sb[k] * gx_f[k] - sb[k + 1] * gx_f[k + 1]
-                gy += sb[k] * gy_f[k] - sb[k + 1] * gy_f[k + 1]
-                gz += sb[k] * gz_f[k] - sb[k + 1] * gz_f[k + 1]
-            inv_r = gr / r
-            gx += inv_r * dx
-            gy += inv_r * dy
-            gz += inv_r * dz
-            f_buf[c, i, 0] += gx
-            f_buf[c, i, 1] += gy
-            f_buf[c, i, 2] += gz
-            f_buf[c, j, 0] -= gx
-            f_buf[c, j, 1] -= gy
-            f_buf[c, j, 2] -= gz
-            v_buf[c, 0, 0] += dx * gx
-            v_buf[c, 0, 1] += dx * gy
-            v_buf[c, 0, 2] += dx * gz
-            v_buf[c, 1, 0] += dy * gx
-            v_buf[c, 1, 1] += dy * gy
-            v_buf[c, 1, 2] += dy * gz
-            v_buf[c, 2, 0] += dz * gx
-            v_buf[c, 2, 1] += dz * gy
-            v_buf[c, 2, 2] += dz * gz
+        _forces_of_bonds(
+            start, stop, bond_i, bond_j, bond_d, types, type_pairs, cutoff, radial_params,
+            lmax, norm, parity, rec, g_float, f_buf[c], v_buf[c],
+        )
     _sum_chunks(f_buf, forces)
     for c in range(n_chunks):
         virial += v_buf[c]
