@@ -206,7 +206,8 @@ def test_atomic_energy_kernel_matches_plain_reference(which, al_potential, mgo_p
     g = np.zeros_like(a_half)
     kernels.atomic_energies(
         a_half, type_ids, tables.n_blocks, tables.lmax, tables.prod_ptr, tables.prod_off, tables.prod_factors,
-        tables.prod_w0, tables.feat_ptr, tables.feat_coef, tables.term_ptr, tables.term_prod,
+        tables.prod_w0, tables.tri_ptr, tables.tri_pair, tables.tri_member_ptr, tables.tri_x,
+        tables.tri_w, tables.feat_ptr, tables.feat_coef, tables.term_ptr, tables.term_prod,
         tables.term_coef, tables.quad_ptr, tables.quad,
         tables.poly3_ptr, tables.poly3_idx, tables.poly3_coef, True, 2, energies, g,
     )

@@ -279,10 +279,37 @@ def _static_products(a, off, f, r, w0, g, want_adjoint):
 
 
 @njit(cache=True)
+def _static_triples(a, t, tri_ptr, tri_pair, tri_member_ptr, tri_x, tri_w, g, want_adjoint):
+    """Grouped static order-3 products: per group E += Re(S a_y a_z), S = sum_x w_x a_x.
+
+    Adjoint: g[x] += w_x a_y a_z, g[y] += S a_z, g[z] += S a_y.
+    """
+    energy = 0.0
+    for grp in range(tri_ptr[t], tri_ptr[t + 1]):
+        y = tri_pair[grp, 0]
+        z = tri_pair[grp, 1]
+        ay = a[y]
+        az = a[z]
+        yz = ay * az
+        s = complex(0.0, 0.0)
+        for e in range(tri_member_ptr[grp], tri_member_ptr[grp + 1]):
+            x = tri_x[e]
+            w = tri_w[e]
+            s += w * a[x]
+            if want_adjoint:
+                g[x] += w * yz
+        energy += (s * yz).real
+        if want_adjoint:
+            g[y] += s * az
+            g[z] += s * ay
+    return energy
+
+
+@njit(cache=True)
 def _atom_energy_and_adjoint(
-    t, a_full, prod_ptr, prod_off, prod_factors, prod_w0, feat_ptr, feat_coef, term_ptr,
-    term_prod, term_coef, quad_ptr, quad, poly3_ptr, poly3_idx, poly3_coef,
-    p_val, d, w, sd, big_w, g_full, want_adjoint,
+    t, a_full, prod_ptr, prod_off, prod_factors, prod_w0, tri_ptr, tri_pair, tri_member_ptr,
+    tri_x, tri_w, feat_ptr, feat_coef, term_ptr, term_prod, term_coef, quad_ptr, quad,
+    poly3_ptr, poly3_idx, poly3_coef, p_val, d, w, sd, big_w, g_full, want_adjoint,
 ):
     """Energy (eV) of one atom of type t from its densities; fills g_full = dE/da_full.
 
@@ -337,13 +364,16 @@ def _atom_energy_and_adjoint(
     energy += _static_products(
         a_full, prod_off, prod_factors, prod_ptr[t, 1], prod_w0, g_full, want_adjoint
     )
+    energy += _static_triples(
+        a_full, t, tri_ptr, tri_pair, tri_member_ptr, tri_x, tri_w, g_full, want_adjoint
+    )
     return energy
 
 
 @njit(cache=True, parallel=True)
 def atomic_energies(
-    a_half, types, n_blocks, lmax, prod_ptr, prod_off, prod_factors, prod_w0, feat_ptr,
-    feat_coef,
+    a_half, types, n_blocks, lmax, prod_ptr, prod_off, prod_factors, prod_w0, tri_ptr,
+    tri_pair, tri_member_ptr, tri_x, tri_w, feat_ptr, feat_coef,
     term_ptr, term_prod, term_coef, quad_ptr, quad, poly3_ptr, poly3_idx, poly3_coef,
     want_adjoint, n_chunks, energies, g_half,
 ):
@@ -367,7 +397,8 @@ def atomic_energies(
         for i in range(start, stop):
             _expand_to_full(a_half[i], n_blocks, lmax, a_full)
             energies[i] = _atom_energy_and_adjoint(
-                types[i], a_full, prod_ptr, prod_off, prod_factors, prod_w0, feat_ptr, feat_coef,
+                types[i], a_full, prod_ptr, prod_off, prod_factors, prod_w0, tri_ptr, tri_pair,
+                tri_member_ptr, tri_x, tri_w, feat_ptr, feat_coef,
                 term_ptr, term_prod, term_coef, quad_ptr, quad, poly3_ptr, poly3_idx,
                 poly3_coef, p_val, d, w, sd, big_w, g_full, want_adjoint,
             )

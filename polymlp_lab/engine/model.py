@@ -39,6 +39,11 @@ class ModelTables:
     term_ptr: np.ndarray
     term_prod: np.ndarray
     term_coef: np.ndarray
+    tri_ptr: np.ndarray  # (n_type + 1,) ranges of the groups of static order-3 products
+    tri_pair: np.ndarray  # (n_group, 2) int32: the factor pair (y, z) shared by a group
+    tri_member_ptr: np.ndarray  # (n_group + 1,) ranges of each group's members
+    tri_x: np.ndarray  # int32 third factor x of each member
+    tri_w: np.ndarray  # constant weight of each member: E += w Re(a_x a_y a_z)
     quad_ptr: np.ndarray  # (n_type + 1,) offsets of the per-type quadratic-form matrices
     quad: np.ndarray  # flat symmetric S per type: E2 = d·S·d / 2 over dynamic features
     poly3_ptr: np.ndarray
@@ -103,6 +108,29 @@ def _linear_feature_terms(feature, feature_type, gtinv, n_fn, lmax):
     return {k: c for k, c in terms.items() if c != 0.0}, list(tcomb)
 
 
+def _group_triples(triples, weights):
+    """Group order-3 products by a shared factor pair: sum_x w_x a_x (a_y a_z).
+
+    Each product joins the pair (of its three) that the most products contain, so one pair
+    product and one weighted sum serve the whole group. Returns [((y, z), [(x, w), ...])].
+    """
+    def pairs(p):
+        return {(p[0], p[1]), (p[0], p[2]), (p[1], p[2])}
+
+    count = {}
+    for p in triples:
+        for pair in pairs(p):
+            count[pair] = count.get(pair, 0) + 1
+    groups = {}
+    for p in triples:
+        pair = max(pairs(p), key=lambda q: (count[q], q))
+        rest = list(p)
+        rest.remove(pair[0])
+        rest.remove(pair[1])
+        groups.setdefault(pair, []).append((rest[0], weights[p]))
+    return sorted(groups.items())
+
+
 def build_tables(params, coeffs, path=None) -> ModelTables:
     """ModelTables for one pypolymlp ``PolymlpParamsSingle`` and its coefficients."""
     from pypolymlp.mlp_dev.core.features_attr import get_features_attr
@@ -147,6 +175,7 @@ def build_tables(params, coeffs, path=None) -> ModelTables:
     feat_coef, term_ptr, term_prod, term_coef, feat_ptr = [], [0], [], [], [0]
     poly3_idx, poly3_coef, poly3_ptr = [], [], [0]
     quad, quad_ptr = [], [0]
+    tri_ptr, tri_pair, tri_member_ptr, tri_x, tri_w = [0], [], [0], [], []
     in_polynomial = {k for comb in polynomials for k in comb}
     for t in range(n_type):
         features_t = [k for k in range(n_linear) if t in active[k]]
@@ -161,6 +190,14 @@ def build_tables(params, coeffs, path=None) -> ModelTables:
             for key in linear_terms[k]:
                 dynamic_keys.setdefault(key, len(dynamic_keys))
         static_keys = [key for key in w0 if key not in dynamic_keys and w0[key] != 0.0]
+        triples = [key for key in static_keys if len(key) == 3]
+        static_keys = [key for key in static_keys if len(key) != 3]
+        for pair, members in _group_triples(triples, w0):
+            tri_pair.append(pair)
+            tri_x.extend(x for x, _ in members)
+            tri_w.extend(w for _, w in members)
+            tri_member_ptr.append(len(tri_x))
+        tri_ptr.append(len(tri_pair))
         ranges = []
         index = {}
         for keys in (list(dynamic_keys), static_keys):
@@ -228,6 +265,11 @@ def build_tables(params, coeffs, path=None) -> ModelTables:
         term_ptr=arr(term_ptr, np.int64),
         term_prod=arr(term_prod, np.int64),
         term_coef=arr(term_coef, np.float64),
+        tri_ptr=arr(tri_ptr, np.int64),
+        tri_pair=arr(tri_pair, np.int32, (-1, 2)),
+        tri_member_ptr=arr(tri_member_ptr, np.int64),
+        tri_x=arr(tri_x, np.int32),
+        tri_w=arr(tri_w, np.float64),
         quad_ptr=arr(quad_ptr, np.int64),
         quad=arr(np.concatenate(quad) if quad else [], np.float64),
         poly3_ptr=arr(poly3_ptr, np.int64),
