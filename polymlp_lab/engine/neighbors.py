@@ -13,7 +13,8 @@ from numba import njit, prange
 from ..errors import AtomsTooCloseError, InvalidStructureError
 
 MIN_DISTANCE = 0.5  # Å; closer atoms are rejected
-MAX_BINS_PER_AXIS = 64  # larger bins stay correct (they only need to be >= cutoff thick)
+BIN_REACH = 2  # bins are >= cutoff / BIN_REACH thick; neighbours lie within ±BIN_REACH bins
+MAX_BINS_PER_AXIS = 64  # larger bins stay correct (they only need to be thick enough)
 MAX_IMAGES = 20_000_000  # ghost images (atoms x translations) one evaluation may create
 
 
@@ -142,7 +143,7 @@ def _bin_ghosts(fr, delta, width, n_bins):
 @njit(cache=True, parallel=True)
 def _scan_bonds(
     positions, frac, g_pos, g_atom, g_trans, positive, bin_start, order, delta, width,
-    n_bins, cutoff, fill, offsets, counts, closest, bond_i, bond_j, bond_d,
+    n_bins, reach, cutoff, fill, offsets, counts, closest, bond_i, bond_j, bond_d,
 ):
     """Count (fill=False) or write (fill=True) the half list, binned."""
     n_atom = positions.shape[0]
@@ -153,9 +154,12 @@ def _scan_bonds(
         c = 0
         dmin = np.inf
         jmin = -1
-        for b0 in range(max(b[0] - 1, 0), min(b[0] + 2, n_bins[0])):
-            for b1 in range(max(b[1] - 1, 0), min(b[1] + 2, n_bins[1])):
-                for b2 in range(max(b[2] - 1, 0), min(b[2] + 2, n_bins[2])):
+        lo0, hi0 = max(b[0] - reach, 0), min(b[0] + reach + 1, n_bins[0])
+        lo1, hi1 = max(b[1] - reach, 0), min(b[1] + reach + 1, n_bins[1])
+        lo2, hi2 = max(b[2] - reach, 0), min(b[2] + reach + 1, n_bins[2])
+        for b0 in range(lo0, hi0):
+            for b1 in range(lo1, hi1):
+                for b2 in range(lo2, hi2):
                     cell_bin = (b0 * n_bins[1] + b1) * n_bins[2] + b2
                     for s in range(bin_start[cell_bin], bin_start[cell_bin + 1]):
                         g = order[s]
@@ -220,7 +224,7 @@ def half_neighbor_list(cell, positions, pbc, cutoff):
             f"of {len(positions)} atoms would be needed"
         )
     delta = cutoff / heights
-    n_bins = np.floor(np.minimum((1.0 + 2.0 * delta) / delta, MAX_BINS_PER_AXIS))
+    n_bins = np.floor(np.minimum((1.0 + 2.0 * delta) * BIN_REACH / delta, MAX_BINS_PER_AXIS))
     n_bins = np.maximum(1, n_bins).astype(np.int64)
     width = (1.0 + 2.0 * delta) / n_bins
     g_pos, g_frac, g_atom, g_trans = _ghost_images(frac, box, reps, delta)
@@ -233,7 +237,7 @@ def half_neighbor_list(cell, positions, pbc, cutoff):
     empty_d = np.empty((0, 3))
     _scan_bonds(
         wrapped, frac, g_pos, g_atom, g_trans, positive, bin_start, order, delta, width,
-        n_bins, cutoff, False, offsets, counts, closest, empty_i, empty_i, empty_d,
+        n_bins, BIN_REACH, cutoff, False, offsets, counts, closest, empty_i, empty_i, empty_d,
     )
     if n_atom:
         i = int(np.argmin(closest[:, 0]))
@@ -251,6 +255,6 @@ def half_neighbor_list(cell, positions, pbc, cutoff):
     bond_d = np.empty((n_bond, 3), dtype=np.float64)
     _scan_bonds(
         wrapped, frac, g_pos, g_atom, g_trans, positive, bin_start, order, delta, width,
-        n_bins, cutoff, True, offsets, counts, closest, bond_i, bond_j, bond_d,
+        n_bins, BIN_REACH, cutoff, True, offsets, counts, closest, bond_i, bond_j, bond_d,
     )
     return bond_i, bond_j, bond_d
