@@ -440,17 +440,27 @@ def _forces_of_bonds(
         tp = type_pairs[types[i], types[j]]
         g_i = g_float[i]
         g_j = g_float[j]
-        for k in range(n2):
-            sa[k] = 0.0
-            sb[k] = 0.0
-        for n in range(n_fn):
-            base = 2 * (tp * n_fn + n) * n_lmh
-            f = fn[n]
-            df = dfn[n]
-            for k in range(n2):
-                h = g_i[base + k] + parity[k] * g_j[base + k]
-                sa[k] += h * df
-                sb[k] += h * f
+        base = 2 * tp * n_fn * n_lmh
+        # sa = sum_n h_n df_n, sb = sum_n h_n f_n per (l, m), summed in registers
+        for k in range(0, n2, 2):
+            p = parity[k]
+            a_re = 0.0
+            a_im = 0.0
+            b_re = 0.0
+            b_im = 0.0
+            o = base + k
+            for n in range(n_fn):
+                h_re = g_i[o] + p * g_j[o]
+                h_im = g_i[o + 1] + p * g_j[o + 1]
+                a_re += h_re * dfn[n]
+                a_im += h_im * dfn[n]
+                b_re += h_re * fn[n]
+                b_im += h_im * fn[n]
+                o += n2
+            sa[k] = a_re
+            sa[k + 1] = a_im
+            sb[k] = b_re
+            sb[k + 1] = b_im
         gr = 0.0
         gx = 0.0
         gy = 0.0
