@@ -5,6 +5,7 @@ Images are enumerated from the cell heights, so cells thinner than the cutoff ar
 """
 
 import math
+from functools import lru_cache
 
 import numpy as np
 from ase.geometry import minkowski_reduce
@@ -190,6 +191,34 @@ def _scan_bonds(
             closest[i, 1] = jmin
 
 
+def _lattice(cell, positions, pbc, cutoff):
+    """Everything the search derives from the cell: reduced periodic box, its inverse, its
+    shortest vector, image ranges, ±T bookkeeping and the bin grid (see half_neighbor_list)."""
+    if not periodic_vectors_independent(cell, pbc):
+        raise InvalidStructureError("the periodic cell vectors are zero or linearly dependent")
+    box = periodic_box(cell, positions, pbc, cutoff)
+    # Minkowski-reduce the lattice: same images, fewest translations, and its shortest
+    # vector tells whether an atom sits on top of its own periodic image.
+    box = np.ascontiguousarray(minkowski_reduce(box)[0], dtype=np.float64)
+    shortest = float(np.linalg.norm(box, axis=1).min())
+    reps, heights, positive = lattice_translations(box, cutoff)
+    delta = cutoff / heights
+    n_bins = np.floor(np.minimum((1.0 + 2.0 * delta) * BIN_REACH / delta, MAX_BINS_PER_AXIS))
+    n_bins = np.maximum(1, n_bins).astype(np.int64)
+    width = (1.0 + 2.0 * delta) / n_bins
+    lattice = (box, np.linalg.inv(box), shortest, reps, positive, delta, n_bins, width)
+    for item in lattice:
+        if isinstance(item, np.ndarray):
+            item.setflags(write=False)
+    return lattice
+
+
+@lru_cache(maxsize=16)
+def _periodic_lattice(cell_bytes, cutoff):
+    cell = np.frombuffer(cell_bytes, dtype=np.float64).reshape(3, 3)
+    return _lattice(cell, np.empty((0, 3)), np.ones(3, dtype=bool), cutoff)
+
+
 def half_neighbor_list(cell, positions, pbc, cutoff):
     """Half list of bonds shorter than ``cutoff`` (Å), for any cell and periodicity.
 
@@ -199,13 +228,11 @@ def half_neighbor_list(cell, positions, pbc, cutoff):
     positions = np.ascontiguousarray(positions, dtype=np.float64)
     pbc = np.asarray(pbc, dtype=bool)
     cell = np.asarray(cell, dtype=np.float64)
-    if not periodic_vectors_independent(cell, pbc):
-        raise InvalidStructureError("the periodic cell vectors are zero or linearly dependent")
-    box = periodic_box(cell, positions, pbc, cutoff)
-    # Minkowski-reduce the lattice: same images, fewest translations, and its shortest
-    # vector tells whether an atom sits on top of its own periodic image.
-    box = np.array(minkowski_reduce(box)[0], dtype=np.float64)
-    shortest = float(np.linalg.norm(box, axis=1).min())
+    if np.all(pbc):  # the geometry depends on the cell alone: reuse it while it is unchanged
+        lattice = _periodic_lattice(cell.tobytes(), float(cutoff))
+    else:
+        lattice = _lattice(cell, positions, pbc, float(cutoff))
+    box, inverse, shortest, reps, positive, delta, n_bins, width = lattice
     if len(positions) and shortest < MIN_DISTANCE:
         raise AtomsTooCloseError(
             f"atoms 0 and 0 (its own periodic image) are {shortest:.3f} Å apart "
@@ -213,20 +240,14 @@ def half_neighbor_list(cell, positions, pbc, cutoff):
             pair=(0, 0),
             distance=shortest,
         )
-    frac = np.linalg.solve(box.T, positions.T).T
-    frac -= np.floor(frac)
-    frac = np.ascontiguousarray(frac)
-    wrapped = np.ascontiguousarray(frac @ box)
-    reps, heights, positive = lattice_translations(box, cutoff)
     if len(positive) * len(positions) > MAX_IMAGES:
         raise InvalidStructureError(
             f"the cell is too small for the cutoff {cutoff} Å: {len(positive)} periodic images "
             f"of {len(positions)} atoms would be needed"
         )
-    delta = cutoff / heights
-    n_bins = np.floor(np.minimum((1.0 + 2.0 * delta) * BIN_REACH / delta, MAX_BINS_PER_AXIS))
-    n_bins = np.maximum(1, n_bins).astype(np.int64)
-    width = (1.0 + 2.0 * delta) / n_bins
+    frac = positions @ inverse
+    frac -= np.floor(frac)
+    wrapped = frac @ box
     g_pos, g_frac, g_atom, g_trans = _ghost_images(frac, box, reps, delta)
     bin_start, order = _bin_ghosts(g_frac, delta, width, n_bins)
     n_atom = len(positions)
