@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
+from ase.data import atomic_numbers, chemical_symbols
 
 from .engine.evaluate import evaluate_model
 from .engine.model import ModelTables, build_tables
@@ -50,6 +51,13 @@ class PotentialComponent:
     @property
     def type_full(self) -> bool:
         return self.params.type_full is None or bool(self.params.type_full)
+
+    def type_ids(self, numbers: np.ndarray) -> np.ndarray:
+        """Index into ``elements`` for each atomic number; -1 where the file lacks it."""
+        lookup = np.full(len(chemical_symbols), -1, dtype=np.int64)
+        for index, element in enumerate(self.elements):
+            lookup[atomic_numbers[element]] = index
+        return lookup[numbers]
 
 
 class Potential:
@@ -96,25 +104,31 @@ class Potential:
 
     def evaluate(self, atoms, *, forces: bool = True) -> Evaluation:
         """Energy (eV), per-atom energies, forces (eV/Å) and stress (eV/Å³) of ``atoms``."""
-        cell, positions, symbols, pbc = _checked_structure(atoms)
-        n_atom = len(symbols)
-        for symbol in set(symbols):
-            if not any(symbol in c.elements for c in self.components):
-                raise UnknownElementError(symbol, self.elements)
+        cell, positions, numbers, pbc = _checked_structure(atoms)
+        n_atom = len(numbers)
+        type_ids = [c.type_ids(numbers) for c in self.components]
+        described = np.any([t >= 0 for t in type_ids], axis=0)
+        if not described.all():
+            raise UnknownElementError(chemical_symbols[numbers[~described][0]], self.elements)
         energies = np.zeros(n_atom)
         force_sum = np.zeros((n_atom, 3)) if forces else None
         virial = np.zeros((3, 3))
-        for c in self.components:
-            known = np.array([s in c.elements for s in symbols])
+        for c, types in zip(self.components, type_ids):
+            known = types >= 0
             if not known.all() and c.type_full:
-                missing = next(s for s in symbols if s not in c.elements)
-                raise UnknownElementError(missing, c.elements)
+                raise UnknownElementError(chemical_symbols[numbers[~known][0]], c.elements)
+            if known.all():
+                e, f, v = evaluate_model(c.tables, cell, positions, types, pbc, forces=forces)
+                energies += e
+                if forces:
+                    force_sum += f
+                    virial += v
+                continue
             index = np.flatnonzero(known)
             if len(index) == 0:
                 continue
-            type_ids = np.array([c.elements.index(symbols[i]) for i in index], dtype=np.int64)
             e, f, v = evaluate_model(
-                c.tables, cell, positions[index], type_ids, pbc, forces=forces
+                c.tables, cell, positions[index], types[index], pbc, forces=forces
             )
             energies[index] += e
             if forces:
@@ -166,7 +180,7 @@ def load_potential(path_or_paths) -> Potential:
 
 
 def _checked_structure(atoms):
-    """(cell, positions, symbols, pbc) of ase.Atoms, rejecting unusable structures."""
+    """(cell, positions, atomic numbers, pbc) of ase.Atoms, rejecting unusable structures."""
     if len(atoms) == 0:
         raise InvalidStructureError("the structure has no atoms")
     positions = np.ascontiguousarray(atoms.get_positions(), dtype=np.float64)
@@ -183,4 +197,4 @@ def _checked_structure(atoms):
         raise InvalidStructureError(
             "the structure is periodic but its cell vectors are zero or linearly dependent"
         )
-    return cell, positions, atoms.get_chemical_symbols(), pbc
+    return cell, positions, np.asarray(atoms.numbers, dtype=np.int64), pbc
