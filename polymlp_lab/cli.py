@@ -53,6 +53,33 @@ def _eval(args) -> int:
     return 0
 
 
+def warmup() -> float:
+    """Compile (or load from Numba's on-disk cache) every engine kernel; returns seconds.
+
+    The kernels' argument types are the same for every potential, so one small model covers
+    them all: afterwards a new process evaluates any potential without compiling.
+    """
+    import time
+
+    from ase import Atoms
+    from ase.build import bulk
+
+    from .models import model_params, n_features
+    from .potential import Potential
+
+    start = time.perf_counter()
+    params = model_params(("Al",), cutoff=4.0, gtinv_order=4, gtinv_maxl=(2, 2, 2),
+                          gaussian_params2=(0.0, 3.0, 3))
+    coeffs = np.linspace(-1e-3, 1e-3, n_features(params))
+    potential = Potential.from_params(params, coeffs)
+    crystal = bulk("Al", "fcc", a=4.05, cubic=True)
+    cluster = Atoms("Al3", positions=[[0, 0, 0], [2.6, 0, 0], [0, 2.6, 0]])
+    for atoms in (crystal, cluster):
+        potential.evaluate(atoms)
+        potential.evaluate(atoms, forces=False)
+    return time.perf_counter() - start
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="polymlp-lab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -62,7 +89,11 @@ def main(argv=None) -> int:
     ev.add_argument("--format", default=None, help="ase.io format of the structures (default: guess)")
     ev.add_argument("--json", action="store_true", help="print JSON for machines")
     ev.add_argument("structures", nargs="+", help="structure files (POSCAR, extxyz, cif, ...)")
+    sub.add_parser("warmup", help="compile the Numba kernels into their on-disk cache")
     args = parser.parse_args(argv)
+    if args.command == "warmup":
+        print(f"polymlp-lab: engine kernels compiled and cached in {warmup():.1f} s")
+        return 0
     try:
         return _eval(args)
     except PolymlpLabError as exc:

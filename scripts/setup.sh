@@ -21,3 +21,6 @@ if ! "$PYTHON" -c "import pypolymlp" 2>/dev/null; then
   echo "[setup] building pypolymlp from source: a few minutes the first time"
 fi
 "$PYTHON" -m pip install -q --disable-pip-version-check -e ".[test]"
+# Compile the Numba kernels now, so that the first evaluation in a notebook does not wait
+# ~20 s for it (they are cached on disk; later runs load them in about a second).
+"$PYTHON" -m polymlp_lab.cli warmup

@@ -49,3 +49,25 @@ def test_console_script_reports_errors_without_traceback(tmp_path):
     assert proc.returncode == 2
     assert "none.yaml" in proc.stderr and "no such file" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_warmup_fills_numba_cache_for_a_new_process(tmp_path):
+    """After `polymlp-lab warmup`, a new process evaluates a potential without compiling."""
+    env = dict(__import__("os").environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    first = subprocess.run([sys.executable, "-m", "polymlp_lab.cli", "warmup"],
+                           capture_output=True, text=True, env=env)
+    assert first.returncode == 0, first.stderr
+    index_files = list((tmp_path / "cache").rglob("*.nbi"))
+    assert len(index_files) >= 5  # every kernel module wrote its cache index
+    probe = (
+        "import time, numpy as np; from ase.build import bulk; import polymlp_lab;"
+        "from polymlp_lab.models import model_params, n_features;"
+        "p = model_params(('Cu', 'Zr'), cutoff=5.0, gtinv_order=3, gtinv_maxl=(4, 4));"
+        "pot = polymlp_lab.Potential.from_params(p, np.full(n_features(p), 1e-3));"
+        "a = bulk('Cu', 'fcc', a=3.6, cubic=True); a.symbols[0] = 'Zr';"
+        "t = time.perf_counter(); pot.evaluate(a); print(time.perf_counter() - t)"
+    )
+    second = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env)
+    assert second.returncode == 0, second.stderr
+    assert float(second.stdout.split()[-1]) < 5.0  # compiling would take ~20 s
+    assert len(list((tmp_path / "cache").rglob("*.nbi"))) == len(index_files)  # nothing new
