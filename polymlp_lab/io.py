@@ -26,6 +26,7 @@ YAML_OPTIONAL = (
     "n_type_pairs", "type_full", "type_indices", "n_coeffs",
 ) + YAML_GTINV
 YAML_KNOWN = frozenset(YAML_REQUIRED + YAML_OPTIONAL)
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it
 
 
 def is_legacy(path) -> bool:
@@ -136,10 +137,11 @@ def validate_yaml(path):
     except UnicodeDecodeError as exc:
         _fail(path, f"not a text file ({exc.reason})")
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
+        # libyaml marks the end of a truncated file one line past its last line
+        line = min(mark.line + 1, max(1, len(text.splitlines()))) if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         _fail(path, f"not valid YAML ({problem}); is the file truncated?", line)
     if not isinstance(data, dict):

@@ -108,22 +108,33 @@ def _linear_feature_terms(feature, feature_type, gtinv, n_fn, lmax):
     return {k: c for k, c in terms.items() if c != 0.0}, list(tcomb)
 
 
-def _group_triples(triples, weights):
+def _group_triples(triples, weights, sweeps=2):
     """Group order-3 products by a shared factor pair: sum_x w_x a_x (a_y a_z).
 
-    Each product joins the pair (of its three) that the most products contain, so one pair
-    product and one weighted sum serve the whole group. Returns [((y, z), [(x, w), ...])].
+    Each product first joins the pair (of its three) that the most products contain; then,
+    for a few sweeps, products move to the largest group among their pairs, so that fewer,
+    larger groups remain. One pair product and one weighted sum serve each group.
+    Returns [((y, z), [(x, w), ...])] in a deterministic order.
     """
-    def pairs(p):
-        return {(p[0], p[1]), (p[0], p[2]), (p[1], p[2])}
-
+    candidates = [((p[0], p[1]), (p[0], p[2]), (p[1], p[2])) for p in triples]
     count = {}
-    for p in triples:
-        for pair in pairs(p):
+    for pairs in candidates:
+        for pair in set(pairs):
             count[pair] = count.get(pair, 0) + 1
+    assigned = [max(pairs, key=lambda q: (count[q], q)) for pairs in candidates]
+    size = {}
+    for pair in assigned:
+        size[pair] = size.get(pair, 0) + 1
+    for _ in range(sweeps):
+        for k, pairs in enumerate(candidates):
+            current = assigned[k]
+            best = max(pairs, key=lambda q: (size.get(q, 0) + (q != current), q))
+            if best != current and size.get(best, 0) + 1 > size[current]:
+                size[current] -= 1
+                size[best] = size.get(best, 0) + 1
+                assigned[k] = best
     groups = {}
-    for p in triples:
-        pair = max(pairs(p), key=lambda q: (count[q], q))
+    for p, pair in zip(triples, assigned):
         rest = list(p)
         rest.remove(pair[0])
         rest.remove(pair[1])
