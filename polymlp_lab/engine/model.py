@@ -5,8 +5,11 @@ features (radial index n, invariant index, type-pair combination) and the polyno
 (pairs and triples of linear features), in the order of the coefficient vector. The invariant
 coefficient tables (l combinations, m sequences, coefficients) come from its gtinv data.
 Here they are regrouped per centre-atom type into flat arrays: products of densities
-(deduplicated, a product and its m -> -m partner merged since their real parts agree),
-features as sparse sums of products, and polynomial terms over the features of that type.
+(deduplicated, a product and its m -> -m partner merged since their real parts agree), split
+into "dynamic" products, feeding features that enter polynomial terms (features as sparse sums
+of products; quadratic terms as a dense symmetric matrix, cubic ones as a list), and "static"
+products of features that enter the energy linearly, folded into constant weights (order-3
+ones grouped by a shared factor pair).
 """
 
 from dataclasses import dataclass
