@@ -146,20 +146,14 @@ def validate_yaml(path):
         _fail(path, f"not valid YAML ({problem}); is the file truncated?", line)
     if not isinstance(data, dict):
         _fail(path, "expected a mapping of keys (is this a polymlp.yaml file?)")
-    lines = text.splitlines()
-    first_seen = {}
-    for n, line in enumerate(lines, 1):
+    key_line = {}  # top-level key -> its line number
+    for n, line in enumerate(text.splitlines(), 1):
         key = line.split(":", 1)[0]
         if ":" in line and key and not line[0].isspace() and not line.startswith(("-", "#")):
-            if key in first_seen:
-                _fail(path, f"key repeated (first on line {first_seen[key]})", n, key)
-            first_seen[key] = n
-
-    def line_of(key):
-        for n, line in enumerate(lines, 1):
-            if line.startswith(f"{key}:"):
-                return n
-        return None
+            if key in key_line:
+                _fail(path, f"key repeated (first on line {key_line[key]})", n, key)
+            key_line[key] = n
+    line_of = key_line.get
 
     for key in data:
         if key not in YAML_KNOWN:

@@ -47,10 +47,10 @@ def evaluate_model(tables: ModelTables, cell, positions, type_ids, pbc, *, force
     energies = np.zeros(n_atom)
     g_half = np.zeros((n_atom, n_slot) if forces else (1, 1), dtype=np.complex128)
     kernels.atomic_energies(
-        a_half, type_ids, tables.n_blocks, tables.lmax, tables.prod_ptr, tables.prod_off, tables.prod_factors, tables.prod_w0,
-        tables.tri_ptr, tables.tri_pair, tables.tri_member_ptr, tables.tri_x, tables.tri_w,
-        tables.feat_ptr, tables.feat_coef, tables.term_ptr,
-        tables.term_prod, tables.term_coef, tables.quad_ptr, tables.quad,
+        a_half, type_ids, tables.n_blocks, tables.lmax, tables.prod_ptr, tables.prod_off,
+        tables.prod_factors, tables.prod_w0, tables.tri_ptr, tables.tri_pair,
+        tables.tri_member_ptr, tables.tri_x, tables.tri_w, tables.feat_ptr, tables.feat_coef,
+        tables.term_ptr, tables.term_prod, tables.term_coef, tables.quad_ptr, tables.quad,
         tables.poly3_ptr, tables.poly3_idx, tables.poly3_coef,
         forces, int(max(1, min(get_num_threads(), n_atom))), energies, g_half,
     )
