@@ -1,4 +1,4 @@
-"""Command line: ``polymlp-lab eval --pot FILE STRUCTURE...``."""
+"""Command line: ``polymlp-lab eval --pot FILE STRUCTURE...``, ``polymlp-lab fit polymlp.in``."""
 
 import argparse
 import json
@@ -53,6 +53,25 @@ def _eval(args) -> int:
     return 0
 
 
+def _fit(args) -> int:
+    from .fitting import fit_polymlp_in
+
+    fit = fit_polymlp_in(
+        args.infile, output_dir=args.output, checkpoint=args.checkpoint,
+        progress=not args.quiet, n_workers=args.workers,
+    )
+    print(f"polymlp-lab: {fit.n_features_} features, alpha = {fit.alpha_:g}")
+    for alpha, train, test in zip(fit.alphas, fit.rmse_train_, fit.rmse_test_):
+        print(f"  alpha = {alpha:.3e}: weighted rmse (train, test) = {train:.5f} {test:.5f}")
+    print(f"{'dataset':48s} {'E meV/atom':>11s} {'F eV/Å':>9s} {'S meV/atom':>11s}")
+    for e in fit.errors_:
+        cells = [f"{e[k]:.4f}" if e[k] is not None else "-" for k in ("rmse_energy", "rmse_force", "rmse_stress")]
+        print(f"{e['kind'] + ' ' + e['dataset']:48s} {cells[0]:>11s} {cells[1]:>9s} {cells[2]:>11s}")
+    times = ", ".join(f"{k[:-2]} {v:.1f} s" for k, v in fit.timings_.items())
+    print(f"polymlp-lab: wrote polymlp.yaml, polymlp_error.yaml, predictions/ in {args.output} ({times})")
+    return 0
+
+
 def warmup() -> float:
     """Compile (or load from Numba's on-disk cache) every engine kernel; returns seconds.
 
@@ -89,13 +108,20 @@ def main(argv=None) -> int:
     ev.add_argument("--format", default=None, help="ase.io format of the structures (default: guess)")
     ev.add_argument("--json", action="store_true", help="print JSON for machines")
     ev.add_argument("structures", nargs="+", help="structure files (POSCAR, extxyz, cif, ...)")
+    ft = sub.add_parser("fit", help="fit a potential from a pypolymlp polymlp.in")
+    ft.add_argument("infile", help="pypolymlp input file (polymlp.in)")
+    ft.add_argument("--output", default=".", help="directory for polymlp.yaml and reports")
+    ft.add_argument("--checkpoint", default=None,
+                    help="file keeping finished structures; rerun to resume an interrupted fit")
+    ft.add_argument("--workers", type=int, default=None, help="threads (default: all cores)")
+    ft.add_argument("--quiet", action="store_true", help="no progress bar")
     sub.add_parser("warmup", help="compile the Numba kernels into their on-disk cache")
     args = parser.parse_args(argv)
     if args.command == "warmup":
         print(f"polymlp-lab: engine kernels compiled and cached in {warmup():.1f} s")
         return 0
     try:
-        return _eval(args)
+        return _fit(args) if args.command == "fit" else _eval(args)
     except PolymlpLabError as exc:
         print(f"polymlp-lab: error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,243 @@
+"""Numba kernels of the design matrix: features per atom, their Jacobians, density derivatives.
+
+Per centre atom i (type t) and linear feature k: x_k(i) = Re sum_e c_e prod a(i)[slots of e].
+Its Jacobian J with respect to the half densities (m >= 0, as the engine stores them) is
+defined by delta x_k(i) = Re sum J[k, i, s, lm] delta a_half(i)[tp(t, s), n_k, lm], where s is
+the neighbour type. Densities change with bond vectors as
+delta a_half(i)[tp, n, lm] = sum_j G_n,lm(d_ij) . delta d_ij with G = grad (f_n Y_lm).
+The derivative of a summed feature is then Re(J @ D) with D the density derivatives per
+(centre, neighbour type, lm) and column (atom, direction) or stress component.
+
+The kernels are serial and release the GIL: the fitter runs one structure per thread.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .harmonics import legendre_recursion, spherical_harmonics_gradient
+from .kernels import _density_of_bonds, _expand_to_full, _parity
+from .radial import gaussian_radial_derivative
+
+
+@njit(cache=True, nogil=True)
+def densities(bond_i, bond_j, bond_d, types, type_pairs, cutoff, radial_params, lmax, norm, a_half):
+    """a_half[i] += f_n Y_lm(d), a_half[j] += (-1)^l f_n Y_lm(d) per bond (serial, no GIL)."""
+    _density_of_bonds(
+        0, bond_i.shape[0], bond_i, bond_j, bond_d, types, type_pairs, cutoff, radial_params,
+        lmax, norm, _parity(lmax), legendre_recursion(lmax), a_half.view(np.float64),
+    )
+
+
+@njit(cache=True)
+def _add_folded(row, s, lmh, sign, v):
+    """row[s, lmh] += v folded onto m >= 0: unchanged for m >= 0, (-1)^m conj(v) for m < 0."""
+    if sign == 0.0:
+        row[s, lmh] += v
+    else:
+        row[s, lmh] += sign * v.conjugate()
+
+
+@njit(cache=True)
+def _centre_features(
+    a_full, t, other_type, act_ptr, act_idx, term_ptr, term_coef, fac_ptr, fac_slot, fac_tp,
+    fac_lmh, fac_sign, lin_row, x_i, j_i,
+):
+    """x_i[k] = x_k(i) and J rows j_i[lin_row[k], s, lm] for the features active for type t.
+
+    fac_sign is +-1 for a factor with m < 0 (conjugated fold: (-1)^m conj), 0 for m >= 0.
+    """
+    for e_k in range(act_ptr[t], act_ptr[t + 1]):
+        k = act_idx[e_k]
+        row = j_i[lin_row[k]]
+        value = 0.0
+        for e in range(term_ptr[k], term_ptr[k + 1]):
+            c = term_coef[e]
+            q = fac_ptr[e]
+            order = fac_ptr[e + 1] - q
+            if order == 1:
+                value += c * a_full[fac_slot[q]].real
+                _add_folded(row, other_type[t, fac_tp[q]], fac_lmh[q], fac_sign[q], complex(c, 0.0))
+            elif order == 2:
+                a0 = a_full[fac_slot[q]]
+                a1 = a_full[fac_slot[q + 1]]
+                value += c * (a0 * a1).real
+                _add_folded(row, other_type[t, fac_tp[q]], fac_lmh[q], fac_sign[q], c * a1)
+                _add_folded(
+                    row, other_type[t, fac_tp[q + 1]], fac_lmh[q + 1], fac_sign[q + 1], c * a0
+                )
+            elif order == 3:
+                a0 = a_full[fac_slot[q]]
+                a1 = a_full[fac_slot[q + 1]]
+                a2 = a_full[fac_slot[q + 2]]
+                ca0 = c * a0
+                value += (ca0 * a1 * a2).real
+                _add_folded(
+                    row, other_type[t, fac_tp[q]], fac_lmh[q], fac_sign[q], c * (a1 * a2)
+                )
+                _add_folded(
+                    row, other_type[t, fac_tp[q + 1]], fac_lmh[q + 1], fac_sign[q + 1], ca0 * a2
+                )
+                _add_folded(
+                    row, other_type[t, fac_tp[q + 2]], fac_lmh[q + 2], fac_sign[q + 2], ca0 * a1
+                )
+            else:
+                prod = complex(c, 0.0)
+                for q1 in range(q, q + order):
+                    prod *= a_full[fac_slot[q1]]
+                value += prod.real
+                for q1 in range(q, q + order):
+                    v = complex(c, 0.0)
+                    for q2 in range(q, q + order):
+                        if q2 != q1:
+                            v *= a_full[fac_slot[q2]]
+                    _add_folded(row, other_type[t, fac_tp[q1]], fac_lmh[q1], fac_sign[q1], v)
+        x_i[k] = value
+
+
+@njit(cache=True, nogil=True)
+def features_and_jacobians(
+    a_half, types, start, stop, n_blocks, lmax, other_type, act_ptr, act_idx, term_ptr,
+    term_coef, fac_ptr, fac_slot, fac_tp, fac_lmh, fac_sign, lin_row, poly_idx, poly_row,
+    x, jac,
+):
+    """x[i] for centres start..stop (linear features) and jac[:, i - start] (all rows).
+
+    jac has shape (n_rows, n_centre, n_type, n_lmh), complex. Polynomial rows: for product
+    p of linear features f_q, row poly_row[p, q] += (prod_{q' != q} x_f_q') J[f_q].
+    Each centre works in a private contiguous buffer, copied into jac at the end.
+    """
+    n_lmf = (lmax + 1) * (lmax + 1)
+    n_rows = jac.shape[0]
+    for i in range(start, stop):
+        a_full = np.zeros(n_blocks * n_lmf, dtype=np.complex128)
+        _expand_to_full(a_half[i], n_blocks, lmax, a_full)
+        j_i = np.zeros((n_rows, jac.shape[2], jac.shape[3]), dtype=np.complex128)
+        _centre_features(
+            a_full, types[i], other_type, act_ptr, act_idx, term_ptr, term_coef, fac_ptr,
+            fac_slot, fac_tp, fac_lmh, fac_sign, lin_row, x[i], j_i,
+        )
+        x_i = x[i]
+        for p in range(poly_idx.shape[0]):
+            for q in range(poly_idx.shape[1]):
+                k = poly_idx[p, q]
+                if k < 0:
+                    break
+                w = 1.0
+                for q2 in range(poly_idx.shape[1]):
+                    k2 = poly_idx[p, q2]
+                    if k2 < 0:
+                        break
+                    if q2 != q:
+                        w *= x_i[k2]
+                if w != 0.0:
+                    dst = j_i[poly_row[p, q]]
+                    src = j_i[lin_row[k]]
+                    for s in range(src.shape[0]):
+                        for lm in range(src.shape[1]):
+                            dst[s, lm] += w * src[s, lm]
+        jac[:, i - start] = j_i
+
+
+@njit(cache=True, nogil=True)
+def density_derivatives(
+    start, stop, nb_ptr, nb_atom, nb_vec, types, cutoff, radial_params, lmax, norm, deriv_t,
+):
+    """deriv_t[n, col, i - start, s, lm, re|im] for centres start..stop; columns 3a + alpha
+    (atom a, direction alpha), then 6 stress columns xx yy zz xy yz zx.
+
+    Stored as (Re G, -Im G) so that (J viewed as float) @ deriv_t[n].T = Re(J G). Column of
+    a neighbour j: + G(d_ij); column of the centre: - sum_j G(d_ij); stress: sum_j of the
+    symmetrised d_a G_b (the virial). ``deriv_t`` is zero on entry.
+    """
+    n_fn = radial_params.shape[0]
+    n_lmh = (lmax + 1) * (lmax + 2) // 2
+    n2 = 2 * n_lmh
+    n_col = deriv_t.shape[1]
+    n_centre = deriv_t.shape[2]
+    n_type = deriv_t.shape[3]
+    flat = deriv_t.reshape(-1)
+    rec = legendre_recursion(lmax)
+    for i in range(start, stop):
+        c = i - start
+        fn = np.empty(n_fn)
+        dfn = np.empty(n_fn)
+        ylm = np.empty(n_lmh, dtype=np.complex128)
+        grad = np.empty((3, n_lmh), dtype=np.complex128)
+        q = np.empty((lmax + 1, lmax + 2))
+        yc = np.empty(n2)
+        gc0 = np.empty(n2)
+        gc1 = np.empty(n2)
+        gc2 = np.empty(n2)
+        g0 = np.empty(n2)
+        g1 = np.empty(n2)
+        g2 = np.empty(n2)
+        own = np.zeros(n_fn * n_type * 9 * n2)  # minus the self column (3), stress (6)
+        for e in range(nb_ptr[i], nb_ptr[i + 1]):
+            j = nb_atom[e]
+            s = types[j]
+            dx, dy, dz = nb_vec[e, 0], nb_vec[e, 1], nb_vec[e, 2]
+            r = math.sqrt(dx * dx + dy * dy + dz * dz)
+            gaussian_radial_derivative(r, cutoff, radial_params, fn, dfn)
+            spherical_harmonics_gradient(dx, dy, dz, lmax, norm, rec, q, ylm, grad)
+            for lm in range(n_lmh):  # conjugates, as (re, im) floats
+                yc[2 * lm] = ylm[lm].real
+                yc[2 * lm + 1] = -ylm[lm].imag
+                gc0[2 * lm] = grad[0, lm].real
+                gc0[2 * lm + 1] = -grad[0, lm].imag
+                gc1[2 * lm] = grad[1, lm].real
+                gc1[2 * lm + 1] = -grad[1, lm].imag
+                gc2[2 * lm] = grad[2, lm].real
+                gc2[2 * lm + 1] = -grad[2, lm].imag
+            ux, uy, uz = dx / r, dy / r, dz / r
+            hx, hy, hz = 0.5 * dx, 0.5 * dy, 0.5 * dz
+            for n in range(n_fn):
+                f = fn[n]
+                df = dfn[n]
+                if f == 0.0 and df == 0.0:
+                    continue
+                fx = df * ux
+                fy = df * uy
+                fz = df * uz
+                o0 = (((n * n_col + 3 * j) * n_centre + c) * n_type + s) * n2
+                step = n_centre * n_type * n2
+                o1 = o0 + step
+                o2 = o1 + step
+                a0 = (n * n_type + s) * 9 * n2
+                for k in range(n2):
+                    g0[k] = fx * yc[k] + f * gc0[k]
+                    g1[k] = fy * yc[k] + f * gc1[k]
+                    g2[k] = fz * yc[k] + f * gc2[k]
+                for k in range(n2):
+                    flat[o0 + k] += g0[k]
+                    flat[o1 + k] += g1[k]
+                    flat[o2 + k] += g2[k]
+                acc = own[a0:a0 + 9 * n2]
+                for k in range(n2):
+                    acc[k] += g0[k]
+                for k in range(n2):
+                    acc[n2 + k] += g1[k]
+                for k in range(n2):
+                    acc[2 * n2 + k] += g2[k]
+                for k in range(n2):
+                    acc[3 * n2 + k] += dx * g0[k]
+                for k in range(n2):
+                    acc[4 * n2 + k] += dy * g1[k]
+                for k in range(n2):
+                    acc[5 * n2 + k] += dz * g2[k]
+                for k in range(n2):
+                    acc[6 * n2 + k] += hx * g1[k] + hy * g0[k]
+                for k in range(n2):
+                    acc[7 * n2 + k] += hy * g2[k] + hz * g1[k]
+                for k in range(n2):
+                    acc[8 * n2 + k] += hz * g0[k] + hx * g2[k]
+        for n in range(n_fn):
+            for s in range(n_type):
+                for v in range(9):
+                    dst = 3 * i + v if v < 3 else n_col - 9 + v
+                    sign = -1.0 if v < 3 else 1.0
+                    o = (((n * n_col + dst) * n_centre + c) * n_type + s) * n2
+                    a = ((n * n_type + s) * 9 + v) * n2
+                    for k in range(n2):
+                        flat[o + k] += sign * own[a + k]

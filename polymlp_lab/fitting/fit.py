@@ -1,0 +1,412 @@
+"""PolymlpFit: ridge regression of a polynomial MLP on DFT data, in scikit-learn's shape.
+
+Configure with keywords, call ``fit(train, test)``; results end in ``_``. The design rows come
+from our engine (``polymlp_lab.engine.design``), one structure per thread; only the normal
+equations are kept (memory ~ features², see ``gram``). The columns are scaled by the
+standard deviation of the training energy rows, ridge solutions are computed for every alpha
+and the one with the lowest weighted test RMSE is kept, as pypolymlp does.
+"""
+
+import concurrent.futures
+import hashlib
+import os
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from ..errors import PolymlpLabError
+from .datasets import Dataset, validate_dataset
+from .gram import NormalEquations, block_of, reference_energy, structure_rows
+
+DEFAULT_ALPHAS = (1e-3, 1e-2, 1e-1, 1.0, 10.0)  # pypolymlp's reg_alpha_params -3 1 5
+
+
+class ModelTooLargeError(PolymlpLabError):
+    """The normal equations of the model would not fit in the memory available."""
+
+
+class CheckpointError(PolymlpLabError):
+    """A checkpoint file belongs to another fit (other model, data or weights)."""
+
+
+def available_memory_bytes() -> int:
+    """MemAvailable from /proc/meminfo (bytes), or a large number where unknown."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 1 << 50
+
+
+class PolymlpFit:
+    """Fit a polynomial MLP to DFT energies, forces and stresses.
+
+    Parameters (keyword only)
+    ----------
+    elements : element symbols in the model's order; model keywords as in
+        :func:`polymlp_lab.models.model_params` (``cutoff`` Å, ``model_type``, ``max_p``,
+        ``gtinv_order``, ``gtinv_maxl``, ``gaussian_params2`` ...), or ``params``, a pypolymlp
+        ``PolymlpParamsSingle`` that replaces them all.
+    alphas : ridge regularisation strengths tried (selection on the test RMSE).
+    atomic_energy : {element: isolated-atom energy (eV)} subtracted from DFT energies.
+    weight_stress : weight of stress rows relative to energies (pypolymlp's 0.1).
+    train_ratio : share of each dataset used for training when no test set is given.
+    n_workers : threads computing structures in parallel (default: Numba's thread count).
+    batch_size : structures per task (rows of a task are summed into XᵀX together).
+    checkpoint : file where finished structures' sums are saved; a rerun resumes from it.
+    progress : show a tqdm progress bar.
+
+    Attributes after ``fit``
+    ------------------------
+    coef_ : coefficients of the features (pypolymlp's order; written to polymlp.yaml).
+    alpha_ : the chosen alpha. rmse_train_, rmse_test_ : weighted RMSE per alpha.
+    scales_ : column scales. potential_ : the fitted :class:`~polymlp_lab.Potential`.
+    errors_ : list of per-dataset error dicts (see :func:`report.dataset_errors`).
+    n_features_ : number of coefficients. timings_ : seconds per stage.
+    """
+
+    def __init__(
+        self, *, elements=None, params=None, cutoff=6.0, model_type=4, max_p=2,
+        feature_type="gtinv", gaussian_params1=(1.0, 1.0, 1), gaussian_params2=(0.0, 5.0, 7),
+        n_gaussians=None, gtinv_order=3, gtinv_maxl=(4, 4), gtinv_version=1, distance=None,
+        alphas=DEFAULT_ALPHAS, atomic_energy=None, weight_stress=0.1, train_ratio=0.9,
+        n_workers=None, batch_size=8, checkpoint=None, progress=True,
+    ):
+        self.elements = elements
+        self.params = params
+        self.cutoff = cutoff
+        self.model_type = model_type
+        self.max_p = max_p
+        self.feature_type = feature_type
+        self.gaussian_params1 = gaussian_params1
+        self.gaussian_params2 = gaussian_params2
+        self.n_gaussians = n_gaussians
+        self.gtinv_order = gtinv_order
+        self.gtinv_maxl = gtinv_maxl
+        self.gtinv_version = gtinv_version
+        self.distance = distance
+        self.alphas = alphas
+        self.atomic_energy = atomic_energy
+        self.weight_stress = weight_stress
+        self.train_ratio = train_ratio
+        self.n_workers = n_workers
+        self.batch_size = batch_size
+        self.checkpoint = checkpoint
+        self.progress = progress
+
+    # ------------------------------------------------------------------ set-up
+    def model_params(self):
+        """The pypolymlp ``PolymlpParamsSingle`` this fit makes (with the atomic energies)."""
+        if self.params is not None:
+            params = self.params
+        else:
+            if not self.elements:
+                raise PolymlpLabError("PolymlpFit needs elements=... (or params=...)")
+            from ..models import model_params
+
+            params = model_params(
+                self.elements, cutoff=self.cutoff, model_type=self.model_type,
+                max_p=self.max_p, feature_type=self.feature_type,
+                gaussian_params1=self.gaussian_params1, gaussian_params2=self.gaussian_params2,
+                n_gaussians=self.n_gaussians, gtinv_order=self.gtinv_order,
+                gtinv_maxl=self.gtinv_maxl, gtinv_version=self.gtinv_version,
+                distance=self.distance,
+            )
+        energies = self._atomic_energy(params.elements)
+        params.atomic_energy = tuple(energies[e] for e in params.elements)
+        return params
+
+    def _atomic_energy(self, elements) -> dict:
+        given = dict(self.atomic_energy or {})
+        unknown = sorted(set(given) - set(elements))
+        if unknown:
+            raise PolymlpLabError(
+                f"atomic_energy names {', '.join(unknown)}, not in the model ({', '.join(elements)})"
+            )
+        return {e: float(given.get(e, 0.0)) for e in elements}
+
+    @staticmethod
+    def _as_list(datasets):
+        if datasets is None:
+            return []
+        if isinstance(datasets, Dataset):
+            return [datasets]
+        return list(datasets)
+
+    def _check_memory(self, n_features: int, n_atom_max: int, n_workers: int) -> None:
+        gram = 8.0 * n_features**2
+        # train and test XᵀX, the symmetric copy, the factorisation and the scaled matrix
+        need = 5 * gram + n_workers * 8.0 * n_features * (self.batch_size * (3 * n_atom_max + 7))
+        have = available_memory_bytes()
+        if need > 0.9 * have:
+            raise ModelTooLargeError(
+                f"the model has {n_features} features: its normal equations need about "
+                f"{need / 2**30:.1f} GiB, {have / 2**30:.1f} GiB are available; choose a smaller "
+                "model (fewer Gaussians, lower gtinv_maxl or gtinv_order, smaller max_p)"
+            )
+
+    def _fingerprint(self, params, sets) -> str:
+        digest = hashlib.sha256()
+        digest.update(repr(sorted(params.as_dict().items())).encode()
+                      if hasattr(params, "as_dict") else repr(params).encode())
+        digest.update(repr((self.weight_stress, sorted(self._atomic_energy(params.elements).items()))).encode())
+        for kind, datasets in sets:
+            for d in datasets:
+                digest.update(repr((kind, d.name, d.weight, d.include_force, d.include_stress, len(d))).encode())
+                for atoms in d.structures:
+                    digest.update(np.float64(atoms.calc.results["energy"]).tobytes())
+                    digest.update(np.ascontiguousarray(atoms.positions).tobytes())
+        return digest.hexdigest()
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, train, test=None) -> "PolymlpFit":
+        """Fit on ``train`` (Dataset or list), select alpha on ``test`` (default: split)."""
+        from ..engine.design import build_feature_tables
+        from ..potential import Potential
+
+        t_start = time.perf_counter()
+        train = self._as_list(train)
+        test = self._as_list(test)
+        if not train:
+            raise PolymlpLabError("no training data")
+        if not test:
+            pairs = [d.split(self.train_ratio) for d in train]
+            train = [a for a, _ in pairs]
+            test = [b for _, b in pairs if len(b)]
+        params = self.model_params()
+        elements = tuple(params.elements)
+        for d in train + test:
+            validate_dataset(d, elements)
+        atomic_energy = self._atomic_energy(elements)
+        tables = build_feature_tables(params)
+        n_workers = int(self.n_workers or _default_workers())
+        n_atom_max = max(len(a) for d in train + test for a in d.structures)
+        self._check_memory(tables.n_features, n_atom_max, n_workers)
+
+        min_energy = min(
+            (a.calc.results["energy"] - reference_energy(a, atomic_energy)) / len(a)
+            for d in train for a in d.structures
+        )
+        sets = [("train", train), ("test", test)]
+        sums = {kind: NormalEquations.zeros(tables.n_features) for kind, _ in sets}
+        done = {(kind, k): np.zeros(len(d), dtype=bool) for kind, ds in sets for k, d in enumerate(ds)}
+        fingerprint = self._fingerprint(params, sets)
+        checkpoint = Path(self.checkpoint) if self.checkpoint else None
+        if checkpoint is not None and checkpoint.is_file():
+            self._load_checkpoint(checkpoint, fingerprint, sums, done)
+        self.resumed_structures_ = int(sum(m.sum() for m in done.values()))
+
+        tasks = []
+        for kind, datasets in sets:
+            for k, d in enumerate(datasets):
+                todo = np.flatnonzero(~done[(kind, k)])
+                for start in range(0, len(todo), self.batch_size):
+                    tasks.append((kind, k, todo[start:start + self.batch_size]))
+        t_rows = time.perf_counter()
+        self._accumulate(tables, sets, tasks, sums, done, atomic_energy, min_energy,
+                         n_workers, checkpoint, fingerprint)
+        t_solve = time.perf_counter()
+        self._solve(sums["train"], sums["test"])
+        self.n_features_ = tables.n_features
+        self.params_ = params
+        self.potential_ = Potential.from_params(params, self.coef_)
+        t_errors = time.perf_counter()
+        from .report import dataset_errors
+
+        self.errors_ = [dataset_errors(self.potential_, d, atomic_energy, kind)
+                        for kind, datasets in sets for d in datasets]
+        self.timings_ = {
+            "setup_s": t_rows - t_start, "rows_s": t_solve - t_rows,
+            "solve_s": t_errors - t_solve, "errors_s": time.perf_counter() - t_errors,
+        }
+        return self
+
+    def _accumulate(self, tables, sets, tasks, sums, done, atomic_energy, min_energy,
+                    n_workers, checkpoint, fingerprint):
+        from threadpoolctl import threadpool_limits
+        from tqdm.auto import tqdm
+
+        datasets = dict(sets)
+        elements = tables.elements
+
+        def run(task):
+            kind, k, indices = task
+            d = datasets[kind][k]
+            parts, e_rows = [], []
+            for i in indices:
+                atoms = d.structures[i]
+                type_ids = np.array([elements.index(s) for s in atoms.get_chemical_symbols()])
+                p, e_row = structure_rows(
+                    tables, atoms, type_ids, atomic_energy=atomic_energy, min_energy=min_energy,
+                    weight=d.weight, include_force=d.include_force,
+                    include_stress=d.include_stress, weight_stress=self.weight_stress,
+                )
+                parts.append(p)
+                e_rows.append(e_row)
+            return task, block_of(parts, np.array(e_rows))
+
+        total = sum(len(t[2]) for t in tasks)
+        last_save = time.perf_counter()
+        bar = tqdm(total=total, desc="features", unit="structure", disable=not self.progress)
+        try:
+            with threadpool_limits(limits=1, user_api="blas"), \
+                    concurrent.futures.ThreadPoolExecutor(n_workers, initializer=_one_numba_thread) as pool:
+                pending = set()
+                queue = iter(tasks)
+                for task in queue:
+                    pending.add(pool.submit(run, task))
+                    if len(pending) < 2 * n_workers:
+                        continue
+                    finished, pending = concurrent.futures.wait(
+                        pending, return_when=concurrent.futures.FIRST_COMPLETED)
+                    last_save = self._merge(finished, sums, done, bar, checkpoint, fingerprint, last_save)
+                while pending:
+                    finished, pending = concurrent.futures.wait(
+                        pending, return_when=concurrent.futures.FIRST_COMPLETED)
+                    last_save = self._merge(finished, sums, done, bar, checkpoint, fingerprint, last_save)
+        except BaseException:
+            # interrupted or failed: keep every finished structure for the next run
+            if checkpoint is not None:
+                self._save_checkpoint(checkpoint, fingerprint, sums, done)
+            raise
+        finally:
+            bar.close()
+        if checkpoint is not None and tasks:
+            self._save_checkpoint(checkpoint, fingerprint, sums, done)
+
+    def _merge(self, finished, sums, done, bar, checkpoint, fingerprint, last_save):
+        for future in finished:
+            (kind, k, indices), block = future.result()
+            sums[kind].add(block)
+            done[(kind, k)][indices] = True
+            bar.update(len(indices))
+        if checkpoint is not None and time.perf_counter() - last_save > 30.0:
+            self._save_checkpoint(checkpoint, fingerprint, sums, done)
+            return time.perf_counter()
+        return last_save
+
+    @staticmethod
+    def _save_checkpoint(path, fingerprint, sums, done):
+        state = {"fingerprint": np.array(fingerprint)}
+        for kind, eq in sums.items():
+            state.update(eq.state(kind))
+        for (kind, k), mask in done.items():
+            state[f"done_{kind}_{k}"] = mask
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, **state)
+        os.replace(tmp, path)
+
+    @staticmethod
+    def _load_checkpoint(path, fingerprint, sums, done):
+        with np.load(path) as state:
+            if str(state["fingerprint"]) != fingerprint:
+                raise CheckpointError(
+                    f"{path}: checkpoint of another fit (model, data or weights differ); "
+                    "delete it or choose another checkpoint path"
+                )
+            for kind in sums:
+                sums[kind] = NormalEquations.from_state(state, kind)
+            for (kind, k) in done:
+                done[(kind, k)][:] = state[f"done_{kind}_{k}"]
+
+    def _solve(self, train: NormalEquations, test: NormalEquations) -> None:
+        from scipy.linalg import LinAlgError, cho_factor, cho_solve
+
+        n = len(train.xty)
+        mean = train.energy_sum / max(train.n_energy, 1)
+        variance = train.energy_sq_sum / max(train.n_energy, 1) - mean**2
+        variance[variance < 0] = 1.0
+        scales = np.sqrt(variance)
+        zero = np.abs(scales) < 1e-10
+        scales[zero] = 1.0
+        keep = ~zero
+        a = train.full_xtx()[np.ix_(keep, keep)] / np.outer(scales[keep], scales[keep])
+        b = train.xty[keep] / scales[keep]
+        a_test = test.full_xtx()[np.ix_(keep, keep)] / np.outer(scales[keep], scales[keep])
+        b_test = test.xty[keep] / scales[keep]
+
+        def rmse(eq, mat, vec, c):
+            if eq.sum_w2 <= 0:
+                return float("nan")
+            mse = (c @ mat @ c - 2.0 * c @ vec + eq.yty) / eq.sum_w2
+            return float(np.sqrt(max(mse, 0.0)))
+
+        solutions, rmse_train, rmse_test = [], [], []
+        diagonal = np.arange(len(b))
+        for alpha in self.alphas:
+            m = a.copy()
+            m[diagonal, diagonal] += alpha
+            try:
+                c = cho_solve(cho_factor(m, overwrite_a=True, check_finite=False), b)
+            except LinAlgError:
+                c = np.full(len(b), np.nan)
+            solutions.append(c)
+            rmse_train.append(rmse(train, a, b, c) if np.all(np.isfinite(c)) else np.inf)
+            rmse_test.append(rmse(test, a_test, b_test, c) if np.all(np.isfinite(c)) else np.inf)
+        rmse_test_arr = np.array(rmse_test)
+        select = rmse_test_arr if np.any(np.isfinite(rmse_test_arr)) and test.sum_w2 > 0 else np.array(rmse_train)
+        if not np.any(np.isfinite(select)):
+            raise PolymlpLabError("every ridge solve failed (singular normal equations); raise alpha")
+        best = int(np.nanargmin(np.where(np.isfinite(select), select, np.nan)))
+        coef = np.zeros(n)
+        coef[keep] = solutions[best] / scales[keep]
+        self.alpha_ = float(self.alphas[best])
+        self.coef_ = coef
+        self.scales_ = scales
+        self.rmse_train_ = np.array(rmse_train)
+        self.rmse_test_ = rmse_test_arr
+
+    # ------------------------------------------------------------------ output
+    def save(self, path="polymlp.yaml", format="yaml"):
+        """Write the fitted potential (pypolymlp reads it back to the same numbers)."""
+        self._check_fitted()
+        return self.potential_.save(path, format=format)
+
+    def save_errors(self, path="polymlp_error.yaml"):
+        """Write polymlp_error.yaml in pypolymlp's layout."""
+        from .report import write_error_yaml
+
+        self._check_fitted()
+        write_error_yaml(path, self.errors_)
+        return Path(path)
+
+    def _check_fitted(self):
+        if not hasattr(self, "coef_"):
+            raise PolymlpLabError("call fit() first")
+
+
+def _one_numba_thread():
+    from numba import set_num_threads
+
+    set_num_threads(1)
+
+
+def _default_workers() -> int:
+    from numba import config
+
+    return max(1, int(config.NUMBA_NUM_THREADS))
+
+
+def fit_polymlp_in(path, *, output_dir: Optional[str] = None, checkpoint=None, progress=True,
+                   n_workers=None) -> PolymlpFit:
+    """Fit what a pypolymlp ``polymlp.in`` describes; write polymlp.yaml, polymlp_error.yaml
+    and parity data into ``output_dir`` (default: the working directory)."""
+    from .infile import read_polymlp_in
+    from .report import write_predictions
+
+    spec = read_polymlp_in(path)
+    fit = PolymlpFit(
+        params=spec.params, alphas=spec.alphas, atomic_energy=spec.atomic_energy,
+        checkpoint=checkpoint, progress=progress, n_workers=n_workers,
+    ).fit(spec.train, spec.test)
+    out = Path(output_dir or ".")
+    out.mkdir(parents=True, exist_ok=True)
+    fit.save(out / "polymlp.yaml")
+    fit.save_errors(out / "polymlp_error.yaml")
+    write_predictions(out / "predictions", fit.errors_)
+    return fit
