@@ -288,6 +288,8 @@ def print_tables(rows, failed, threads):
             verdict(all(g.values())),
         ]
         print(f"| {r['label']} | " + " | ".join(cells) + " |")
+    for name, codes in failed:
+        print(f"| {name} | fit failed: {', '.join(codes)} |" + " |" * 5)
     notes = []
     fits = [f for r in rows for f in (r["ours"], r["ref"])]
     loads = [f["other_load"] for f in fits if mark(f)]
@@ -330,7 +332,7 @@ def benchmark(args):
         "python": sys.version.split()[0],
         **{pkg: version(pkg) for pkg in ("polymlp-lab", "pypolymlp", "numba", "numpy")},
     }
-    print(", ".join(f"{k} {v}" for k, v in meta.items()))
+    print(", ".join(f"{k} {v}" for k, v in meta.items()), flush=True)
 
     if args.keep:
         root = Path(args.keep).resolve()

@@ -8,6 +8,7 @@ polynomial products sum_i x_a(i) x_b(i) ...), in pypolymlp's column order:
   pypolymlp's stress convention (-dE/dε; ASE's stress is minus this over the volume).
 """
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,8 +20,19 @@ from .model import _linear_feature_terms, _type_pair_matrix
 from .neighbors import half_neighbor_list
 
 # Centres are processed in chunks so that the Jacobians and density derivatives of one chunk
-# stay below this many bytes each.
-CHUNK_BYTES = 96 * 2**20
+# stay below this many bytes each (cache-sized: both are rewritten for every chunk).
+CHUNK_BYTES = 8 * 2**20
+
+_workspace = threading.local()  # per-thread scratch buffers, reused across calls
+
+
+def _scratch(name: str, size: int, dtype) -> np.ndarray:
+    """A flat per-thread buffer of at least ``size`` elements (contents undefined)."""
+    buffer = getattr(_workspace, name, None)
+    if buffer is None or buffer.size < size or buffer.dtype != dtype:
+        buffer = np.empty(size, dtype=dtype)
+        setattr(_workspace, name, buffer)
+    return buffer[:size]
 
 
 @dataclass(frozen=True)
@@ -168,11 +180,13 @@ def build_feature_tables(params) -> FeatureTables:
     )
 
 
-def _full_neighbor_csr(n_atom, bond_i, bond_j, bond_d):
-    """Directed neighbours of each atom from the half list: (ptr, atom, vector d_ij)."""
+def _full_neighbor_csr(n_atom, bond_i, bond_j, bond_d, type_ids):
+    """Directed neighbours of each atom from the half list, sorted by centre then by the
+    neighbour's type: (ptr, atom, vector d_ij)."""
     centres = np.concatenate([bond_i, bond_j])
-    order = np.argsort(centres, kind="stable")
-    atoms = np.concatenate([bond_j, bond_i])[order]
+    atoms = np.concatenate([bond_j, bond_i])
+    order = np.lexsort((type_ids[atoms], centres))
+    atoms = atoms[order]
     vectors = np.concatenate([bond_d, -bond_d])[order]
     ptr = np.zeros(n_atom + 1, dtype=np.int64)
     np.cumsum(np.bincount(centres, minlength=n_atom), out=ptr[1:])
@@ -206,10 +220,11 @@ def design_rows(tables: FeatureTables, cell, positions, type_ids, pbc, *, deriva
     x = np.zeros((n_atom, tables.n_linear))
     out = np.zeros((tables.n_features, n_col)) if derivatives else None
     if derivatives:
-        nb_ptr, nb_atom, nb_vec = _full_neighbor_csr(n_atom, bond_i, bond_j, bond_d)
+        nb_ptr, nb_atom, nb_vec = _full_neighbor_csr(n_atom, bond_i, bond_j, bond_d, type_ids)
     for start in range(0, n_atom, chunk):
         stop = min(n_atom, start + chunk)
-        jac = np.zeros((n_rows if derivatives else 1, stop - start, n_type, n_lmh), complex)
+        shape = (n_rows if derivatives else 1, stop - start, n_type, n_lmh)
+        jac = _scratch("jac", int(np.prod(shape)), np.complex128).reshape(shape)  # all written
         design_kernels.features_and_jacobians(
             a_half, type_ids, start, stop, tables.n_blocks, tables.lmax, tables.other_type,
             tables.act_ptr, tables.act_idx, tables.term_ptr, tables.term_coef,
@@ -220,7 +235,9 @@ def design_rows(tables: FeatureTables, cell, positions, type_ids, pbc, *, deriva
         )
         if not derivatives:
             continue
-        deriv_t = np.zeros((n_fn, n_col, stop - start, n_type, n_lmh, 2))
+        shape = (n_fn, n_col, stop - start, n_type, n_lmh, 2)
+        deriv_t = _scratch("deriv", int(np.prod(shape)), np.float64).reshape(shape)
+        deriv_t.fill(0.0)
         design_kernels.density_derivatives(
             start, stop, nb_ptr, nb_atom, nb_vec, type_ids, tables.cutoff,
             tables.radial_params, tables.lmax, tables.norm, deriv_t,

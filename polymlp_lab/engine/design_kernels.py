@@ -104,16 +104,17 @@ def features_and_jacobians(
 ):
     """x[i] for centres start..stop (linear features) and jac[:, i - start] (all rows).
 
-    jac has shape (n_rows, n_centre, n_type, n_lmh), complex. Polynomial rows: for product
-    p of linear features f_q, row poly_row[p, q] += (prod_{q' != q} x_f_q') J[f_q].
-    Each centre works in a private contiguous buffer, copied into jac at the end.
+    jac has shape (n_rows, n_centre, n_type, n_lmh), complex; every entry is written.
+    Polynomial rows: for product p of linear features f_q, row poly_row[p, q] +=
+    (prod_{q' != q} x_f_q') J[f_q]. Each centre is built in a contiguous buffer, then copied.
     """
     n_lmf = (lmax + 1) * (lmax + 1)
     n_rows = jac.shape[0]
+    a_full = np.zeros(n_blocks * n_lmf, dtype=np.complex128)
+    j_i = np.empty((n_rows, jac.shape[2], jac.shape[3]), dtype=np.complex128)
     for i in range(start, stop):
-        a_full = np.zeros(n_blocks * n_lmf, dtype=np.complex128)
         _expand_to_full(a_half[i], n_blocks, lmax, a_full)
-        j_i = np.zeros((n_rows, jac.shape[2], jac.shape[3]), dtype=np.complex128)
+        j_i[:] = 0.0
         _centre_features(
             a_full, types[i], other_type, act_ptr, act_idx, term_ptr, term_coef, fac_ptr,
             fac_slot, fac_tp, fac_lmh, fac_sign, lin_row, x[i], j_i,
@@ -148,8 +149,14 @@ def density_derivatives(
     (atom a, direction alpha), then 6 stress columns xx yy zz xy yz zx.
 
     Stored as (Re G, -Im G) so that (J viewed as float) @ deriv_t[n].T = Re(J G). Column of
-    a neighbour j: + G(d_ij); column of the centre: - sum_j G(d_ij); stress: sum_j of the
-    symmetrised d_a G_b (the virial). ``deriv_t`` is zero on entry.
+    a neighbour j: + G(d_ij); column of the centre: - sum_j G(d_ij); stress: sum_j d_a G_b
+    (the virial; for xy, yz, zx only d_x G_y, d_y G_z, d_z G_x: contracted with a Jacobian,
+    whose features are rotation invariants, the virial is symmetric). ``deriv_t`` is zero
+    on entry; neighbours of each centre come sorted by type (see ``_full_neighbor_csr``).
+
+    With G_n = f_n' u Y + f_n grad Y, the centre's own sums (self column and stress) are
+    sum_j f_n'(r_j) P_j + f_n(r_j) Q_j with P, Q independent of n: one matrix product per
+    centre and neighbour type.
     """
     n_fn = radial_params.shape[0]
     n_lmh = (lmax + 1) * (lmax + 2) // 2
@@ -159,85 +166,84 @@ def density_derivatives(
     n_type = deriv_t.shape[3]
     flat = deriv_t.reshape(-1)
     rec = legendre_recursion(lmax)
+    fn = np.empty(n_fn)
+    dfn = np.empty(n_fn)
+    ylm = np.empty(n_lmh, dtype=np.complex128)
+    grad = np.empty((3, n_lmh), dtype=np.complex128)
+    q = np.empty((lmax + 1, lmax + 2))
+    max_nb = 1
+    for i in range(start, stop):
+        max_nb = max(max_nb, nb_ptr[i + 1] - nb_ptr[i])
+    radial = np.empty((n_fn, 2 * max_nb))  # [f_n'(r_e) | f_n(r_e)] per bond e of a segment
+    basis = np.empty((2 * max_nb, 9 * n2))  # rows P_e then Q_e
+    step = n_centre * n_type * n2
     for i in range(start, stop):
         c = i - start
-        fn = np.empty(n_fn)
-        dfn = np.empty(n_fn)
-        ylm = np.empty(n_lmh, dtype=np.complex128)
-        grad = np.empty((3, n_lmh), dtype=np.complex128)
-        q = np.empty((lmax + 1, lmax + 2))
-        yc = np.empty(n2)
-        gc0 = np.empty(n2)
-        gc1 = np.empty(n2)
-        gc2 = np.empty(n2)
-        g0 = np.empty(n2)
-        g1 = np.empty(n2)
-        g2 = np.empty(n2)
-        own = np.zeros(n_fn * n_type * 9 * n2)  # minus the self column (3), stress (6)
-        for e in range(nb_ptr[i], nb_ptr[i + 1]):
-            j = nb_atom[e]
-            s = types[j]
-            dx, dy, dz = nb_vec[e, 0], nb_vec[e, 1], nb_vec[e, 2]
-            r = math.sqrt(dx * dx + dy * dy + dz * dz)
-            gaussian_radial_derivative(r, cutoff, radial_params, fn, dfn)
-            spherical_harmonics_gradient(dx, dy, dz, lmax, norm, rec, q, ylm, grad)
-            for lm in range(n_lmh):  # conjugates, as (re, im) floats
-                yc[2 * lm] = ylm[lm].real
-                yc[2 * lm + 1] = -ylm[lm].imag
-                gc0[2 * lm] = grad[0, lm].real
-                gc0[2 * lm + 1] = -grad[0, lm].imag
-                gc1[2 * lm] = grad[1, lm].real
-                gc1[2 * lm + 1] = -grad[1, lm].imag
-                gc2[2 * lm] = grad[2, lm].real
-                gc2[2 * lm + 1] = -grad[2, lm].imag
-            ux, uy, uz = dx / r, dy / r, dz / r
-            hx, hy, hz = 0.5 * dx, 0.5 * dy, 0.5 * dz
+        e0 = nb_ptr[i]
+        while e0 < nb_ptr[i + 1]:
+            s = types[nb_atom[e0]]
+            e1 = e0
+            while e1 < nb_ptr[i + 1] and types[nb_atom[e1]] == s:
+                e1 += 1
+            n_seg = e1 - e0
+            for e in range(e0, e1):
+                j = nb_atom[e]
+                row = e - e0
+                dx, dy, dz = nb_vec[e, 0], nb_vec[e, 1], nb_vec[e, 2]
+                r = math.sqrt(dx * dx + dy * dy + dz * dz)
+                gaussian_radial_derivative(r, cutoff, radial_params, fn, dfn)
+                spherical_harmonics_gradient(dx, dy, dz, lmax, norm, rec, q, ylm, grad)
+                ux, uy, uz = dx / r, dy / r, dz / r
+                p_row = basis[row]
+                q_row = basis[n_seg + row]
+                for lm in range(n_lmh):  # conjugates, as (re, im) floats
+                    for part in range(2):
+                        k = 2 * lm + part
+                        sg = 1.0 - 2.0 * part
+                        y = sg * (ylm[lm].imag if part else ylm[lm].real)
+                        g0 = sg * (grad[0, lm].imag if part else grad[0, lm].real)
+                        g1 = sg * (grad[1, lm].imag if part else grad[1, lm].real)
+                        g2 = sg * (grad[2, lm].imag if part else grad[2, lm].real)
+                        p_row[k] = ux * y
+                        p_row[n2 + k] = uy * y
+                        p_row[2 * n2 + k] = uz * y
+                        p_row[3 * n2 + k] = dx * ux * y
+                        p_row[4 * n2 + k] = dy * uy * y
+                        p_row[5 * n2 + k] = dz * uz * y
+                        p_row[6 * n2 + k] = dx * uy * y
+                        p_row[7 * n2 + k] = dy * uz * y
+                        p_row[8 * n2 + k] = dz * ux * y
+                        q_row[k] = g0
+                        q_row[n2 + k] = g1
+                        q_row[2 * n2 + k] = g2
+                        q_row[3 * n2 + k] = dx * g0
+                        q_row[4 * n2 + k] = dy * g1
+                        q_row[5 * n2 + k] = dz * g2
+                        q_row[6 * n2 + k] = dx * g1
+                        q_row[7 * n2 + k] = dy * g2
+                        q_row[8 * n2 + k] = dz * g0
+                for n in range(n_fn):
+                    radial[n, row] = dfn[n]
+                    radial[n, n_seg + row] = fn[n]
+                    f = fn[n]
+                    df = dfn[n]
+                    if f == 0.0 and df == 0.0:
+                        continue
+                    o0 = (((n * n_col + 3 * j) * n_centre + c) * n_type + s) * n2
+                    o1 = o0 + step
+                    o2 = o1 + step
+                    for k in range(n2):
+                        flat[o0 + k] += df * p_row[k] + f * q_row[k]
+                    for k in range(n2):
+                        flat[o1 + k] += df * p_row[n2 + k] + f * q_row[n2 + k]
+                    for k in range(n2):
+                        flat[o2 + k] += df * p_row[2 * n2 + k] + f * q_row[2 * n2 + k]
+            own = np.dot(np.ascontiguousarray(radial[:, : 2 * n_seg]), basis[: 2 * n_seg])
             for n in range(n_fn):
-                f = fn[n]
-                df = dfn[n]
-                if f == 0.0 and df == 0.0:
-                    continue
-                fx = df * ux
-                fy = df * uy
-                fz = df * uz
-                o0 = (((n * n_col + 3 * j) * n_centre + c) * n_type + s) * n2
-                step = n_centre * n_type * n2
-                o1 = o0 + step
-                o2 = o1 + step
-                a0 = (n * n_type + s) * 9 * n2
-                for k in range(n2):
-                    g0[k] = fx * yc[k] + f * gc0[k]
-                    g1[k] = fy * yc[k] + f * gc1[k]
-                    g2[k] = fz * yc[k] + f * gc2[k]
-                for k in range(n2):
-                    flat[o0 + k] += g0[k]
-                    flat[o1 + k] += g1[k]
-                    flat[o2 + k] += g2[k]
-                acc = own[a0:a0 + 9 * n2]
-                for k in range(n2):
-                    acc[k] += g0[k]
-                for k in range(n2):
-                    acc[n2 + k] += g1[k]
-                for k in range(n2):
-                    acc[2 * n2 + k] += g2[k]
-                for k in range(n2):
-                    acc[3 * n2 + k] += dx * g0[k]
-                for k in range(n2):
-                    acc[4 * n2 + k] += dy * g1[k]
-                for k in range(n2):
-                    acc[5 * n2 + k] += dz * g2[k]
-                for k in range(n2):
-                    acc[6 * n2 + k] += hx * g1[k] + hy * g0[k]
-                for k in range(n2):
-                    acc[7 * n2 + k] += hy * g2[k] + hz * g1[k]
-                for k in range(n2):
-                    acc[8 * n2 + k] += hz * g0[k] + hx * g2[k]
-        for n in range(n_fn):
-            for s in range(n_type):
                 for v in range(9):
                     dst = 3 * i + v if v < 3 else n_col - 9 + v
                     sign = -1.0 if v < 3 else 1.0
                     o = (((n * n_col + dst) * n_centre + c) * n_type + s) * n2
-                    a = ((n * n_type + s) * 9 + v) * n2
                     for k in range(n2):
-                        flat[o + k] += sign * own[a + k]
+                        flat[o + k] += sign * own[n, v * n2 + k]
+            e0 = e1

@@ -93,7 +93,7 @@ def _from_polymlp_structure(st, energy, forces, stress_kbar, path, source):
     if forces is None or np.asarray(forces).shape != (3, len(st.elements)):
         shape = None if forces is None else np.asarray(forces).shape
         raise DatasetError(
-            f"{path}: {source}: forces missing or of shape {shape} for {len(st.elements)} atoms"
+            f"{source}: forces missing or of shape {shape} for {len(st.elements)} atoms"
         )
     return _atoms(
         list(st.elements), np.asarray(st.axis).T, np.asarray(st.positions).T, float(energy),
@@ -121,7 +121,19 @@ def read_vasprun(path) -> list:
     except DatasetError:
         raise
     except Exception as exc:  # pypolymlp's XML parsing raises many types
+        missing = [name for name in ("forces", "stress") if f'name="{name}"' not in _text(path)]
+        if missing:
+            raise DatasetError(
+                f"{path}: no {' and no '.join(missing)} in the file (pypolymlp needs both)"
+            ) from exc
         raise DatasetError(f"{path}: not a readable vasprun file ({type(exc).__name__}: {exc})") from exc
+
+
+def _text(path) -> str:
+    try:
+        return Path(path).read_text(errors="replace")
+    except OSError:
+        return ""
 
 
 def read_ase(path, index=":") -> list:
@@ -178,6 +190,8 @@ def read_dataset(
     forces of the right shape; errors name the file and structure.
     """
     patterns = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    if not patterns:
+        raise DatasetError("no dataset files given")
     files = []
     for pattern in patterns:
         matched = sorted(globlib.glob(str(pattern)))

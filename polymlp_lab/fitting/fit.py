@@ -159,8 +159,12 @@ class PolymlpFit:
             for d in datasets:
                 digest.update(repr((kind, d.name, d.weight, d.include_force, d.include_stress, len(d))).encode())
                 for atoms in d.structures:
-                    digest.update(np.float64(atoms.calc.results["energy"]).tobytes())
-                    digest.update(np.ascontiguousarray(atoms.positions).tobytes())
+                    results = atoms.calc.results
+                    digest.update(np.float64(results["energy"]).tobytes())
+                    for values in (atoms.positions, atoms.cell.array, atoms.numbers, atoms.pbc,
+                                   results.get("forces"), results.get("stress")):
+                        if values is not None:
+                            digest.update(np.ascontiguousarray(values).tobytes())
         return digest.hexdigest()
 
     # ------------------------------------------------------------------ fitting
@@ -251,26 +255,57 @@ class PolymlpFit:
             return task, block_of(parts, np.array(e_rows))
 
         total = sum(len(t[2]) for t in tasks)
-        last_save = time.perf_counter()
         bar = tqdm(total=total, desc="features", unit="structure", disable=not self.progress)
+        state = {"last_save": time.perf_counter(), "merged": 0}
+        futures = {}  # task number -> future; merged in task order, so fits are reproducible
+
+        def merge_ready():
+            """Merge finished tasks in order; return the first failed future, if any."""
+            while state["merged"] in futures and futures[state["merged"]].done():
+                future = futures[state["merged"]]
+                if future.cancelled() or future.exception() is not None:
+                    return future
+                del futures[state["merged"]]
+                (kind, k, indices), block = future.result()
+                sums[kind].add(block)
+                done[(kind, k)][indices] = True
+                bar.update(len(indices))
+                state["merged"] += 1
+            if checkpoint is not None and time.perf_counter() - state["last_save"] > 30.0:
+                self._save_checkpoint(checkpoint, fingerprint, sums, done)
+                state["last_save"] = time.perf_counter()
+            return None
+
+        def wait_and_merge():
+            concurrent.futures.wait([futures[state["merged"]]])
+            failed = merge_ready()
+            if failed is not None:
+                failed.result()  # raises the task's exception
+
         try:
             with threadpool_limits(limits=1, user_api="blas"), \
                     concurrent.futures.ThreadPoolExecutor(n_workers, initializer=_one_numba_thread) as pool:
-                pending = set()
-                queue = iter(tasks)
-                for task in queue:
-                    pending.add(pool.submit(run, task))
-                    if len(pending) < 2 * n_workers:
-                        continue
-                    finished, pending = concurrent.futures.wait(
-                        pending, return_when=concurrent.futures.FIRST_COMPLETED)
-                    last_save = self._merge(finished, sums, done, bar, checkpoint, fingerprint, last_save)
-                while pending:
-                    finished, pending = concurrent.futures.wait(
-                        pending, return_when=concurrent.futures.FIRST_COMPLETED)
-                    last_save = self._merge(finished, sums, done, bar, checkpoint, fingerprint, last_save)
+                try:
+                    for number, task in enumerate(tasks):
+                        while len(futures) >= 2 * n_workers:
+                            wait_and_merge()
+                        futures[number] = pool.submit(run, task)
+                    while futures:
+                        wait_and_merge()
+                except BaseException:
+                    # interrupted or failed: let running tasks finish and keep every finished
+                    # structure (up to the first failure) for the next run
+                    for future in futures.values():
+                        future.cancel()
+                    concurrent.futures.wait(list(futures.values()))
+                    for number in sorted(futures):
+                        future = futures[number]
+                        if not future.cancelled() and future.exception() is None:
+                            (kind, k, indices), block = future.result()
+                            sums[kind].add(block)
+                            done[(kind, k)][indices] = True
+                    raise
         except BaseException:
-            # interrupted or failed: keep every finished structure for the next run
             if checkpoint is not None:
                 self._save_checkpoint(checkpoint, fingerprint, sums, done)
             raise
@@ -278,17 +313,6 @@ class PolymlpFit:
             bar.close()
         if checkpoint is not None and tasks:
             self._save_checkpoint(checkpoint, fingerprint, sums, done)
-
-    def _merge(self, finished, sums, done, bar, checkpoint, fingerprint, last_save):
-        for future in finished:
-            (kind, k, indices), block = future.result()
-            sums[kind].add(block)
-            done[(kind, k)][indices] = True
-            bar.update(len(indices))
-        if checkpoint is not None and time.perf_counter() - last_save > 30.0:
-            self._save_checkpoint(checkpoint, fingerprint, sums, done)
-            return time.perf_counter()
-        return last_save
 
     @staticmethod
     def _save_checkpoint(path, fingerprint, sums, done):
@@ -303,7 +327,12 @@ class PolymlpFit:
 
     @staticmethod
     def _load_checkpoint(path, fingerprint, sums, done):
-        with np.load(path) as state:
+        try:
+            state = np.load(path)
+            state["fingerprint"]
+        except Exception as exc:  # not an npz of ours
+            raise CheckpointError(f"{path}: not a checkpoint of polymlp-lab ({exc})") from exc
+        with state:
             if str(state["fingerprint"]) != fingerprint:
                 raise CheckpointError(
                     f"{path}: checkpoint of another fit (model, data or weights differ); "

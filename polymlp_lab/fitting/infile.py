@@ -28,13 +28,42 @@ class FitInput:
     path: Path
 
 
-def _strtobool(text, path, line_no):
+def _strtobool(text, path, line_no, key=None):
     low = text.lower()
     if low in ("t", "true", "1"):
         return True
     if low in ("f", "false", "0"):
         return False
-    raise PotentialFileError(f"'{text}' is not a boolean", path=path, line=line_no)
+    raise PotentialFileError(f"'{text}' is not a boolean", path=path, line=line_no, key=key)
+
+
+_BOOL_KEYS = ("include_force", "include_stress")
+_INT_KEYS = ("n_type", "model_type", "max_p", "gtinv_order", "gtinv_version", "gtinv_maxl")
+_FLOAT_KEYS = ("cutoff", "atomic_energy", "reg_alpha_params", "gaussian_params1",
+               "gaussian_params2")
+
+
+def _check_values(path: Path) -> None:
+    """Name the line and key of a value pypolymlp's parser would reject without saying where."""
+    for line_no, line in enumerate(path.read_text().splitlines(), start=1):
+        tokens = line.split("#")[0].split()
+        if len(tokens) < 2:
+            continue
+        key, values = tokens[0], tokens[1:]
+        for value in values:
+            if key in _BOOL_KEYS:
+                _strtobool(value, path, line_no, key)
+                continue
+            kind = int if key in _INT_KEYS else float if key in _FLOAT_KEYS else None
+            if kind is None:
+                continue
+            try:
+                kind(value) if kind is float else int(float(value))
+            except ValueError:
+                raise PotentialFileError(
+                    f"'{value}' is not {'an integer' if kind is int else 'a number'}",
+                    path=path, line=line_no, key=key,
+                ) from None
 
 
 def _resolve(pattern: str, base: Path) -> str:
@@ -52,6 +81,7 @@ def read_polymlp_in(path, *, train_ratio: float = 0.9) -> FitInput:
     path = Path(path)
     if not path.is_file():
         raise PotentialFileError("no such input file", path=path)
+    _check_values(path)
     try:
         parser = ParamsParserSingle(str(path))
         parser.set_params()
@@ -73,7 +103,7 @@ def read_polymlp_in(path, *, train_ratio: float = 0.9) -> FitInput:
             )
         include_force = params.include_force
         if len(tokens) > 2:
-            include_force = include_force and _strtobool(tokens[2], path, line_no)
+            include_force = include_force and _strtobool(tokens[2], path, line_no, tag)
         try:
             weight = float(tokens[3]) if len(tokens) > 3 else 1.0
         except ValueError:
