@@ -73,7 +73,7 @@ def _fit(args) -> int:
 
 
 def warmup() -> float:
-    """Compile (or load from Numba's on-disk cache) every engine kernel; returns seconds.
+    """Compile (or load from Numba's on-disk cache) every engine and fitting kernel; seconds.
 
     The kernels' argument types are the same for every potential, so one small model covers
     them all: afterwards a new process evaluates any potential without compiling.
@@ -96,6 +96,12 @@ def warmup() -> float:
     for atoms in (crystal, cluster):
         potential.evaluate(atoms)
         potential.evaluate(atoms, forces=False)
+    from .engine.design import build_feature_tables, design_rows
+
+    tables = build_feature_tables(params)
+    for derivatives in (True, False):
+        design_rows(tables, crystal.cell.array, crystal.positions, np.zeros(len(crystal), int),
+                    crystal.pbc, derivatives=derivatives)
     return time.perf_counter() - start
 
 

@@ -52,7 +52,8 @@ def test_console_script_reports_errors_without_traceback(tmp_path):
 
 
 def test_warmup_fills_numba_cache_for_a_new_process(tmp_path):
-    """After `polymlp-lab warmup`, a new process evaluates a potential without compiling."""
+    """After `polymlp-lab warmup`, a new process evaluates a potential and computes design
+    rows for fitting without compiling."""
     env = dict(__import__("os").environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
     first = subprocess.run([sys.executable, "-m", "polymlp_lab.cli", "warmup"],
                            capture_output=True, text=True, env=env)
@@ -65,7 +66,11 @@ def test_warmup_fills_numba_cache_for_a_new_process(tmp_path):
         "p = model_params(('Cu', 'Zr'), cutoff=5.0, gtinv_order=3, gtinv_maxl=(4, 4));"
         "pot = polymlp_lab.Potential.from_params(p, np.full(n_features(p), 1e-3));"
         "a = bulk('Cu', 'fcc', a=3.6, cubic=True); a.symbols[0] = 'Zr';"
-        "t = time.perf_counter(); pot.evaluate(a); print(time.perf_counter() - t)"
+        "from polymlp_lab.engine.design import build_feature_tables, design_rows;"
+        "tab = build_feature_tables(p);"
+        "t = time.perf_counter(); pot.evaluate(a);"
+        "design_rows(tab, a.cell.array, a.positions, np.array([1, 0, 0, 0]), a.pbc);"
+        "print(time.perf_counter() - t)"
     )
     second = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env)
     assert second.returncode == 0, second.stderr

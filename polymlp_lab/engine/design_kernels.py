@@ -152,11 +152,8 @@ def density_derivatives(
     a neighbour j: + G(d_ij); column of the centre: - sum_j G(d_ij); stress: sum_j d_a G_b
     (the virial; for xy, yz, zx only d_x G_y, d_y G_z, d_z G_x: contracted with a Jacobian,
     whose features are rotation invariants, the virial is symmetric). ``deriv_t`` is zero
-    on entry; neighbours of each centre come sorted by type (see ``_full_neighbor_csr``).
-
-    With G_n = f_n' u Y + f_n grad Y, the centre's own sums (self column and stress) are
-    sum_j f_n'(r_j) P_j + f_n(r_j) Q_j with P, Q independent of n: one matrix product per
-    centre and neighbour type.
+    on entry. Per centre, harmonics are computed once per bond, then each radial function
+    n fills its own block deriv_t[n, :, i - start] (a cache-sized working set).
     """
     n_fn = radial_params.shape[0]
     n_lmh = (lmax + 1) * (lmax + 2) // 2
@@ -166,84 +163,83 @@ def density_derivatives(
     n_type = deriv_t.shape[3]
     flat = deriv_t.reshape(-1)
     rec = legendre_recursion(lmax)
+    max_nb = 1
+    for i in range(start, stop):
+        max_nb = max(max_nb, nb_ptr[i + 1] - nb_ptr[i])
     fn = np.empty(n_fn)
     dfn = np.empty(n_fn)
     ylm = np.empty(n_lmh, dtype=np.complex128)
     grad = np.empty((3, n_lmh), dtype=np.complex128)
     q = np.empty((lmax + 1, lmax + 2))
-    max_nb = 1
-    for i in range(start, stop):
-        max_nb = max(max_nb, nb_ptr[i + 1] - nb_ptr[i])
-    radial = np.empty((n_fn, 2 * max_nb))  # [f_n'(r_e) | f_n(r_e)] per bond e of a segment
-    basis = np.empty((2 * max_nb, 9 * n2))  # rows P_e then Q_e
+    f_b = np.empty((max_nb, n_fn))
+    df_b = np.empty((max_nb, n_fn))
+    harm = np.empty((max_nb, 4, n2))  # conj Y, conj dY/dx, dY/dy, dY/dz as (re, im) floats
+    g0 = np.empty(n2)
+    g1 = np.empty(n2)
+    g2 = np.empty(n2)
+    own = np.empty((n_type, 9, n2))  # minus the self column (3), stress (6)
     step = n_centre * n_type * n2
     for i in range(start, stop):
         c = i - start
         e0 = nb_ptr[i]
-        while e0 < nb_ptr[i + 1]:
-            s = types[nb_atom[e0]]
-            e1 = e0
-            while e1 < nb_ptr[i + 1] and types[nb_atom[e1]] == s:
-                e1 += 1
-            n_seg = e1 - e0
-            for e in range(e0, e1):
-                j = nb_atom[e]
-                row = e - e0
-                dx, dy, dz = nb_vec[e, 0], nb_vec[e, 1], nb_vec[e, 2]
-                r = math.sqrt(dx * dx + dy * dy + dz * dz)
-                gaussian_radial_derivative(r, cutoff, radial_params, fn, dfn)
-                spherical_harmonics_gradient(dx, dy, dz, lmax, norm, rec, q, ylm, grad)
-                ux, uy, uz = dx / r, dy / r, dz / r
-                p_row = basis[row]
-                q_row = basis[n_seg + row]
-                for lm in range(n_lmh):  # conjugates, as (re, im) floats
-                    for part in range(2):
-                        k = 2 * lm + part
-                        sg = 1.0 - 2.0 * part
-                        y = sg * (ylm[lm].imag if part else ylm[lm].real)
-                        g0 = sg * (grad[0, lm].imag if part else grad[0, lm].real)
-                        g1 = sg * (grad[1, lm].imag if part else grad[1, lm].real)
-                        g2 = sg * (grad[2, lm].imag if part else grad[2, lm].real)
-                        p_row[k] = ux * y
-                        p_row[n2 + k] = uy * y
-                        p_row[2 * n2 + k] = uz * y
-                        p_row[3 * n2 + k] = dx * ux * y
-                        p_row[4 * n2 + k] = dy * uy * y
-                        p_row[5 * n2 + k] = dz * uz * y
-                        p_row[6 * n2 + k] = dx * uy * y
-                        p_row[7 * n2 + k] = dy * uz * y
-                        p_row[8 * n2 + k] = dz * ux * y
-                        q_row[k] = g0
-                        q_row[n2 + k] = g1
-                        q_row[2 * n2 + k] = g2
-                        q_row[3 * n2 + k] = dx * g0
-                        q_row[4 * n2 + k] = dy * g1
-                        q_row[5 * n2 + k] = dz * g2
-                        q_row[6 * n2 + k] = dx * g1
-                        q_row[7 * n2 + k] = dy * g2
-                        q_row[8 * n2 + k] = dz * g0
-                for n in range(n_fn):
-                    radial[n, row] = dfn[n]
-                    radial[n, n_seg + row] = fn[n]
-                    f = fn[n]
-                    df = dfn[n]
-                    if f == 0.0 and df == 0.0:
-                        continue
-                    o0 = (((n * n_col + 3 * j) * n_centre + c) * n_type + s) * n2
-                    o1 = o0 + step
-                    o2 = o1 + step
-                    for k in range(n2):
-                        flat[o0 + k] += df * p_row[k] + f * q_row[k]
-                    for k in range(n2):
-                        flat[o1 + k] += df * p_row[n2 + k] + f * q_row[n2 + k]
-                    for k in range(n2):
-                        flat[o2 + k] += df * p_row[2 * n2 + k] + f * q_row[2 * n2 + k]
-            own = np.dot(np.ascontiguousarray(radial[:, : 2 * n_seg]), basis[: 2 * n_seg])
+        n_nb = nb_ptr[i + 1] - e0
+        for b in range(n_nb):
+            dx, dy, dz = nb_vec[e0 + b, 0], nb_vec[e0 + b, 1], nb_vec[e0 + b, 2]
+            r = math.sqrt(dx * dx + dy * dy + dz * dz)
+            gaussian_radial_derivative(r, cutoff, radial_params, fn, dfn)
             for n in range(n_fn):
+                f_b[b, n] = fn[n]
+                df_b[b, n] = dfn[n]
+            spherical_harmonics_gradient(dx, dy, dz, lmax, norm, rec, q, ylm, grad)
+            h = harm[b]
+            for lm in range(n_lmh):
+                h[0, 2 * lm] = ylm[lm].real
+                h[0, 2 * lm + 1] = -ylm[lm].imag
+                for a in range(3):
+                    h[a + 1, 2 * lm] = grad[a, lm].real
+                    h[a + 1, 2 * lm + 1] = -grad[a, lm].imag
+        for n in range(n_fn):
+            own[:] = 0.0
+            for b in range(n_nb):
+                f = f_b[b, n]
+                df = df_b[b, n]
+                if f == 0.0 and df == 0.0:
+                    continue
+                e = e0 + b
+                j = nb_atom[e]
+                s = types[j]
+                dx, dy, dz = nb_vec[e, 0], nb_vec[e, 1], nb_vec[e, 2]
+                dr = df / math.sqrt(dx * dx + dy * dy + dz * dz)
+                fx = dr * dx
+                fy = dr * dy
+                fz = dr * dz
+                h = harm[b]
+                for k in range(n2):
+                    g0[k] = fx * h[0, k] + f * h[1, k]
+                    g1[k] = fy * h[0, k] + f * h[2, k]
+                    g2[k] = fz * h[0, k] + f * h[3, k]
+                o0 = (((n * n_col + 3 * j) * n_centre + c) * n_type + s) * n2
+                o1 = o0 + step
+                o2 = o1 + step
+                for k in range(n2):
+                    flat[o0 + k] += g0[k]
+                    flat[o1 + k] += g1[k]
+                    flat[o2 + k] += g2[k]
+                acc = own[s]
+                for k in range(n2):
+                    acc[0, k] += g0[k]
+                    acc[1, k] += g1[k]
+                    acc[2, k] += g2[k]
+                    acc[3, k] += dx * g0[k]
+                    acc[4, k] += dy * g1[k]
+                    acc[5, k] += dz * g2[k]
+                    acc[6, k] += dx * g1[k]
+                    acc[7, k] += dy * g2[k]
+                    acc[8, k] += dz * g0[k]
+            for s in range(n_type):
                 for v in range(9):
                     dst = 3 * i + v if v < 3 else n_col - 9 + v
                     sign = -1.0 if v < 3 else 1.0
                     o = (((n * n_col + dst) * n_centre + c) * n_type + s) * n2
                     for k in range(n2):
-                        flat[o + k] += sign * own[n, v * n2 + k]
-            e0 = e1
+                        flat[o + k] += sign * own[s, v, k]
