@@ -1,4 +1,4 @@
-"""Command line: ``polymlp-lab eval --pot FILE STRUCTURE...``, ``polymlp-lab fit polymlp.in``."""
+"""Command line: ``polymlp-lab eval``, ``polymlp-lab fit polymlp.in``, ``polymlp-lab grid``."""
 
 import argparse
 import json
@@ -72,6 +72,43 @@ def _fit(args) -> int:
     return 0
 
 
+def _grid(args) -> int:
+    from .fitting import read_dataset
+    from .grid import enumerate_models, run_grid
+
+    train = [read_dataset(pattern, name=pattern) for pattern in args.data]
+    test = [read_dataset(pattern, name=pattern) for pattern in args.test_data or []]
+    atomic_energy = {}
+    for item in args.atomic_energy or []:
+        element, _, value = item.partition("=")
+        try:
+            atomic_energy[element] = float(value)
+        except ValueError:
+            raise PolymlpLabError(f"--atomic-energy {item!r}: expected ELEMENT=eV") from None
+    models = enumerate_models(
+        args.elements, cutoffs=args.cutoffs, n_gaussians=args.n_gaussians,
+        feature_types=args.feature_types, model_types=args.model_types,
+        pair_max_ps=args.pair_max_ps, gtinv_order_max=args.gtinv_order_max,
+        gtinv_maxl_max=args.gtinv_maxl_max or (12, 8, 2, 1, 1), max_features=args.max_features,
+    )
+    print(f"polymlp-lab: {len(models)} candidate models -> {args.out}")
+    alphas = tuple(10.0**np.linspace(*args.alphas[:2], int(args.alphas[2])))
+    rows = run_grid(args.elements, train, test or None, models=models, out=args.out,
+                    scheduler=args.scheduler, n_workers=args.workers, alphas=alphas,
+                    atomic_energy=atomic_energy, error=args.error, progress=not args.quiet)
+    from .grid import pareto_rows
+
+    front = pareto_rows(rows, args.error)
+    failed = [r for r in rows if r["status"] != "ok"]
+    print(f"{'model':36s} {'features':>8s} {'E meV/atom':>10s} {'F eV/Å':>8s} {'ms/atom/step':>12s}  hull")
+    for r in front:
+        print(f"{r['name']:36s} {r['n_features']:8d} {r['rmse_energy']:10.3f} "
+              f"{r['rmse_force']:8.4f} {r['cost']:12.5f}  {'*' if r['on_convex_hull'] else ''}")
+    print(f"polymlp-lab: {len(rows)} models ({len(failed)} failed), {len(front)} Pareto optimal; "
+          f"tables in {args.out}/models.csv, {args.out}/pareto.csv")
+    return 0
+
+
 def warmup() -> float:
     """Compile (or load from Numba's on-disk cache) every engine and fitting kernel; seconds.
 
@@ -121,13 +158,34 @@ def main(argv=None) -> int:
                     help="file keeping finished structures; rerun to resume an interrupted fit")
     ft.add_argument("--workers", type=int, default=None, help="threads (default: all cores)")
     ft.add_argument("--quiet", action="store_true", help="no progress bar")
+    gr = sub.add_parser("grid", help="train and time a grid of models; Pareto front of cost vs error")
+    gr.add_argument("--elements", nargs="+", required=True, help="element symbols, model order")
+    gr.add_argument("--data", nargs="+", required=True, help="training data files or globs")
+    gr.add_argument("--test-data", nargs="+", help="test data (default: split from --data)")
+    gr.add_argument("--out", required=True, help="output directory (rerun to resume)")
+    gr.add_argument("--scheduler", help="address of an existing Dask scheduler")
+    gr.add_argument("--workers", type=int, help="LocalCluster workers (default: all cores)")
+    gr.add_argument("--atomic-energy", nargs="+", metavar="EL=eV", help="isolated-atom energies")
+    gr.add_argument("--cutoffs", nargs="+", type=float, help="cutoffs, Å (default: pypolymlp's)")
+    gr.add_argument("--n-gaussians", nargs="+", type=int, help="numbers of Gaussians")
+    gr.add_argument("--feature-types", nargs="+", default=["pair", "gtinv"], choices=["pair", "gtinv"])
+    gr.add_argument("--model-types", nargs="+", type=int, default=[2, 3, 4])
+    gr.add_argument("--pair-max-ps", nargs="+", type=int, default=[2, 3])
+    gr.add_argument("--gtinv-order-max", type=int, default=4)
+    gr.add_argument("--gtinv-maxl-max", nargs="+", type=int, help="largest max_l per order (12 8 2 1 1)")
+    gr.add_argument("--max-features", type=int, help="skip models with more coefficients")
+    gr.add_argument("--alphas", nargs=3, type=float, default=[-4, 1, 6],
+                    metavar=("LOG10_MIN", "LOG10_MAX", "N"), help="ridge alphas (pypolymlp's -4 1 6)")
+    gr.add_argument("--error", choices=["energy", "force"], default="energy",
+                    help="test RMSE the Pareto front is drawn on")
+    gr.add_argument("--quiet", action="store_true", help="no progress bar")
     sub.add_parser("warmup", help="compile the Numba kernels into their on-disk cache")
     args = parser.parse_args(argv)
     if args.command == "warmup":
         print(f"polymlp-lab: engine kernels compiled and cached in {warmup():.1f} s")
         return 0
     try:
-        return _fit(args) if args.command == "fit" else _eval(args)
+        return {"fit": _fit, "grid": _grid, "eval": _eval}[args.command](args)
     except PolymlpLabError as exc:
         print(f"polymlp-lab: error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,58 @@
+"""Pareto-optimal models in cost against error (both minimised), and the lower convex hull.
+
+The seed paper's selection: models no other model beats on both cost and error, and the
+vertices of the lower convex hull of (log10 cost, error) among them (pypolymlp keeps the
+hull vertices only, which can miss Pareto-optimal models lying above a hull chord).
+"""
+
+import numpy as np
+
+
+def pareto_mask(cost, error) -> np.ndarray:
+    """True for the non-dominated points: no other point has cost <= and error <= with one
+    strictly smaller. NaN points are never optimal (and dominate nothing)."""
+    cost = np.asarray(cost, dtype=float)
+    error = np.asarray(error, dtype=float)
+    valid = np.isfinite(cost) & np.isfinite(error)
+    mask = np.zeros(len(cost), dtype=bool)
+    index = np.flatnonzero(valid)
+    order = index[np.lexsort((error[index], cost[index]))]  # by cost, then error
+    best = np.inf
+    k = 0
+    while k < len(order):
+        # points of equal cost: only those with the group's lowest error can be optimal
+        same = [order[k]]
+        while k + len(same) < len(order) and cost[order[k + len(same)]] == cost[order[k]]:
+            same.append(order[k + len(same)])
+        lowest = error[same[0]]
+        if lowest < best:
+            for i in same:
+                if error[i] == lowest:
+                    mask[i] = True
+            best = lowest
+        k += len(same)
+    return mask
+
+
+def lower_convex_hull_mask(cost, error, *, log_cost: bool = True) -> np.ndarray:
+    """True for the vertices of the lower-left convex hull of (log10 cost, error): the
+    Pareto-optimal points that no straight line between two others lies below."""
+    cost = np.asarray(cost, dtype=float)
+    error = np.asarray(error, dtype=float)
+    optimal = np.flatnonzero(pareto_mask(cost, error))
+    x = np.log10(cost[optimal]) if log_cost else cost[optimal]
+    y = error[optimal]
+    order = np.lexsort((y, x))
+    hull = []
+    for i in order:
+        while len(hull) >= 2:
+            a, b = hull[-2], hull[-1]
+            cross = (x[b] - x[a]) * (y[i] - y[a]) - (y[b] - y[a]) * (x[i] - x[a])
+            if cross <= 0:  # b lies on or above the chord a-i
+                hull.pop()
+            else:
+                break
+        hull.append(i)
+    mask = np.zeros(len(cost), dtype=bool)
+    mask[optimal[hull]] = True
+    return mask

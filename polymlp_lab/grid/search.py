@@ -1,0 +1,261 @@
+"""Grid search on Dask: train and time every candidate, keep results as they come, find the front.
+
+Each model is one Dask task (fit with :class:`~polymlp_lab.fitting.PolymlpFit`, test errors,
+cost by :func:`~polymlp_lab.grid.cost.measure_cost`); it returns its row and file contents, and
+the client writes them at once:
+
+- ``DIR/results/<name>.json``: the row (an interrupted search reruns only missing models);
+- ``DIR/models/<name>/``: polymlp.yaml, polymlp_error.yaml, polymlp_cost.yaml;
+- ``DIR/models.csv`` (every model), ``DIR/pareto.csv`` (the non-dominated ones, with
+  ``on_convex_hull``), ``DIR/summary.json``, and ``DIR/polymlps/<name>/`` for the current
+  Pareto-optimal models (pypolymlp's layout).
+
+A failing model (too large, singular fit, ...) gets ``status`` "failed: ..." and never stops
+the search. ``scheduler`` is the address of an existing Dask cluster; otherwise a LocalCluster
+of ``n_workers`` single-threaded processes runs here.
+"""
+
+import csv
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .candidates import ModelSpec
+from .pareto import lower_convex_hull_mask, pareto_mask
+
+RESULT_COLUMNS = [
+    "n_features", "alpha", "rmse_energy", "rmse_force", "mae_energy", "mae_force",
+    "rmse_energy_train", "rmse_force_train", "cost", "cost_median", "cost_max", "fit_s", "status",
+]
+UNITS = {"rmse_energy": "meV/atom", "rmse_force": "eV/Å", "cost": "ms/atom/step"}
+
+
+def _combined(errors, kind):
+    """Energy (meV/atom) and force (eV/Å) RMSE and MAE over every dataset of one kind."""
+    e_dft, e_mlp, f_dft, f_mlp = [], [], [], []
+    for e in errors:
+        if e["kind"] != kind:
+            continue
+        a, b = e["parity"]["energy_per_atom_eV"]
+        e_dft.append(a)
+        e_mlp.append(b)
+        a, b = e["parity"]["force_eV_per_A"]
+        f_dft.append(a)
+        f_mlp.append(b)
+    out = {}
+    for key, dft, mlp, scale in (("energy", e_dft, e_mlp, 1000.0), ("force", f_dft, f_mlp, 1.0)):
+        diff = np.concatenate(dft) - np.concatenate(mlp) if dft else np.zeros(0)
+        out[f"rmse_{key}"] = float(scale * np.sqrt(np.mean(diff**2))) if len(diff) else None
+        out[f"mae_{key}"] = float(scale * np.mean(np.abs(diff))) if len(diff) else None
+    return out
+
+
+def train_and_time(spec: ModelSpec, elements, train, test, *, alphas, atomic_energy,
+                   cost_repeats=5, cost_steps=3) -> dict:
+    """One model: fit, test errors and cost. Returns {"row": ..., "files": {name: text}}.
+
+    Runs single-threaded (Numba and BLAS) so that tasks on one machine do not compete.
+    Errors are caught and reported in the row's ``status``.
+    """
+    import tempfile
+
+    from numba import set_num_threads
+    from threadpoolctl import threadpool_limits
+
+    from ..fitting import PolymlpFit
+    from ..fitting.report import write_error_yaml
+    from .cost import cost_yaml, measure_cost
+
+    row = {**spec.as_row(), **{k: None for k in RESULT_COLUMNS}}
+    files = {}
+    start = time.perf_counter()
+    try:
+        set_num_threads(1)
+        with threadpool_limits(limits=1):
+            fit = PolymlpFit(params=spec.params(elements), alphas=alphas,
+                             atomic_energy=atomic_energy, n_workers=1, progress=False)
+            fit.fit(train, test)
+            row["fit_s"] = time.perf_counter() - start
+            cost = measure_cost(fit.potential_, elements, repeats=cost_repeats, steps=cost_steps)
+        test_errors = _combined(fit.errors_, "test")
+        train_errors = _combined(fit.errors_, "train")
+        row.update(n_features=fit.n_features_, alpha=fit.alpha_, **test_errors,
+                   rmse_energy_train=train_errors["rmse_energy"],
+                   rmse_force_train=train_errors["rmse_force"], cost=cost["cost"],
+                   cost_median=cost["cost_median"], cost_max=cost["cost_max"], status="ok")
+        with tempfile.TemporaryDirectory() as tmp:
+            fit.save(Path(tmp) / "polymlp.yaml")
+            files["polymlp.yaml"] = (Path(tmp) / "polymlp.yaml").read_text()
+            write_error_yaml(Path(tmp) / "polymlp_error.yaml", fit.errors_)
+            files["polymlp_error.yaml"] = (Path(tmp) / "polymlp_error.yaml").read_text()
+        files["polymlp_cost.yaml"] = cost_yaml(cost, elements)
+    except Exception as exc:  # recorded for this model; the search goes on
+        row["status"] = f"failed: {type(exc).__name__}: {exc}".replace("\n", " ")[:500]
+        row["fit_s"] = time.perf_counter() - start
+    return {"row": row, "files": files}
+
+
+def _write_csv(path: Path, rows, columns):
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(row)
+    tmp.replace(path)
+
+
+def read_results(out) -> list:
+    """Rows of every finished model under ``out/results`` (sorted by name)."""
+    rows = []
+    for path in sorted(Path(out, "results").glob("*.json")):
+        rows.append(json.loads(path.read_text()))
+    return rows
+
+
+def pareto_rows(rows, error: str = "energy") -> list:
+    """The Pareto-optimal successful rows in (cost, test rmse_<error>), sorted by cost, each
+    with ``on_convex_hull`` (lower convex hull of log10 cost against error)."""
+    ok = [r for r in rows if r.get("status") == "ok" and r.get(f"rmse_{error}") is not None]
+    if not ok:
+        return []
+    cost = np.array([r["cost"] for r in ok])
+    err = np.array([r[f"rmse_{error}"] for r in ok])
+    optimal = pareto_mask(cost, err)
+    hull = lower_convex_hull_mask(cost, err)
+    chosen = [dict(r, on_convex_hull=bool(h)) for r, o, h in zip(ok, optimal, hull) if o]
+    return sorted(chosen, key=lambda r: r["cost"])
+
+
+def write_tables(out, rows, error: str = "energy") -> list:
+    """models.csv, pareto.csv, summary.json and polymlps/<name>/ for the current front."""
+    out = Path(out)
+    columns = list(ModelSpec("pair", 0.0, 0, 0, 0).as_row()) + RESULT_COLUMNS
+    _write_csv(out / "models.csv", rows, columns)
+    front = pareto_rows(rows, error)
+    _write_csv(out / "pareto.csv", front, columns + ["on_convex_hull"])
+    chosen = {r["name"] for r in front}
+    polymlps = out / "polymlps"
+    polymlps.mkdir(exist_ok=True)
+    for old in polymlps.iterdir():
+        if old.name not in chosen:
+            shutil.rmtree(old)
+    for name in chosen:
+        if not (polymlps / name).exists() and (out / "models" / name).is_dir():
+            shutil.copytree(out / "models" / name, polymlps / name)
+    summary = {"units": UNITS, "error": error, "models": rows,
+               "pareto": [r["name"] for r in front],
+               "convex_hull": [r["name"] for r in front if r["on_convex_hull"]]}
+    tmp = out / "summary.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=1))
+    tmp.replace(out / "summary.json")
+    return front
+
+
+def _record(out: Path, result: dict) -> None:
+    row, files = result["row"], result["files"]
+    if files:
+        directory = out / "models" / row["name"]
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            (directory / name).write_text(text)
+    path = out / "results" / f"{row['name']}.json"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(row, indent=1))
+    tmp.replace(path)
+
+
+def run_grid(elements, train, test=None, *, models=None, out="grid", scheduler=None,
+             n_workers=None, alphas=(1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0), atomic_energy=None,
+             cost_repeats=5, cost_steps=3, error="energy", progress=True) -> list:
+    """Train and time ``models`` (default: :func:`enumerate_models`) on Dask; returns the rows
+    of every model (finished earlier or now), as written to ``out/models.csv``.
+
+    train, test : Dataset or list of Datasets (test: split from train when None).
+    error : "energy" or "force", the test RMSE the Pareto front is drawn on.
+    """
+    from distributed import Client, LocalCluster, as_completed
+    from tqdm.auto import tqdm
+
+    from ..fitting import Dataset
+    from .candidates import enumerate_models
+
+    elements = tuple(elements)
+    train = [train] if isinstance(train, Dataset) else list(train)
+    test = [test] if isinstance(test, Dataset) else list(test or [])
+    if not test:
+        pairs = [d.split(0.9) for d in train]
+        train, test = [a for a, _ in pairs], [b for _, b in pairs if len(b)]
+    models = list(models) if models is not None else enumerate_models(elements)
+    names = [m.name for m in models]
+    if len(set(names)) != len(names):
+        raise ValueError("two candidate models have the same name")
+    out = Path(out)
+    (out / "results").mkdir(parents=True, exist_ok=True)
+    finished = {r["name"] for r in read_results(out)}
+    todo = [m for m in models if m.name not in finished]
+
+    if todo:
+        if scheduler:
+            client = Client(scheduler)
+            cluster = None
+        else:
+            import os
+
+            workers = int(n_workers or os.cpu_count() or 1)
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=":0", silence_logs=logging.ERROR)
+            client = Client(cluster)
+        bar = tqdm(total=len(models), initial=len(models) - len(todo), desc="models",
+                   unit="model", disable=not progress)
+        try:
+            data = client.scatter([train, test], broadcast=True)
+            futures = [
+                client.submit(train_and_time, m, elements, data[0], data[1], alphas=tuple(alphas),
+                              atomic_energy=atomic_energy, cost_repeats=cost_repeats,
+                              cost_steps=cost_steps, pure=False, key=f"polymlp-{m.name}-{time.time_ns()}")
+                for m in todo
+            ]
+            for future in as_completed(futures):
+                _record(out, future.result())
+                write_tables(out, read_results(out), error)
+                bar.update(1)
+        finally:
+            bar.close()
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    rows = read_results(out)
+    order = {name: k for k, name in enumerate(names)}
+    rows.sort(key=lambda r: order.get(r["name"], len(order)))
+    write_tables(out, rows, error)
+    return rows
+
+
+def plot_pareto(systems: dict, *, error: str = "energy"):
+    """Figure like the seed paper's Figure 1: test RMSE against cost (log) for every model,
+    the Pareto front and the convex-hull models, one panel per system ({name: rows})."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(systems), figsize=(4.5 * len(systems), 4), squeeze=False,
+                             constrained_layout=True)
+    for ax, (system, rows) in zip(axes[0], systems.items()):
+        ok = [r for r in rows if r.get("status") == "ok"]
+        ax.scatter([r["cost"] for r in ok], [r[f"rmse_{error}"] for r in ok], s=10, color="0.5",
+                   label=f"{len(ok)} models")
+        front = pareto_rows(rows, error)
+        ax.plot([r["cost"] for r in front], [r[f"rmse_{error}"] for r in front], "o-",
+                color="tab:blue", ms=4, label="Pareto optimal")
+        hull = [r for r in front if r["on_convex_hull"]]
+        ax.scatter([r["cost"] for r in hull], [r[f"rmse_{error}"] for r in hull], s=60,
+                   facecolors="none", edgecolors="tab:red", label="convex hull")
+        ax.set_xscale("log")
+        ax.set_xlabel("cost (ms/atom/step, 1 thread)")
+        ax.set_ylabel(f"test RMSE {error} ({UNITS[f'rmse_{error}']})")
+        ax.set_title(system)
+        ax.legend(fontsize=8)
+    return fig
