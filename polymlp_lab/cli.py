@@ -96,8 +96,13 @@ def _grid(args) -> int:
     rows = run_grid(args.elements, train, test or None, models=models, out=args.out,
                     scheduler=args.scheduler, n_workers=args.workers, alphas=alphas,
                     atomic_energy=atomic_energy, error=args.error, progress=not args.quiet)
-    from .grid import pareto_rows
+    import matplotlib
 
+    matplotlib.use("Agg")
+    from .grid import pareto_rows, plot_pareto
+
+    figure = plot_pareto({"-".join(args.elements): rows}, error=args.error)
+    figure.savefig(f"{args.out}/pareto.png", dpi=150)
     front = pareto_rows(rows, args.error)
     failed = [r for r in rows if r["status"] != "ok"]
     print(f"{'model':36s} {'features':>8s} {'E meV/atom':>10s} {'F eV/Å':>8s} {'ms/atom/step':>12s}  hull")
@@ -105,7 +110,7 @@ def _grid(args) -> int:
         print(f"{r['name']:36s} {r['n_features']:8d} {r['rmse_energy']:10.3f} "
               f"{r['rmse_force']:8.4f} {r['cost']:12.5f}  {'*' if r['on_convex_hull'] else ''}")
     print(f"polymlp-lab: {len(rows)} models ({len(failed)} failed), {len(front)} Pareto optimal; "
-          f"tables in {args.out}/models.csv, {args.out}/pareto.csv")
+          f"tables in {args.out}/models.csv, {args.out}/pareto.csv, figure {args.out}/pareto.png")
     return 0
 
 

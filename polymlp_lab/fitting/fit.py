@@ -201,6 +201,8 @@ class PolymlpFit:
         done = {(kind, k): np.zeros(len(d), dtype=bool) for kind, ds in sets for k, d in enumerate(ds)}
         fingerprint = self._fingerprint(params, sets)
         checkpoint = Path(self.checkpoint) if self.checkpoint else None
+        if checkpoint is not None:
+            checkpoint.parent.mkdir(parents=True, exist_ok=True)
         if checkpoint is not None and checkpoint.is_file():
             self._load_checkpoint(checkpoint, fingerprint, sums, done)
         self.resumed_structures_ = int(sum(m.sum() for m in done.values()))
