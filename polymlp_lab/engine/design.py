@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import PotentialFileError
 from . import design_kernels
 from .harmonics import n_lm_half, normalisation_table
-from .model import _linear_feature_terms, _type_pair_matrix
+from .model import _linear_feature_terms, frozen_array, model_layout
 from .neighbors import half_neighbor_list
 
 # Centres are processed in chunks so that the Jacobians and density derivatives of one chunk
@@ -79,19 +79,10 @@ class FeatureTables:
 
 def build_feature_tables(params) -> FeatureTables:
     """FeatureTables from pypolymlp's enumeration (``get_features_attr``) of ``params``."""
-    from pypolymlp.mlp_dev.core.features_attr import get_features_attr
-
     model = params.model
-    if model.pair_type != "gaussian":
-        raise PotentialFileError(f"pair_type '{model.pair_type}' is not supported (only gaussian)")
     n_type = params.n_type
-    type_pairs, tp_members = _type_pair_matrix(n_type)
-    radial_params = np.ascontiguousarray(model.pair_params, dtype=np.float64).reshape(-1, 2)
+    type_pairs, tp_members, radial_params, lmax, features, polynomials = model_layout(params)
     n_fn = len(radial_params)
-    lmax = int(model.max_l) if model.feature_type == "gtinv" else 0
-    if model.feature_type == "gtinv" and model.gtinv.l_comb:
-        lmax = max(lmax, max(max(lc) for lc in model.gtinv.l_comb))
-    features, polynomials, _ = get_features_attr(params)
     n_linear = len(features)
     n_lmf = (lmax + 1) ** 2
 
@@ -146,11 +137,7 @@ def build_feature_tables(params) -> FeatureTables:
     for p, comb in enumerate(polynomials):
         poly_idx[p, : len(comb)] = comb
 
-    def arr(x, dtype):
-        a = np.ascontiguousarray(np.array(x, dtype=dtype))
-        a.setflags(write=False)
-        return a
-
+    arr = frozen_array
     act_ptr = np.cumsum([0] + [len(a) for a in active])
     return FeatureTables(
         elements=tuple(params.elements),

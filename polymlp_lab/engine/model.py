@@ -145,8 +145,20 @@ def _group_triples(triples, weights, sweeps=2):
     return sorted(groups.items())
 
 
-def build_tables(params, coeffs, path=None) -> ModelTables:
-    """ModelTables for one pypolymlp ``PolymlpParamsSingle`` and its coefficients."""
+def frozen_array(x, dtype, shape=None) -> np.ndarray:
+    """A read-only C-contiguous array of ``dtype`` (reshaped to ``shape`` when given)."""
+    a = np.ascontiguousarray(np.array(x, dtype=dtype))
+    if shape is not None:
+        a = a.reshape(shape)
+    a.setflags(write=False)
+    return a
+
+
+def model_layout(params, path=None):
+    """What every table of a model starts from, with pypolymlp's feature enumeration.
+
+    Returns (type_pairs, tp_members, radial_params (n_fn, 2), lmax, features, polynomials).
+    """
     from pypolymlp.mlp_dev.core.features_attr import get_features_attr
 
     model = params.model
@@ -155,18 +167,24 @@ def build_tables(params, coeffs, path=None) -> ModelTables:
             f"pair_type '{model.pair_type}' is not supported (only gaussian)",
             path=path, key="pair_type",
         )
-    n_type = params.n_type
-    type_pairs, tp_members = _type_pair_matrix(n_type)
+    type_pairs, tp_members = _type_pair_matrix(params.n_type)
     radial_params = np.ascontiguousarray(model.pair_params, dtype=np.float64).reshape(-1, 2)
-    n_fn = len(radial_params)
     lmax = int(model.max_l) if model.feature_type == "gtinv" else 0
     if model.feature_type == "gtinv" and model.gtinv.l_comb:
         lmax = max(lmax, max(max(lc) for lc in model.gtinv.l_comb))
-
     try:
         features, polynomials, _ = get_features_attr(params)
     except Exception as exc:  # pypolymlp's C++ enumeration refused the parameters
         raise PotentialFileError(f"pypolymlp cannot enumerate the features: {exc}", path=path) from exc
+    return type_pairs, tp_members, radial_params, lmax, features, polynomials
+
+
+def build_tables(params, coeffs, path=None) -> ModelTables:
+    """ModelTables for one pypolymlp ``PolymlpParamsSingle`` and its coefficients."""
+    model = params.model
+    n_type = params.n_type
+    type_pairs, tp_members, radial_params, lmax, features, polynomials = model_layout(params, path)
+    n_fn = len(radial_params)
     n_linear = len(features)
     n_total = n_linear + len(polynomials)
     coeffs = np.asarray(coeffs, dtype=np.float64)
@@ -255,13 +273,7 @@ def build_tables(params, coeffs, path=None) -> ModelTables:
         quad_ptr.append(quad_ptr[-1] + n_t * n_t)
         poly3_ptr.append(len(poly3_coef))
 
-    def arr(x, dtype, shape=None):
-        a = np.ascontiguousarray(np.array(x, dtype=dtype))
-        if shape is not None:
-            a = a.reshape(shape)
-        a.setflags(write=False)
-        return a
-
+    arr = frozen_array
     return ModelTables(
         elements=tuple(params.elements),
         cutoff=float(model.cutoff),
