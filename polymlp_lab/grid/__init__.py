@@ -3,10 +3,10 @@
 from .candidates import ModelSpec, default_cutoffs, enumerate_models, gtinv_maxl_lists
 from .cost import cost_structure, measure_cost
 from .pareto import lower_convex_hull_mask, pareto_mask
-from .search import pareto_rows, plot_pareto, read_results, run_grid, train_and_time
+from .search import pareto_rows, plot_pareto, read_results, run_grid, time_models, train_model
 
 __all__ = [
     "ModelSpec", "cost_structure", "default_cutoffs", "enumerate_models", "gtinv_maxl_lists",
     "lower_convex_hull_mask", "measure_cost", "pareto_mask", "pareto_rows", "plot_pareto",
-    "read_results", "run_grid", "train_and_time",
+    "read_results", "run_grid", "time_models", "train_model",
 ]

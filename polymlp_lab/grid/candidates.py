@@ -66,7 +66,9 @@ def default_cutoffs(elements) -> tuple:
 
 def gtinv_maxl_lists(order_max: int = 4, maxl_max=(12, 8, 2, 1, 1), maxl_step=(4, 4, 2, 1, 1)):
     """Non-increasing max_l lists for invariant orders 2..order_max (pypolymlp's rule)."""
-    choices = [list(range(step, top + 1, step)) for top, step in zip(maxl_max, maxl_step)]
+    # pypolymlp's steps (4, 4, 2, ...); a bound narrowed below its step keeps the bound itself
+    choices = [list(range(step, top + 1, step)) or ([top] if top > 0 else [])
+               for top, step in zip(maxl_max, maxl_step)]
     lists = []
     for order in range(2, order_max + 1):
         for combo in itertools.product(*choices[: order - 1]):

@@ -1,10 +1,12 @@
 """Grid search on Dask: train and time every candidate, keep results as they come, find the front.
 
-Each model is one Dask task (fit with :class:`~polymlp_lab.fitting.PolymlpFit`, test errors,
-cost by :func:`~polymlp_lab.grid.cost.measure_cost`); it returns its row and file contents, and
-the client writes them at once:
+Each model is one Dask task (fit with :class:`~polymlp_lab.fitting.PolymlpFit`, test errors);
+it returns its row and file contents, and the client writes them at once. When every fit is
+done, the client measures each model's cost (:func:`~polymlp_lab.grid.cost.measure_cost`), one
+model at a time with nothing else running, so that all costs come from one protocol:
 
-- ``DIR/results/<name>.json``: the row (an interrupted search reruns only missing models);
+- ``DIR/results/<name>.json``: the row, status "fitted" then "ok" once timed (an interrupted
+  search refits only missing models and times only untimed ones);
 - ``DIR/models/<name>/``: polymlp.yaml, polymlp_error.yaml, polymlp_cost.yaml;
 - ``DIR/models.csv`` (every model), ``DIR/pareto.csv`` (the non-dominated ones, with
   ``on_convex_hull``), ``DIR/summary.json``, and ``DIR/polymlps/<name>/`` for the current
@@ -54,12 +56,12 @@ def _combined(errors, kind):
     return out
 
 
-def train_and_time(spec: ModelSpec, elements, train, test, *, alphas, atomic_energy,
-                   cost_repeats=5, cost_steps=3) -> dict:
-    """One model: fit, test errors and cost. Returns {"row": ..., "files": {name: text}}.
+def train_model(spec: ModelSpec, elements, train, test, *, alphas, atomic_energy) -> dict:
+    """One model's fit and test errors. Returns {"row": ..., "files": {name: text}}.
 
-    Runs single-threaded (Numba and BLAS) so that tasks on one machine do not compete.
-    Errors are caught and reported in the row's ``status``.
+    Runs single-threaded (Numba and BLAS) so that tasks on one machine do not compete. The
+    row's status is "fitted" (its cost is measured afterwards, see :func:`time_models`) or
+    "failed: ..." with the reason.
     """
     import tempfile
 
@@ -68,7 +70,6 @@ def train_and_time(spec: ModelSpec, elements, train, test, *, alphas, atomic_ene
 
     from ..fitting import PolymlpFit
     from ..fitting.report import write_error_yaml
-    from .cost import cost_yaml, measure_cost
 
     row = {**spec.as_row(), **{k: None for k in RESULT_COLUMNS}}
     files = {}
@@ -79,24 +80,44 @@ def train_and_time(spec: ModelSpec, elements, train, test, *, alphas, atomic_ene
             fit = PolymlpFit(params=spec.params(elements), alphas=alphas,
                              atomic_energy=atomic_energy, n_workers=1, progress=False)
             fit.fit(train, test)
-            row["fit_s"] = time.perf_counter() - start
-            cost = measure_cost(fit.potential_, elements, repeats=cost_repeats, steps=cost_steps)
         test_errors = _combined(fit.errors_, "test")
         train_errors = _combined(fit.errors_, "train")
         row.update(n_features=fit.n_features_, alpha=fit.alpha_, **test_errors,
                    rmse_energy_train=train_errors["rmse_energy"],
-                   rmse_force_train=train_errors["rmse_force"], cost=cost["cost"],
-                   cost_median=cost["cost_median"], cost_max=cost["cost_max"], status="ok")
+                   rmse_force_train=train_errors["rmse_force"], status="fitted")
         with tempfile.TemporaryDirectory() as tmp:
             fit.save(Path(tmp) / "polymlp.yaml")
             files["polymlp.yaml"] = (Path(tmp) / "polymlp.yaml").read_text()
             write_error_yaml(Path(tmp) / "polymlp_error.yaml", fit.errors_)
             files["polymlp_error.yaml"] = (Path(tmp) / "polymlp_error.yaml").read_text()
-        files["polymlp_cost.yaml"] = cost_yaml(cost, elements)
     except Exception as exc:  # recorded for this model; the search goes on
         row["status"] = f"failed: {type(exc).__name__}: {exc}".replace("\n", " ")[:500]
-        row["fit_s"] = time.perf_counter() - start
+    row["fit_s"] = time.perf_counter() - start
     return {"row": row, "files": files}
+
+
+def time_models(out, elements, *, repeats=5, steps=3, progress=True) -> None:
+    """Measure the cost of every fitted, untimed model under ``out``, one at a time in this
+    process (one thread, nothing else running: one protocol for all); mark them "ok"."""
+    from tqdm.auto import tqdm
+
+    from ..potential import load_potential
+    from .cost import cost_yaml, measure_cost
+
+    out = Path(out)
+    pending = [r for r in read_results(out) if r["status"] == "fitted"]
+    for row in tqdm(pending, desc="cost", unit="model", disable=not progress or not pending):
+        directory = out / "models" / row["name"]
+        try:
+            cost = measure_cost(load_potential(directory / "polymlp.yaml"), elements,
+                                repeats=repeats, steps=steps)
+        except Exception as exc:
+            row["status"] = f"failed: cost: {type(exc).__name__}: {exc}".replace("\n", " ")[:500]
+        else:
+            (directory / "polymlp_cost.yaml").write_text(cost_yaml(cost, elements))
+            row.update(cost=cost["cost"], cost_median=cost["cost_median"],
+                       cost_max=cost["cost_max"], status="ok")
+        _record(out, {"row": row, "files": {}})
 
 
 def _write_csv(path: Path, rows, columns):
@@ -215,9 +236,9 @@ def run_grid(elements, train, test=None, *, models=None, out="grid", scheduler=N
         try:
             data = client.scatter([train, test], broadcast=True)
             futures = [
-                client.submit(train_and_time, m, elements, data[0], data[1], alphas=tuple(alphas),
-                              atomic_energy=atomic_energy, cost_repeats=cost_repeats,
-                              cost_steps=cost_steps, pure=False, key=f"polymlp-{m.name}-{time.time_ns()}")
+                client.submit(train_model, m, elements, data[0], data[1], alphas=tuple(alphas),
+                              atomic_energy=atomic_energy, pure=False,
+                              key=f"polymlp-{m.name}-{time.time_ns()}")
                 for m in todo
             ]
             for future in as_completed(futures):
@@ -229,6 +250,7 @@ def run_grid(elements, train, test=None, *, models=None, out="grid", scheduler=N
             client.close()
             if cluster is not None:
                 cluster.close()
+    time_models(out, elements, repeats=cost_repeats, steps=cost_steps, progress=progress)
     rows = read_results(out)
     order = {name: k for k, name in enumerate(names)}
     rows.sort(key=lambda r: order.get(r["name"], len(order)))
@@ -240,6 +262,7 @@ def plot_pareto(systems: dict, *, error: str = "energy"):
     """Figure like the seed paper's Figure 1: test RMSE against cost (log) for every model,
     the Pareto front and the convex-hull models, one panel per system ({name: rows})."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     fig, axes = plt.subplots(1, len(systems), figsize=(4.5 * len(systems), 4), squeeze=False,
                              constrained_layout=True)
@@ -254,6 +277,7 @@ def plot_pareto(systems: dict, *, error: str = "energy"):
         ax.scatter([r["cost"] for r in hull], [r[f"rmse_{error}"] for r in hull], s=60,
                    facecolors="none", edgecolors="tab:red", label="convex hull")
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # no crowded labels over narrow ranges
         ax.set_xlabel("cost (ms/atom/step, 1 thread)")
         ax.set_ylabel(f"test RMSE {error} ({UNITS[f'rmse_{error}']})")
         ax.set_title(system)
