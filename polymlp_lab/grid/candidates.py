@@ -104,7 +104,7 @@ def enumerate_models(
     if "gtinv" in feature_types:
         lists = gtinv_maxl_lists(gtinv_order_max, gtinv_maxl_max, gtinv_maxl_step)
         for cutoff, n in radial:
-            for maxl, model_type in itertools.product(lists, model_types):
+            for model_type, maxl in itertools.product(model_types, lists):
                 if model_type == 2 and (len(maxl) != 2 or maxl[1] > 5):
                     continue
                 models.append(ModelSpec("gtinv", cutoff, n, model_type, 2, len(maxl) + 1, maxl))

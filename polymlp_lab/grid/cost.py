@@ -37,8 +37,9 @@ def measure_cost(potential, elements=None, *, supercell=(4, 4, 4), steps: int = 
     previous = get_num_threads()
     set_num_threads(threads)
     try:
-        start = time.perf_counter()
         potential.evaluate(atoms)  # warm-up: neighbour-list geometry and first-touch memory
+        start = time.perf_counter()
+        potential.evaluate(atoms)  # calibration of the number of steps per repeat
         one = time.perf_counter() - start
         steps = max(steps, int(np.ceil(MIN_REPEAT_S / max(one, 1e-6))))
         samples = []
@@ -54,15 +55,17 @@ def measure_cost(potential, elements=None, *, supercell=(4, 4, 4), steps: int = 
             "steps": steps, "n_atoms": len(atoms)}
 
 
-def cost_yaml(cost: dict, elements) -> str:
-    """polymlp_cost.yaml in pypolymlp's layout, plus how it was measured."""
+def cost_yaml(cost: dict, elements, parallel: dict) -> str:
+    """polymlp_cost.yaml in pypolymlp's layout (single_core: ``cost``, one thread; openmp:
+    ``parallel``, all threads), plus how it was measured."""
     return (
         f"system: {'-'.join(elements)}\n"
         "units:\n  time: msec/atom/step\n\n"
-        f"costs:\n  single_core: {cost['cost']!r}\n\n"
+        f"costs:\n  single_core: {cost['cost']!r}\n  openmp: {parallel['cost']!r}\n\n"
         "measurement:\n"
         "  engine: polymlp-lab (Numba)\n"
-        f"  threads: {cost['threads']}\n  n_atoms: {cost['n_atoms']}\n"
+        f"  threads: {cost['threads']}\n  threads_openmp: {parallel['threads']}\n"
+        f"  n_atoms: {cost['n_atoms']}\n"
         f"  repeats: {cost['repeats']}\n  steps_per_repeat: {cost['steps']}\n"
         f"  fastest: {cost['cost']!r}\n  median: {cost['cost_median']!r}\n"
         f"  slowest: {cost['cost_max']!r}\n"

@@ -40,8 +40,12 @@ def lower_convex_hull_mask(cost, error, *, log_cost: bool = True) -> np.ndarray:
     cost = np.asarray(cost, dtype=float)
     error = np.asarray(error, dtype=float)
     optimal = np.flatnonzero(pareto_mask(cost, error))
-    x = np.log10(cost[optimal]) if log_cost else cost[optimal]
-    y = error[optimal]
+    # identical models share one hull vertex (and its flag)
+    points, group = np.unique(np.column_stack([cost[optimal], error[optimal]]), axis=0,
+                              return_inverse=True)
+    group = np.asarray(group).reshape(-1)
+    x = np.log10(points[:, 0]) if log_cost else points[:, 0]
+    y = points[:, 1]
     order = np.lexsort((y, x))
     hull = []
     for i in order:
@@ -54,5 +58,5 @@ def lower_convex_hull_mask(cost, error, *, log_cost: bool = True) -> np.ndarray:
                 break
         hull.append(i)
     mask = np.zeros(len(cost), dtype=bool)
-    mask[optimal[hull]] = True
+    mask[optimal[np.isin(group, hull)]] = True
     return mask

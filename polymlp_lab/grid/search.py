@@ -99,6 +99,7 @@ def train_model(spec: ModelSpec, elements, train, test, *, alphas, atomic_energy
 def time_models(out, elements, *, repeats=5, steps=3, progress=True) -> None:
     """Measure the cost of every fitted, untimed model under ``out``, one at a time in this
     process (one thread, nothing else running: one protocol for all); mark them "ok"."""
+    from numba import config
     from tqdm.auto import tqdm
 
     from ..potential import load_potential
@@ -109,12 +110,14 @@ def time_models(out, elements, *, repeats=5, steps=3, progress=True) -> None:
     for row in tqdm(pending, desc="cost", unit="model", disable=not progress or not pending):
         directory = out / "models" / row["name"]
         try:
-            cost = measure_cost(load_potential(directory / "polymlp.yaml"), elements,
-                                repeats=repeats, steps=steps)
+            potential = load_potential(directory / "polymlp.yaml")
+            cost = measure_cost(potential, elements, repeats=repeats, steps=steps)
+            parallel = measure_cost(potential, elements, repeats=repeats, steps=steps,
+                                    threads=config.NUMBA_NUM_THREADS)
         except Exception as exc:
             row["status"] = f"failed: cost: {type(exc).__name__}: {exc}".replace("\n", " ")[:500]
         else:
-            (directory / "polymlp_cost.yaml").write_text(cost_yaml(cost, elements))
+            (directory / "polymlp_cost.yaml").write_text(cost_yaml(cost, elements, parallel))
             row.update(cost=cost["cost"], cost_median=cost["cost_median"],
                        cost_max=cost["cost_max"], status="ok")
         _record(out, {"row": row, "files": {}})
