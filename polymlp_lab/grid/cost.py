@@ -11,7 +11,7 @@ import time
 import numpy as np
 from ase import Atoms
 
-MIN_REPEAT_S = 0.1  # each repeat runs at least this long (more steps for cheap models)
+MIN_REPEAT_S = 0.05  # each repeat runs at least this long (more steps for cheap models)
 OCCUPANCY = {1: (0, 0, 0, 0), 2: (0, 0, 1, 1), 3: (0, 1, 2, 2), 4: (0, 1, 2, 3)}
 
 
@@ -28,7 +28,7 @@ def cost_structure(elements, supercell=(4, 4, 4)) -> Atoms:
 def measure_cost(potential, elements=None, *, supercell=(4, 4, 4), steps: int = 3,
                  repeats: int = 5, threads: int = 1) -> dict:
     """Time energy + forces + stress; returns ms/atom/step over ``repeats`` of at least
-    ``steps`` steps (more, so that each repeat lasts 0.1 s or longer), with ``threads`` Numba
+    ``steps`` steps (more, so that each repeat lasts 0.05 s or longer), with ``threads`` Numba
     threads: ``cost`` is the fastest repeat (other work on the machine only adds time),
     ``cost_median`` and ``cost_max`` give the spread."""
     from numba import get_num_threads, set_num_threads

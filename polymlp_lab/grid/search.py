@@ -112,8 +112,8 @@ def time_models(out, elements, *, repeats=5, steps=3, progress=True) -> None:
         try:
             potential = load_potential(directory / "polymlp.yaml")
             cost = measure_cost(potential, elements, repeats=repeats, steps=steps)
-            parallel = measure_cost(potential, elements, repeats=repeats, steps=steps,
-                                    threads=config.NUMBA_NUM_THREADS)
+            parallel = measure_cost(potential, elements, repeats=max(1, repeats // 2),
+                                    steps=steps, threads=config.NUMBA_NUM_THREADS)
         except Exception as exc:
             row["status"] = f"failed: cost: {type(exc).__name__}: {exc}".replace("\n", " ")[:500]
         else:
@@ -238,9 +238,13 @@ def run_grid(elements, train, test=None, *, models=None, out="grid", scheduler=N
                    unit="model", disable=not progress)
         try:
             data = client.scatter([train, test], broadcast=True)
+            # largest models first, so that no worker is left with a long fit at the end
+            from ..models import n_features
+
+            sizes = {m.name: n_features(m.params(elements)) for m in todo}
             futures = [
                 client.submit(train_model, m, elements, data[0], data[1], alphas=tuple(alphas),
-                              atomic_energy=atomic_energy, pure=False,
+                              atomic_energy=atomic_energy, pure=False, priority=sizes[m.name],
                               key=f"polymlp-{m.name}-{time.time_ns()}")
                 for m in todo
             ]
