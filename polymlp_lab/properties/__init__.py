@@ -1,0 +1,1 @@
+"""Material properties from any ASE calculator: relaxation, equation of state, elastic constants, phonons, convex hull."""
