@@ -1,0 +1,191 @@
+"""Formation energies and the lower convex hull of a binary A–B system.
+
+Plain data in, plain data out: compositions are the fraction x of the second element B
+(x = 0 is pure A, x = 1 pure B), energies are in eV/atom.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Iterable, Sequence
+
+import numpy as np
+from ase import Atoms
+
+from ..errors import PolymlpLabError
+
+__all__ = ["formation_energies", "convex_hull", "composition_fraction"]
+
+
+def _counts(composition) -> dict:
+    """Element → atom count of an Atoms, a formula string or a mapping."""
+    if isinstance(composition, Atoms):
+        symbols = composition.get_chemical_symbols()
+        return {s: symbols.count(s) for s in set(symbols)}
+    if isinstance(composition, str):
+        from ase.formula import Formula
+
+        try:
+            return dict(Formula(composition).count())
+        except ValueError as err:
+            raise PolymlpLabError(f"cannot read formula '{composition}': {err}") from err
+    if isinstance(composition, Mapping):
+        return {str(k): float(v) for k, v in composition.items()}
+    raise PolymlpLabError(
+        f"composition must be a fraction x_B, ase.Atoms, formula or mapping, got {type(composition).__name__}"
+    )
+
+
+def composition_fraction(composition, elements: Sequence[str]) -> float:
+    """Fraction of ``elements[1]`` (x_B) in an Atoms, formula ("Cu3Au") or count mapping.
+
+    Raises
+    ------
+    PolymlpLabError
+        The composition holds an element other than the two, or no atoms.
+    """
+    a, b = elements
+    counts = {k: v for k, v in _counts(composition).items() if v != 0}
+    other = sorted(set(counts) - {a, b})
+    if other:
+        raise PolymlpLabError(f"composition {counts} holds {', '.join(other)}, not in the system {a}-{b}")
+    total = counts.get(a, 0) + counts.get(b, 0)
+    if not total > 0:
+        raise PolymlpLabError(f"composition {counts} has no atoms")
+    return float(counts.get(b, 0) / total)
+
+
+def formation_energies(entries: Iterable, references) -> list:
+    """Formation energies per atom of binary entries: E_f = E − (1 − x) E_A − x E_B.
+
+    Parameters
+    ----------
+    entries : iterable of (composition, energy) pairs
+        ``energy`` in eV/atom; ``composition`` is the fraction x_B in [0, 1] of the second
+        element, or an ase.Atoms, a formula string ("Cu3Au") or an {element: count} mapping.
+    references : mapping or pair of floats
+        Energies per atom (eV) of the elements in their lowest-energy structures:
+        ``{"A": E_A, "B": E_B}`` (its order defines A and B; needed for Atoms, formula and
+        mapping compositions) or ``(E_A, E_B)`` for fraction compositions.
+
+    Returns
+    -------
+    list of (float, float)
+        (x_B, formation energy in eV/atom) per entry, in order.
+
+    Raises
+    ------
+    PolymlpLabError
+        Not two references, non-finite energies, x outside [0, 1], an element other than the
+        two, or a non-numeric composition with references given without element names.
+    """
+    if isinstance(references, Mapping):
+        elements = [str(e) for e in references]
+        ref = [references[e] for e in references]
+    else:
+        elements = None
+        ref = list(references)
+    if len(ref) != 2:
+        raise PolymlpLabError(f"a binary needs exactly two references, got {len(ref)}")
+    try:
+        e_a, e_b = (float(v) for v in ref)
+    except (TypeError, ValueError) as err:
+        raise PolymlpLabError(f"reference energies must be numbers: {err}") from err
+    if not (np.isfinite(e_a) and np.isfinite(e_b)):
+        raise PolymlpLabError(f"reference energies must be finite, got {e_a}, {e_b}")
+
+    out = []
+    for k, entry in enumerate(entries):
+        try:
+            composition, energy = entry
+        except (TypeError, ValueError):
+            raise PolymlpLabError(f"entry {k} must be a (composition, energy per atom) pair, got {entry!r}") from None
+        if isinstance(composition, (int, float, np.integer, np.floating)) and not isinstance(composition, bool):
+            x = float(composition)
+        else:
+            if elements is None:
+                raise PolymlpLabError(
+                    f"entry {k}: give references as {{element: energy}} to use a structure or formula"
+                )
+            x = composition_fraction(composition, elements)
+        energy = float(energy)
+        if not (np.isfinite(x) and 0.0 <= x <= 1.0):
+            raise PolymlpLabError(f"entry {k}: composition x_B={x} is not in [0, 1]")
+        if not np.isfinite(energy):
+            raise PolymlpLabError(f"entry {k}: energy {energy} is not finite")
+        out.append((x, energy - (1.0 - x) * e_a - x * e_b))
+    return out
+
+
+def convex_hull(x: Sequence[float], e_form: Sequence[float], *, tol: float = 1e-8) -> dict:
+    """Lower convex hull of formation energies (x_B, E_f) of a binary, with (0, 0), (1, 0).
+
+    The pure elements at formation energy 0 are always part of the point set, so the hull
+    spans x = 0..1. Duplicated points and points on a tie line are handled exactly: they lie
+    on the hull (``e_above_hull`` 0, listed in ``stable``) but only the corners of the hull
+    are ``vertices``.
+
+    Parameters
+    ----------
+    x : sequence of float
+        Fractions of the second element, in [0, 1].
+    e_form : sequence of float
+        Formation energies, eV/atom.
+    tol : float
+        Distances to the hull up to ``tol`` eV/atom count as on the hull (reported as 0).
+
+    Returns
+    -------
+    dict
+        ``e_above_hull`` (array per entry, eV/atom, >= 0), ``stable`` (indices on the hull,
+        ascending), ``vertices`` (indices of entries at a hull corner; every duplicate of a
+        corner), ``hull_x`` and ``hull_e`` (corners in increasing x, eV/atom, including the
+        endpoints).
+
+    Raises
+    ------
+    PolymlpLabError
+        Lengths differ, non-finite values, or x outside [0, 1].
+    """
+    x = np.asarray(x, dtype=float).reshape(-1)
+    e = np.asarray(e_form, dtype=float).reshape(-1)
+    if x.shape != e.shape:
+        raise PolymlpLabError(f"x and e_form differ in length ({len(x)} and {len(e)})")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(e))):
+        raise PolymlpLabError("x and e_form must be finite")
+    if np.any((x < 0) | (x > 1)):
+        raise PolymlpLabError(f"compositions must lie in [0, 1], got {x[(x < 0) | (x > 1)].tolist()}")
+
+    # lowest energy at each distinct composition (the endpoints at 0 included)
+    px = np.concatenate([x, [0.0, 1.0]])
+    pe = np.concatenate([e, [0.0, 0.0]])
+    order = np.lexsort((pe, px))
+    px, pe = px[order], pe[order]
+    first = np.ones(len(px), dtype=bool)
+    first[1:] = px[1:] != px[:-1]
+    px, pe = px[first], pe[first]
+
+    # Andrew's monotone chain, lower half; collinear middle points are dropped
+    hull = []
+    for i in range(len(px)):
+        while len(hull) >= 2:
+            a, b = hull[-2], hull[-1]
+            cross = (px[b] - px[a]) * (pe[i] - pe[a]) - (pe[b] - pe[a]) * (px[i] - px[a])
+            if cross <= 0:
+                hull.pop()
+            else:
+                break
+        hull.append(i)
+    hull_x, hull_e = px[hull], pe[hull]
+
+    above = e - np.interp(x, hull_x, hull_e)
+    above[above <= tol] = 0.0
+    corner = {(hx, he) for hx, he in zip(hull_x.tolist(), hull_e.tolist())}
+    vertices = [i for i in range(len(x)) if (x[i], e[i]) in corner]
+    return dict(
+        e_above_hull=above,
+        stable=[int(i) for i in np.flatnonzero(above == 0.0)],
+        vertices=vertices,
+        hull_x=hull_x,
+        hull_e=hull_e,
+    )
