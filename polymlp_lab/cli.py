@@ -114,6 +114,46 @@ def _grid(args) -> int:
     return 0
 
 
+def _card(args) -> int:
+    import json
+    from pathlib import Path
+
+    from .potential import load_potential
+    from .properties.card import compare_cards, compute_card, index_repository, write_card
+
+    out = Path(args.out)
+    kw = dict(prototypes=args.prototypes, n_detailed=args.detailed, progress=not args.quiet)
+    if args.repository:
+        rows = index_repository(args.repository)
+        if not rows:
+            raise PolymlpLabError(f"{args.repository}: no <name>/polymlp.yaml found")
+        cards = {}
+        for row in rows:
+            cards[row["name"]] = compute_card(load_potential(row["path"]), **kw)
+            write_card(cards[row["name"]], out / row["name"], title=row["name"])
+        (out / "repository.json").write_text(json.dumps(rows, indent=1))
+        compare_cards(cards, out)
+        print(f"polymlp-lab: {len(rows)} cards in {out}, comparison {out}/compare.png")
+        return 0
+    if not args.pot:
+        raise PolymlpLabError("give --pot FILE or --repository DIR")
+    potential = load_potential(args.pot)
+    card = compute_card(potential, **kw)
+    index = write_card(card, out, title=Path(args.pot).name)
+    cards = {"MLP": card}
+    if args.eam_peer:
+        from .properties.eam import sutton_chen_calculator
+
+        peer = compute_card(sutton_chen_calculator(potential.elements, out / "eam"),
+                            elements=potential.elements, **kw)
+        write_card(peer, out / "eam", title="Sutton-Chen EAM")
+        cards["EAM (Sutton-Chen)"] = peer
+        compare_cards(cards, out)
+    print(f"polymlp-lab: card of {args.pot} in {index} ({card['timings']['total_s']:.1f} s, "
+          f"{len(card['failures'])} failures or warnings)")
+    return 0
+
+
 def warmup() -> float:
     """Compile (or load from Numba's on-disk cache) every engine and fitting kernel; seconds.
 
@@ -184,13 +224,23 @@ def main(argv=None) -> int:
     gr.add_argument("--error", choices=["energy", "force"], default="energy",
                     help="test RMSE the Pareto front is drawn on")
     gr.add_argument("--quiet", action="store_true", help="no progress bar")
+    cd = sub.add_parser("card", help="property card: prototypes, EOS, elastic, phonons, hull")
+    cd.add_argument("--pot", help="potential file (polymlp.yaml or polymlp.lammps)")
+    cd.add_argument("--repository", help="folder of <name>/polymlp.yaml: a card each, compared")
+    cd.add_argument("--out", required=True, help="output directory (card.json, plots, index.html)")
+    cd.add_argument("--prototypes", nargs="+", help="prototype names (default: all)")
+    cd.add_argument("--detailed", type=int, default=3,
+                    help="lowest structures per composition with EOS, elastic and phonons")
+    cd.add_argument("--eam-peer", action="store_true",
+                    help="also the card of a Sutton-Chen EAM of the same elements, compared")
+    cd.add_argument("--quiet", action="store_true", help="no progress bars")
     sub.add_parser("warmup", help="compile the Numba kernels into their on-disk cache")
     args = parser.parse_args(argv)
     if args.command == "warmup":
         print(f"polymlp-lab: engine kernels compiled and cached in {warmup():.1f} s")
         return 0
     try:
-        return {"fit": _fit, "grid": _grid, "eval": _eval}[args.command](args)
+        return {"fit": _fit, "grid": _grid, "card": _card, "eval": _eval}[args.command](args)
     except PolymlpLabError as exc:
         print(f"polymlp-lab: error: {exc}", file=sys.stderr)
         return 2

@@ -177,7 +177,12 @@ def relax(
     else:
         target = work
     opt = opt_class(target, logfile=None)
-    converged = bool(opt.run(fmax=fmax, steps=steps))
+    # the cell filter makes hundreds of tiny 3x3 linear-algebra calls, which threaded BLAS
+    # slows ~100-fold on a small machine
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        converged = bool(opt.run(fmax=fmax, steps=steps))
 
     energy = float(work.get_potential_energy())
     forces = work.get_forces()  # with the constraints applied (symmetrised)

@@ -1,0 +1,343 @@
+"""Property card of a potential: what the Repository shows, computed with any ASE calculator.
+
+``compute_card`` relaxes every prototype of the potential's elements (and, for two elements,
+every binary prototype), then for the lowest-energy structures computes the equation of
+state, lattice constants, elastic constants and the phonon DOS; for binaries formation
+energies and the convex hull. A structure that fails (no convergence, an exception) is
+recorded under ``failures``, never aborts the card. ``write_card`` writes card.json, plots
+and a static index.html.
+
+Units: energies eV/atom, lengths Å, volumes Å³/atom, moduli and Cij GPa, frequencies THz.
+"""
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import prototypes as protos
+from .hull import convex_hull
+from .mechanics import elastic_constants, equation_of_state, lattice_constants, relax
+from .phonons import phonon_properties
+
+
+def _calculator(potential_or_calc):
+    from ..calculator import PolymlpCalculator
+    from ..potential import Potential
+
+    if isinstance(potential_or_calc, Potential):
+        return PolymlpCalculator(potential_or_calc)
+    return potential_or_calc
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (np.floating, float)):
+        return None if not np.isfinite(value) else float(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def compute_card(potential, elements=None, *, prototypes=None, n_detailed: int = 3,
+                 phonon_supercell=(3, 3, 3), phonon_mesh=(16, 16, 16), relax_steps: int = 300,
+                 fmax: float = 1e-3, progress: bool = True) -> dict:
+    """The card of ``potential`` (a Potential or any ASE calculator) as plain data.
+
+    elements : the potential's elements by default (one or two).
+    prototypes : names to relax (default: every element prototype, plus every binary one
+        for two elements).
+    n_detailed : the lowest-energy structures per composition (element, and each binary
+        composition on or near the hull) that get EOS, elastic constants and phonons.
+
+    Returns a dict with ``energies`` (prototype -> eV/atom after relaxation; for binaries the
+    key is "<prototype>:<A><B>", for an element of a binary "<prototype>:<A>"), ``lattice``
+    (a, b, c Å, angles, of the standardised conventional cell), ``eos`` (v0 Å³/atom, b0 GPa,
+    b0_prime, and the E-V points), ``elastic`` (6x6 Cij GPa, Voigt order xx yy zz yz xz xy),
+    ``elastic_moduli`` (Voigt/Reuss/Hill bulk and shear moduli GPa, stability),
+    ``phonon_dos`` (frequencies_THz, dos, imaginary flag), ``hull`` (binaries: references,
+    formation energies, e_above_hull, stable set), ``failures`` (prototype -> reason, also
+    unconverged relaxations and imaginary phonons) and ``timings`` (seconds).
+    """
+    from tqdm.auto import tqdm
+
+    calc = _calculator(potential)
+    if elements is None:
+        elements = tuple(getattr(potential, "elements", ()))
+    elements = tuple(elements)
+    if len(elements) not in (1, 2):
+        raise ValueError(f"cards cover one or two elements, not {elements}")
+    jobs = []  # (key, prototype name, decoration)
+    names = prototypes or (protos.element_prototypes() + (protos.binary_prototypes() if len(elements) == 2 else []))
+    for name in names:
+        proto = protos.get_prototype(name)
+        if proto.kind == "element":
+            jobs += [(f"{name}:{e}" if len(elements) == 2 else name, name, (e,)) for e in elements]
+        elif len(elements) == 2:
+            jobs += [(f"{name}:{elements[0]}{elements[1]}", name, elements),
+                     (f"{name}:{elements[1]}{elements[0]}", name, elements[::-1])]
+    card = {"elements": list(elements), "energies": {}, "lattice": {}, "eos": {}, "elastic": {},
+            "elastic_moduli": {}, "phonon_dos": {}, "failures": {}, "timings": {},
+            "composition": {}}
+    relaxed = {}
+    start = time.perf_counter()
+    for key, name, decoration in tqdm(jobs, desc="relax", disable=not progress):
+        try:
+            atoms = protos.build(name, decoration)
+            result = relax(atoms, calc, fmax=fmax, steps=relax_steps)
+        except Exception as exc:  # recorded in the card
+            card["failures"][key] = f"{type(exc).__name__}: {exc}"
+            continue
+        if not result.converged:
+            card["failures"][key] = f"relaxation not converged in {result.steps} steps (kept)"
+        relaxed[key] = result.atoms
+        card["energies"][key] = result.energy_per_atom
+        symbols = result.atoms.get_chemical_symbols()
+        card["composition"][key] = symbols.count(elements[-1]) / len(symbols) if len(elements) == 2 else 0.0
+        try:
+            card["lattice"][key] = lattice_constants(result.atoms)
+        except Exception as exc:
+            card["failures"][key + " lattice"] = f"{type(exc).__name__}: {exc}"
+    card["timings"]["relax_s"] = time.perf_counter() - start
+
+    if len(elements) == 2:
+        card["hull"] = _hull(card, elements)
+    detailed = _detailed_keys(card, elements, n_detailed)
+    start = time.perf_counter()
+    for key in tqdm(detailed, desc="properties", disable=not progress):
+        atoms = relaxed[key]
+        for field, function in (
+            ("eos", lambda a: equation_of_state(a, calc)),
+            ("elastic", lambda a: elastic_constants(a, calc)),
+            ("phonon_dos", lambda a: phonon_properties(a, calc, supercell=phonon_supercell,
+                                                       mesh=phonon_mesh, band_path=False)),
+        ):
+            try:
+                value = function(atoms)
+            except Exception as exc:
+                card["failures"][f"{key} {field}"] = f"{type(exc).__name__}: {exc}"
+                continue
+            if field == "elastic":
+                card["elastic_moduli"][key] = {k: v for k, v in value.items() if k != "C"}
+                value = value["C"]
+            if field == "phonon_dos":
+                value = {k: value[k] for k in ("frequencies_THz", "dos", "imaginary",
+                                                "min_frequency_THz") if k in value}
+                if value.get("imaginary"):
+                    card["failures"][f"{key} phonons"] = (
+                        f"imaginary modes (lowest {value['min_frequency_THz']:.2f} THz)")
+            card[field][key] = value
+    card["timings"]["properties_s"] = time.perf_counter() - start
+    card["timings"]["total_s"] = card["timings"]["relax_s"] + card["timings"]["properties_s"]
+    return _jsonable(card)
+
+
+def _hull(card, elements) -> dict:
+    """Formation energies against the lowest elemental structures, and the convex hull."""
+    refs = {}
+    for e in elements:
+        own = {k: v for k, v in card["energies"].items() if k.endswith(f":{e}")}
+        if own:
+            refs[e] = min(own.values())
+    if len(refs) < 2:
+        return {"error": "no elemental reference relaxed"}
+    keys = list(card["energies"])
+    x = np.array([card["composition"][k] for k in keys])
+    e_form = np.array([card["energies"][k] - (1 - xi) * refs[elements[0]] - xi * refs[elements[1]]
+                       for k, xi in zip(keys, x)])
+    hull = convex_hull(x, e_form)
+    return {
+        "references": refs,
+        "formation_energies": dict(zip(keys, e_form.tolist())),
+        "composition_x": dict(zip(keys, x.tolist())),
+        "e_above_hull": dict(zip(keys, np.asarray(hull["e_above_hull"]).tolist())),
+        "stable": [keys[i] for i in hull["stable"]],
+    }
+
+
+def _detailed_keys(card, elements, n_detailed) -> list:
+    """The lowest-energy structures of each element, and the stable binaries."""
+    order = {k: n for n, k in enumerate(card["energies"])}  # the library's order breaks ties
+    chosen = []
+    for e in elements:
+        own = sorted(((round(v, 4), order[k], k, v) for k, v in card["energies"].items()
+                      if (k.endswith(f":{e}") if len(elements) == 2 else True)))
+        picked = []
+        for _, _, k, v in own:
+            # many prototypes relax into a higher-symmetry one: keep distinct energies only
+            if all(abs(v - card["energies"][p]) > 1e-4 for p in picked):
+                picked.append(k)
+            if len(picked) == n_detailed:
+                break
+        chosen += picked
+    if len(elements) == 2 and "stable" in card.get("hull", {}):
+        chosen += [k for k in card["hull"]["stable"] if k not in chosen
+                   and 0 < card["composition"][k] < 1][:n_detailed]
+    return chosen
+
+
+def plot_card(card, out_dir) -> list:
+    """PNG plots of a card: energies of the prototypes, E–V curves, phonon DOS, hull."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir = Path(out_dir)
+    written = []
+    energies = sorted(card["energies"].items(), key=lambda kv: kv[1])
+    if energies:
+        fig, ax = plt.subplots(figsize=(6, 0.22 * len(energies) + 1.2), constrained_layout=True)
+        ax.barh([k for k, _ in energies], [v - energies[0][1] for _, v in energies])
+        ax.invert_yaxis()
+        ax.set_xlabel("energy above the lowest (eV/atom)")
+        ax.tick_params(axis="y", labelsize=7)
+        written.append(_save(fig, out_dir / "energies.png"))
+    if card["eos"]:
+        fig, ax = plt.subplots(figsize=(5, 4), constrained_layout=True)
+        for key, eos in card["eos"].items():
+            ax.plot(eos["volumes"], eos["energies"], "o-", ms=3, label=key)
+        ax.set_xlabel("volume (Å³/atom)")
+        ax.set_ylabel("energy (eV/atom)")
+        ax.legend(fontsize=7)
+        written.append(_save(fig, out_dir / "eos.png"))
+    if card["phonon_dos"]:
+        fig, ax = plt.subplots(figsize=(5, 4), constrained_layout=True)
+        for key, dos in card["phonon_dos"].items():
+            ax.plot(dos["frequencies_THz"], dos["dos"], label=key)
+        ax.set_xlabel("frequency (THz)")
+        ax.set_ylabel("DOS")
+        ax.legend(fontsize=7)
+        written.append(_save(fig, out_dir / "phonon_dos.png"))
+    hull = card.get("hull", {})
+    if "formation_energies" in hull:
+        fig, ax = plt.subplots(figsize=(5, 4), constrained_layout=True)
+        keys = list(hull["formation_energies"])
+        x = [hull["composition_x"][k] for k in keys]
+        y = [hull["formation_energies"][k] for k in keys]
+        ax.scatter(x, y, s=10, color="0.5")
+        stable = sorted(hull["stable"], key=lambda k: hull["composition_x"][k])
+        ax.plot([hull["composition_x"][k] for k in stable],
+                [hull["formation_energies"][k] for k in stable], "o-", color="tab:red")
+        ax.set_xlabel(f"x ({card['elements'][1]})")
+        ax.set_ylabel("formation energy (eV/atom)")
+        written.append(_save(fig, out_dir / "hull.png"))
+    return written
+
+
+def _save(fig, path):
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_card(card, out_dir, *, title="polymlp-lab card") -> Path:
+    """card.json, the plots and a static index.html in ``out_dir``; returns index.html."""
+    import html
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "card.json").write_text(json.dumps(card, indent=1))
+    plots = plot_card(card, out_dir)
+    rows = []
+    for key, energy in sorted(card["energies"].items(), key=lambda kv: kv[1]):
+        lat = card["lattice"].get(key, {})
+        eos = card["eos"].get(key, {})
+        el = card["elastic"].get(key, {})
+        c = el if el else None
+        cells = [key, f"{energy:.4f}",
+                 " ".join(f"{lat[k]:.3f}" for k in ("a", "b", "c") if lat.get(k) is not None),
+                 f"{eos['v0']:.3f}" if eos.get("v0") else "", f"{eos['b0']:.1f}" if eos.get("b0") else "",
+                 f"{c[0][0]:.1f} {c[0][1]:.1f} {c[3][3]:.1f}" if c else ""]
+        rows.append("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in cells) + "</tr>")
+    failures = "".join(f"<li>{html.escape(k)}: {html.escape(v)}</li>" for k, v in card["failures"].items())
+    images = "".join(f'<img src="{p.name}" style="max-width:48%">' for p in plots)
+    page = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:2px 8px;border-bottom:1px solid #ddd}}</style>
+</head><body><h1>{html.escape(title)}</h1>
+<p>Elements: {html.escape(' '.join(card['elements']))}. Card computed in {card['timings']['total_s']:.1f} s.</p>
+<table><tr><th>structure</th><th>E (eV/atom)</th><th>a b c (Å)</th><th>V0 (Å³/atom)</th>
+<th>B0 (GPa)</th><th>C11 C12 C44 (GPa)</th></tr>{''.join(rows)}</table>
+{images}<h2>Failures and warnings</h2><ul>{failures or '<li>none</li>'}</ul>
+<p><a href="card.json">card.json</a></p></body></html>"""
+    index = out_dir / "index.html"
+    index.write_text(page)
+    return index
+
+
+def compare_cards(cards: dict, out_dir=None):
+    """Side-by-side figure of several cards ({label: card}): relative prototype energies,
+    equilibrium volumes and bulk moduli, phonon DOS (e.g. an MLP against EAM, or the Pareto set
+    of a grid search). Saved as compare.png in ``out_dir`` when given."""
+    import matplotlib
+
+    if out_dir is not None:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.5), constrained_layout=True)
+    keys = sorted({k for c in cards.values() for k in c["energies"]})
+    width = 0.8 / max(1, len(cards))
+    for n, (label, card) in enumerate(cards.items()):
+        lowest = min(card["energies"].values()) if card["energies"] else 0.0
+        values = [card["energies"].get(k, np.nan) - lowest for k in keys]
+        axes[0].bar(np.arange(len(keys)) + n * width, values, width, label=label)
+        for key, eos in card["eos"].items():
+            axes[1].scatter(eos["v0"], eos["b0"], label=f"{label} {key}")
+        for key, dos in card["phonon_dos"].items():
+            axes[2].plot(dos["frequencies_THz"], dos["dos"], label=f"{label} {key}")
+    axes[0].set_xticks(np.arange(len(keys)) + 0.4 - width / 2, keys, rotation=90, fontsize=7)
+    axes[0].set_ylabel("energy above the lowest (eV/atom)")
+    axes[1].set_xlabel("V0 (Å³/atom)")
+    axes[1].set_ylabel("B0 (GPa)")
+    axes[2].set_xlabel("frequency (THz)")
+    axes[2].set_ylabel("phonon DOS")
+    for ax in axes:
+        ax.legend(fontsize=6)
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        _save(fig, Path(out_dir) / "compare.png")
+    return fig
+
+
+def index_repository(folder) -> list:
+    """Potentials under ``folder`` in pypolymlp's layout (``<name>/polymlp.yaml`` with
+    ``polymlp_error.yaml`` and ``polymlp_cost.yaml`` when present): one dict each with name,
+    path, elements, cutoff, feature_type, model_type, max_p, n_coeffs, test rmse_energy
+    (meV/atom) and rmse_force (eV/Å), cost (ms/atom/step, single core)."""
+    import yaml
+
+    from ..potential import load_potential
+
+    rows = []
+    for path in sorted(Path(folder).glob("*/polymlp.yaml")):
+        potential = load_potential(path)
+        component = potential.components[0]
+        model = component.params.model
+        row = {"name": path.parent.name, "path": str(path), "elements": list(potential.elements),
+               "cutoff": float(model.cutoff), "feature_type": model.feature_type,
+               "model_type": int(model.model_type), "max_p": int(model.max_p),
+               "n_coeffs": len(component.coeffs), "rmse_energy": None, "rmse_force": None,
+               "cost": None}
+        errors = path.parent / "polymlp_error.yaml"
+        if errors.is_file():
+            blocks = yaml.safe_load(errors.read_text()).get("prediction_errors", [])
+            tests = [b for b in blocks if "test" in str(b.get("dataset", "")).lower()] or blocks[-1:]
+            if tests:
+                row["rmse_energy"] = tests[0].get("rmse_energy")
+                row["rmse_force"] = tests[0].get("rmse_force")
+        cost = path.parent / "polymlp_cost.yaml"
+        if cost.is_file():
+            row["cost"] = (yaml.safe_load(cost.read_text()).get("costs") or {}).get("single_core")
+        rows.append(row)
+    return rows

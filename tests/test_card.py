@@ -1,0 +1,99 @@
+"""Property cards: contents consistent with themselves, failures recorded, files, command."""
+
+import json
+
+import numpy as np
+import pytest
+from ase.calculators.emt import EMT
+
+from polymlp_lab.cli import main
+from polymlp_lab.properties.card import compare_cards, compute_card, index_repository, write_card
+
+from conftest import random_potential
+
+SMALL = dict(n_detailed=1, phonon_supercell=(2, 2, 2), phonon_mesh=(6, 6, 6), progress=False)
+
+
+@pytest.fixture(scope="module")
+def cu_card():
+    return compute_card(EMT(), elements=("Cu",), prototypes=["fcc", "bcc", "hcp", "sc"],
+                        **dict(SMALL, n_detailed=2))
+
+
+def test_element_card_is_consistent(cu_card):
+    energies = cu_card["energies"]
+    assert set(energies) == {"fcc", "bcc", "hcp", "sc"}
+    ranked = sorted(energies, key=energies.get)
+    assert set(ranked[:2]) == {"fcc", "hcp"} and ranked[-1] == "sc"  # close packed lowest
+    assert set(cu_card["eos"]) == {"fcc", "hcp"}  # the two lowest get the detailed properties
+    eos = cu_card["eos"]["fcc"]
+    a = cu_card["lattice"]["fcc"]["a"]  # conventional cubic cell, 4 atoms
+    assert eos["v0"] == pytest.approx(a**3 / 4, rel=2e-3)
+    c = np.array(cu_card["elastic"]["fcc"])
+    assert c.shape == (6, 6)
+    assert (c[0, 0] + 2 * c[0, 1]) / 3 == pytest.approx(eos["b0"], rel=0.03)
+    assert cu_card["elastic_moduli"]["fcc"]["stable"]
+    dos = cu_card["phonon_dos"]["fcc"]
+    assert len(dos["frequencies_THz"]) == len(dos["dos"]) > 10 and not dos["imaginary"]
+    assert cu_card["timings"]["total_s"] > 0
+
+
+def test_card_files_and_comparison(cu_card, tmp_path):
+    index = write_card(cu_card, tmp_path / "card")
+    assert json.loads((tmp_path / "card" / "card.json").read_text())["energies"] == cu_card["energies"]
+    page = index.read_text()
+    assert "fcc" in page and "energies.png" in page
+    for name in ("energies.png", "eos.png", "phonon_dos.png"):
+        assert (tmp_path / "card" / name).stat().st_size > 1000
+    fig = compare_cards({"EMT": cu_card, "again": cu_card}, tmp_path / "cmp")
+    assert (tmp_path / "cmp" / "compare.png").is_file() and len(fig.axes) >= 3
+
+
+def test_binary_card_has_formation_energies_and_hull():
+    card = compute_card(EMT(), elements=("Cu", "Au"),
+                        prototypes=["fcc", "bcc", "L1_2", "L1_0", "B2"], **SMALL)
+    hull = card["hull"]
+    refs = hull["references"]
+    assert refs["Cu"] == pytest.approx(card["energies"]["fcc:Cu"])
+    assert hull["formation_energies"]["fcc:Cu"] == pytest.approx(0.0, abs=1e-12)
+    assert "fcc:Cu" in hull["stable"] and "fcc:Au" in hull["stable"]
+    assert all(v >= -1e-12 for v in hull["e_above_hull"].values())
+    assert all(hull["e_above_hull"][k] == pytest.approx(0.0, abs=1e-9) for k in hull["stable"])
+    # x is the fraction of the second element: Cu3Au (L1_2:CuAu) has x = 1/4
+    assert hull["composition_x"]["L1_2:CuAu"] == pytest.approx(0.25)
+
+
+class FailingEMT(EMT):
+    """EMT that fails on simple cubic cells (one atom per cell)."""
+
+    def calculate(self, atoms=None, *args, **kwargs):
+        if atoms is not None and len(atoms) == 1 and np.allclose(atoms.cell.angles(), 90):
+            raise RuntimeError("cannot evaluate this one")
+        super().calculate(atoms, *args, **kwargs)
+
+
+def test_a_failing_structure_is_recorded_not_fatal():
+    card = compute_card(FailingEMT(), elements=("Cu",), prototypes=["fcc", "sc"], **SMALL)
+    assert "fcc" in card["energies"] and "sc" not in card["energies"]
+    assert "cannot evaluate" in card["failures"]["sc"]
+
+
+def test_card_command_and_repository(tmp_path, capsys):
+    potential = random_potential(("Al",), seed=1, scale=1e-3)
+    repo = tmp_path / "polymlps"
+    for name in ("a", "b"):
+        (repo / name).mkdir(parents=True)
+        potential.save(repo / name / "polymlp.yaml")
+    (repo / "a" / "polymlp_cost.yaml").write_text("costs:\n  single_core: 0.02\n")
+    (repo / "a" / "polymlp_error.yaml").write_text(
+        "prediction_errors:\n- dataset: Train_x\n  rmse_energy: 1.0\n- dataset: Test_x\n  rmse_energy: 2.0\n")
+    rows = index_repository(repo)
+    assert [r["name"] for r in rows] == ["a", "b"]
+    assert rows[0]["rmse_energy"] == 2.0 and rows[0]["cost"] == 0.02 and rows[1]["cost"] is None
+    assert rows[0]["n_coeffs"] == len(potential.components[0].coeffs)
+    code = main(["card", "--pot", str(repo / "a" / "polymlp.yaml"), "--out", str(tmp_path / "out"),
+                 "--prototypes", "fcc", "bcc", "--detailed", "1", "--quiet"])
+    assert code == 0
+    card = json.loads((tmp_path / "out" / "card.json").read_text())
+    assert set(card["energies"]) <= {"fcc", "bcc"} and "index.html" in capsys.readouterr().out
+    assert main(["card", "--out", str(tmp_path / "x")]) == 2
