@@ -657,3 +657,28 @@ def test_cli_grid_resumes_after_a_kill(tmp_path):
     assert sorted(p.name for p in (out / "polymlps").iterdir()) == sorted(r["name"] for r in front)
     for r in front:
         assert r["name"] in output
+
+
+def test_run_grid_on_an_existing_scheduler(tmp_path):
+    """--scheduler: the search runs on a cluster it did not start, and leaves it running."""
+    from distributed import Client, LocalCluster
+
+    potential = random_potential(("Al",), seed=3, scale=1e-3)
+    structures = []
+    for k in range(8):
+        atoms = Atoms("Al4", scaled_positions=[[0, 0, 0], [0, .5, .5], [.5, 0, .5], [.5, .5, 0]],
+                      cell=np.eye(3) * (4.0 + 0.03 * k), pbc=True)
+        atoms.rattle(0.05, seed=k)
+        result = potential.evaluate(atoms)
+        atoms.calc = SinglePointCalculator(atoms, energy=result.energy, forces=result.forces,
+                                           stress=result.stress)
+        structures.append(atoms)
+    models = enumerate_models(("Al",), cutoffs=(4.0,), n_gaussians=(3,), feature_types=("pair",),
+                              pair_max_ps=(2, 3))
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
+        rows = run_grid(("Al",), Dataset("Al", structures), models=models, out=tmp_path / "g",
+                        scheduler=cluster.scheduler_address, progress=False)
+        assert client.run_on_scheduler(lambda: True)  # still up after the search
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+    assert all(r["cost"] > 0 for r in rows)
