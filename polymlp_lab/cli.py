@@ -118,6 +118,10 @@ def _card(args) -> int:
     import json
     from pathlib import Path
 
+    import matplotlib
+
+    matplotlib.use("Agg")
+
     from .potential import load_potential
     from .properties.card import compare_cards, compute_card, index_repository, write_card
 

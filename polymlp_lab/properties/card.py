@@ -186,9 +186,6 @@ def _detailed_keys(card, elements, n_detailed) -> list:
 
 def plot_card(card, out_dir) -> list:
     """PNG plots of a card: energies of the prototypes, E–V curves, phonon DOS, hull."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     out_dir = Path(out_dir)
@@ -279,10 +276,6 @@ def compare_cards(cards: dict, out_dir=None):
     """Side-by-side figure of several cards ({label: card}): relative prototype energies,
     equilibrium volumes and bulk moduli, phonon DOS (e.g. an MLP against EAM, or the Pareto set
     of a grid search). Saved as compare.png in ``out_dir`` when given."""
-    import matplotlib
-
-    if out_dir is not None:
-        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.5), constrained_layout=True)
