@@ -35,6 +35,8 @@ import tempfile
 import time
 from importlib.metadata import version
 from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_common import executable, shared_conformance_dir, system_busy_seconds  # noqa: E402
 
 DATASETS = ("MgO", "Cu-md")
 CODES = ("ours", "pypolymlp")
@@ -49,26 +51,12 @@ MAX_OTHER_LOAD = 0.25  # cores used by other processes during a fit: above, mark
 LOG_TAIL = 30  # lines of a failed fit's log to show
 
 
-def shared_conformance_dir():
-    """As tests/conftest.py: $POLYMLP_LAB_SHARED or ../shared next to the repo, /conformance."""
-    shared = os.environ.get("POLYMLP_LAB_SHARED")
-    root = Path(shared) if shared else Path(__file__).resolve().parents[1].parent / "shared"
-    return root / "conformance"
-
-
-def executable(name):
-    """The console script `name` of this interpreter's environment, else the one on PATH."""
-    beside = Path(sys.executable).parent / name
-    found = str(beside) if beside.is_file() else shutil.which(name)
-    if not found:
-        sys.exit(f"bench_fit: cannot find the `{name}` command")
-    return found
 
 
 def commands():
     return {
-        "ours": [executable("polymlp-lab"), "fit", "polymlp.in", "--quiet", "--output", "."],
-        "pypolymlp": [executable("pypolymlp"), "-i", "polymlp.in"],
+        "ours": [executable("polymlp-lab", "bench_fit"), "fit", "polymlp.in", "--quiet", "--output", "."],
+        "pypolymlp": [executable("pypolymlp", "bench_fit"), "-i", "polymlp.in"],
     }
 
 
@@ -90,15 +78,6 @@ def warm_page_cache(dataset_dir):
                 while handle.read(1 << 22):
                     pass
 
-
-def system_busy_seconds():
-    """CPU seconds used by everything on the machine since boot (Linux), else None."""
-    try:
-        ticks = [int(t) for t in Path("/proc/stat").read_text().split()[1:9]]
-    except OSError:
-        return None
-    idle, iowait = ticks[3], ticks[4]  # user nice system idle iowait irq softirq steal
-    return (sum(ticks) - idle - iowait) / os.sysconf("SC_CLK_TCK")
 
 
 def maxrss_bytes(usage):

@@ -43,13 +43,14 @@ import json
 import math
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from importlib.metadata import version
 from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_common import executable, shared_conformance_dir, system_busy_seconds  # noqa: E402
 
 ELEMENTS = ("Mg", "O")
 # The grid: enumerate_models(ELEMENTS, cutoffs=(5, 6), n_gaussians=(4, 6), model_types=(2, 3),
@@ -73,20 +74,6 @@ MAX_OTHER_LOAD = 0.25  # cores used by other processes during a run: above, mark
 LOG_TAIL = 30  # lines of a failed run's log to show
 
 
-def shared_conformance_dir():
-    """As tests/conftest.py: $POLYMLP_LAB_SHARED or ../shared next to the repo, /conformance."""
-    shared = os.environ.get("POLYMLP_LAB_SHARED")
-    root = Path(shared) if shared else Path(__file__).resolve().parents[1].parent / "shared"
-    return root / "conformance"
-
-
-def executable(name):
-    """The console script `name` of this interpreter's environment, else the one on PATH."""
-    beside = Path(sys.executable).parent / name
-    found = str(beside) if beside.is_file() else shutil.which(name)
-    if not found:
-        sys.exit(f"bench_grid: cannot find the `{name}` command")
-    return found
 
 
 def atomic_energies(polymlp_in):
@@ -142,18 +129,9 @@ def git_head():
         return "?"
 
 
-def system_busy_seconds():
-    """CPU seconds used by everything on the machine since boot (Linux), else None."""
-    try:
-        ticks = [int(t) for t in Path("/proc/stat").read_text().split()[1:9]]
-    except OSError:
-        return None
-    idle, iowait = ticks[3], ticks[4]  # user nice system idle iowait irq softirq steal
-    return (sum(ticks) - idle - iowait) / os.sysconf("SC_CLK_TCK")
-
 
 def grid_command(data_glob, out, workers, energies, options):
-    return [executable("polymlp-lab"), "grid", "--elements", *ELEMENTS, "--data", data_glob,
+    return [executable("polymlp-lab", "bench_grid"), "grid", "--elements", *ELEMENTS, "--data", data_glob,
             "--out", str(out), "--workers", str(workers), "--atomic-energy", *energies,
             *options, "--quiet"]
 
