@@ -35,6 +35,9 @@ import time
 from importlib.metadata import version
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_common import system_busy_seconds  # noqa: E402
+
 START = time.perf_counter()  # zero of the in-process cold-start clock
 
 POTENTIALS = {
@@ -102,16 +105,6 @@ def make_step(engine, potential_file, atoms, threads):
         return energy, forces.T, -stress[[0, 1, 2, 4, 5, 3]] / volume
 
     return step
-
-
-def system_busy_seconds():
-    """CPU seconds used by everything on the machine since boot (Linux), else None."""
-    try:
-        ticks = [int(t) for t in Path("/proc/stat").read_text().split()[1:9]]
-    except OSError:
-        return None
-    idle, iowait = ticks[3], ticks[4]  # user nice system idle iowait irq softirq steal
-    return (sum(ticks) - idle - iowait) / os.sysconf("SC_CLK_TCK")
 
 
 def throughput_worker(args):
