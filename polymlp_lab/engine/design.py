@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import PotentialFileError
 from . import design_kernels
-from .harmonics import n_lm_half, normalisation_table
+from .harmonics import n_lm_half
 from .model import _linear_feature_terms, frozen_array, model_layout
 from .neighbors import half_neighbor_list
 
@@ -81,8 +81,9 @@ def build_feature_tables(params) -> FeatureTables:
     """FeatureTables from pypolymlp's enumeration (``get_features_attr``) of ``params``."""
     model = params.model
     n_type = params.n_type
-    type_pairs, tp_members, radial_params, lmax, features, polynomials = model_layout(params)
-    n_fn = len(radial_params)
+    geometry, tp_members, features, polynomials = model_layout(params)
+    lmax, type_pairs = geometry["lmax"], geometry["type_pairs"]
+    n_fn = len(geometry["radial_params"])
     n_linear = len(features)
     n_lmf = (lmax + 1) ** 2
 
@@ -140,13 +141,7 @@ def build_feature_tables(params) -> FeatureTables:
     arr = frozen_array
     act_ptr = np.cumsum([0] + [len(a) for a in active])
     return FeatureTables(
-        elements=tuple(params.elements),
-        cutoff=float(model.cutoff),
-        radial_params=arr(radial_params, np.float64),
-        lmax=lmax,
-        type_pairs=arr(type_pairs, np.int64),
-        n_type_pairs=len(tp_members),
-        norm=arr(normalisation_table(lmax), np.float64),
+        **geometry,
         other_type=arr(other_type, np.int64),
         act_ptr=arr(act_ptr, np.int64),
         act_idx=arr([k for a in active for k in a], np.int64),

@@ -157,7 +157,9 @@ def frozen_array(x, dtype, shape=None) -> np.ndarray:
 def model_layout(params, path=None):
     """What every table of a model starts from, with pypolymlp's feature enumeration.
 
-    Returns (type_pairs, tp_members, radial_params (n_fn, 2), lmax, features, polynomials).
+    Returns (geometry, tp_members, features, polynomials); ``geometry`` holds the fields every
+    table dataclass starts with: elements, cutoff, radial_params (n_fn, 2), lmax, type_pairs,
+    n_type_pairs, norm (read-only arrays).
     """
     from pypolymlp.mlp_dev.core.features_attr import get_features_attr
 
@@ -176,15 +178,25 @@ def model_layout(params, path=None):
         features, polynomials, _ = get_features_attr(params)
     except Exception as exc:  # pypolymlp's C++ enumeration refused the parameters
         raise PotentialFileError(f"pypolymlp cannot enumerate the features: {exc}", path=path) from exc
-    return type_pairs, tp_members, radial_params, lmax, features, polynomials
+    geometry = dict(
+        elements=tuple(params.elements),
+        cutoff=float(model.cutoff),
+        radial_params=frozen_array(radial_params, np.float64),
+        lmax=lmax,
+        type_pairs=frozen_array(type_pairs, np.int64),
+        n_type_pairs=len(tp_members),
+        norm=frozen_array(normalisation_table(lmax), np.float64),
+    )
+    return geometry, tp_members, features, polynomials
 
 
 def build_tables(params, coeffs, path=None) -> ModelTables:
     """ModelTables for one pypolymlp ``PolymlpParamsSingle`` and its coefficients."""
     model = params.model
     n_type = params.n_type
-    type_pairs, tp_members, radial_params, lmax, features, polynomials = model_layout(params, path)
-    n_fn = len(radial_params)
+    geometry, tp_members, features, polynomials = model_layout(params, path)
+    lmax = geometry["lmax"]
+    n_fn = len(geometry["radial_params"])
     n_linear = len(features)
     n_total = n_linear + len(polynomials)
     coeffs = np.asarray(coeffs, dtype=np.float64)
@@ -275,13 +287,7 @@ def build_tables(params, coeffs, path=None) -> ModelTables:
 
     arr = frozen_array
     return ModelTables(
-        elements=tuple(params.elements),
-        cutoff=float(model.cutoff),
-        radial_params=arr(radial_params, np.float64),
-        lmax=lmax,
-        type_pairs=arr(type_pairs, np.int64),
-        n_type_pairs=len(tp_members),
-        norm=arr(normalisation_table(lmax), np.float64),
+        **geometry,
         prod_ptr=arr(prod_ptr, np.int64, (n_type, 2, 6)),
         prod_off=arr(prod_off, np.int64),
         prod_factors=arr(prod_factors, np.int32),
