@@ -1,7 +1,9 @@
 """ASE calculator over the Numba engine."""
 
+import numpy as np
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 
+from .engine.neighbors import NeighborCache
 from .potential import Potential, load_potential
 
 
@@ -11,6 +13,10 @@ class PolymlpCalculator(Calculator):
     Parameters
     ----------
     potential : Potential, or a path / list of paths accepted by ``load_potential``.
+    skin : float, Å
+        The neighbour list is built out to cutoff + skin and reused across calls (MD steps,
+        relaxation steps) while it is still complete; 0 builds a fresh list every call.
+        Results do not depend on it.
 
     Results in ASE units: energy and free_energy (eV), energies (eV per atom), forces (eV/Å),
     stress (eV/Å³, Voigt order xx yy zz yz xz xy; only for cells periodic in 3 directions).
@@ -18,16 +24,36 @@ class PolymlpCalculator(Calculator):
 
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
 
-    def __init__(self, potential, **kwargs):
+    def __init__(self, potential, *, skin: float = 1.0, **kwargs):
         super().__init__(**kwargs)
         self.potential = potential if isinstance(potential, Potential) else load_potential(potential)
+        self.neighbors = NeighborCache(skin) if skin > 0 else None
+
+    def check_state(self, atoms, tol=1e-15):
+        """What changed since the last calculation, by exact comparison of what we use.
+
+        ASE's generic check compares every array with ``isclose``, which costs as much as a
+        small evaluation; the engine reads only numbers, positions, cell and pbc.
+        """
+        if self.atoms is None:
+            return list(all_changes)
+        changes = []
+        if not np.array_equal(atoms.numbers, self.atoms.numbers):
+            changes.append("numbers")
+        if not np.array_equal(atoms.positions, self.atoms.positions):
+            changes.append("positions")
+        if not np.array_equal(atoms.cell.array, self.atoms.cell.array):
+            changes.append("cell")
+        if not np.array_equal(atoms.pbc, self.atoms.pbc):
+            changes.append("pbc")
+        return changes
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
         wants_forces = any(p in properties for p in ("forces", "stress"))
         if "stress" in properties and not all(self.atoms.pbc):
             raise PropertyNotImplementedError("stress needs a cell periodic in 3 directions")
-        result = self.potential.evaluate(self.atoms, forces=wants_forces)
+        result = self.potential.evaluate(self.atoms, forces=wants_forces, neighbors=self.neighbors)
         self.results["energy"] = result.energy
         self.results["free_energy"] = result.energy
         self.results["energies"] = result.energies

@@ -1,4 +1,4 @@
-"""Command line: ``polymlp-lab eval``, ``polymlp-lab fit polymlp.in``, ``polymlp-lab grid``."""
+"""Command line: ``polymlp-lab eval | fit | grid | card | md | gb | rss | warmup``."""
 
 import argparse
 import json
@@ -158,6 +158,47 @@ def _card(args) -> int:
     return 0
 
 
+def _read_structure(path, format=None):
+    from ase.io import read
+
+    try:
+        return read(path, format=format)
+    except Exception as exc:  # ase raises many types for unreadable files
+        raise PolymlpLabError(f"{path}: cannot read the structure ({exc})") from exc
+
+
+def _md(args) -> int:
+    import time
+
+    from .calculator import PolymlpCalculator
+    from .potential import load_potential
+    from .simulations.md import run_md
+
+    atoms = _read_structure(args.structure)
+    if args.supercell:
+        atoms = atoms.repeat(args.supercell)
+    calc = PolymlpCalculator(load_potential(args.pot if len(args.pot) > 1 else args.pot[0]),
+                             skin=args.skin)
+    start = time.perf_counter()
+    result = run_md(
+        atoms, calc, out=args.out, resume=not args.restart, progress=not args.quiet,
+        ensemble=args.ensemble, temperature_K=args.temperature, steps=args.steps,
+        timestep_fs=args.timestep, thermostat=args.thermostat, barostat=args.barostat,
+        pressure_GPa=args.pressure, interval=args.interval, seed=args.seed,
+    )
+    seconds = time.perf_counter() - start
+    done = result.records["step"][-1] - result.resumed_from_step
+    temperature = result.array("temperature_K")
+    energy = result.array("total_energy_eV") / result.n_atoms
+    print(f"polymlp-lab: {done} MD steps of {result.n_atoms} atoms in {seconds:.1f} s "
+          f"({done / max(seconds, 1e-9):.0f} steps/s); mean T {temperature.mean():.1f} K; "
+          f"total energy range {1e3 * np.ptp(energy):.3f} meV/atom; {args.out}/md.json")
+    if result.failed:
+        print(f"polymlp-lab: the run stopped early: {result.failed}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def warmup() -> float:
     """Compile (or load from Numba's on-disk cache) every engine and fitting kernel; seconds.
 
@@ -169,6 +210,7 @@ def warmup() -> float:
     from ase import Atoms
     from ase.build import bulk
 
+    from .engine.neighbors import NeighborCache
     from .models import model_params, n_features
     from .potential import Potential
 
@@ -182,6 +224,7 @@ def warmup() -> float:
     for atoms in (crystal, cluster):
         potential.evaluate(atoms)
         potential.evaluate(atoms, forces=False)
+        potential.evaluate(atoms, neighbors=NeighborCache(1.0))
     from .engine.design import build_feature_tables, design_rows
 
     tables = build_feature_tables(params)
@@ -238,13 +281,36 @@ def main(argv=None) -> int:
     cd.add_argument("--eam-peer", action="store_true",
                     help="also the card of a Sutton-Chen EAM of the same elements, compared")
     cd.add_argument("--quiet", action="store_true", help="no progress bars")
+    md = sub.add_parser("md", help="molecular dynamics: NVE, NVT or NPT; md.json and trajectory")
+    md.add_argument("--pot", action="append", required=True,
+                    help="potential file (polymlp.yaml or polymlp.lammps); repeat for a hybrid")
+    md.add_argument("--structure", required=True, help="starting structure (POSCAR, extxyz, ...)")
+    md.add_argument("--supercell", nargs=3, type=int, metavar=("N1", "N2", "N3"),
+                    help="repeat the structure first")
+    md.add_argument("--ensemble", choices=["nve", "nvt", "npt"], default="nve")
+    md.add_argument("--temperature", type=float, default=300.0,
+                    help="K: thermostat target, and the initial velocities")
+    md.add_argument("--steps", type=int, default=1000)
+    md.add_argument("--timestep", type=float, default=1.0, help="fs")
+    md.add_argument("--thermostat", choices=["nose-hoover", "langevin", "bussi"],
+                    default="nose-hoover", help="for nvt")
+    md.add_argument("--barostat", choices=["mtk", "mtk-aniso", "berendsen"], default="mtk",
+                    help="for npt (mtk: isotropic)")
+    md.add_argument("--pressure", type=float, default=0.0, help="GPa, for npt")
+    md.add_argument("--interval", type=int, default=10, help="steps between records and frames")
+    md.add_argument("--seed", type=int, default=0, help="initial velocities and thermostat noise")
+    md.add_argument("--skin", type=float, default=1.0, help="neighbour-list skin, Å")
+    md.add_argument("--out", required=True, help="output directory (rerun to resume or extend)")
+    md.add_argument("--restart", action="store_true", help="start again, ignoring an earlier run")
+    md.add_argument("--quiet", action="store_true", help="no progress bar")
     sub.add_parser("warmup", help="compile the Numba kernels into their on-disk cache")
     args = parser.parse_args(argv)
     if args.command == "warmup":
         print(f"polymlp-lab: engine kernels compiled and cached in {warmup():.1f} s")
         return 0
     try:
-        return {"fit": _fit, "grid": _grid, "card": _card, "eval": _eval}[args.command](args)
+        commands = {"fit": _fit, "grid": _grid, "card": _card, "eval": _eval, "md": _md}
+        return commands[args.command](args)
     except PolymlpLabError as exc:
         print(f"polymlp-lab: error: {exc}", file=sys.stderr)
         return 2

@@ -102,8 +102,13 @@ class Potential:
         files = ", ".join(str(c.path) if c.path else "<in memory>" for c in self.components)
         return f"Potential(elements={self.elements}, cutoff={self.cutoff} Å, files=[{files}])"
 
-    def evaluate(self, atoms, *, forces: bool = True) -> Evaluation:
-        """Energy (eV), per-atom energies, forces (eV/Å) and stress (eV/Å³) of ``atoms``."""
+    def evaluate(self, atoms, *, forces: bool = True, neighbors=None) -> Evaluation:
+        """Energy (eV), per-atom energies, forces (eV/Å) and stress (eV/Å³) of ``atoms``.
+
+        neighbors : an :class:`~polymlp_lab.engine.neighbors.NeighborCache` whose list (built
+            with a skin) is reused across calls, as MD and relaxations do; None builds a
+            fresh list. Results are the same either way.
+        """
         cell, positions, numbers, pbc = _checked_structure(atoms)
         n_atom = len(numbers)
         type_ids = [c.type_ids(numbers) for c in self.components]
@@ -118,7 +123,10 @@ class Potential:
             if not known.all() and c.type_full:
                 raise UnknownElementError(chemical_symbols[numbers[~known][0]], c.elements)
             if known.all():
-                e, f, v = evaluate_model(c.tables, cell, positions, types, pbc, forces=forces)
+                e, f, v = evaluate_model(
+                    c.tables, cell, positions, types, pbc, forces=forces,
+                    neighbors=neighbors, reach=self.cutoff,
+                )
                 energies += e
                 if forces:
                     force_sum += f

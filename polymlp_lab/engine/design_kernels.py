@@ -18,7 +18,7 @@ from numba import njit
 
 from .harmonics import legendre_recursion, spherical_harmonics_gradient
 from .kernels import _density_of_bonds, _expand_to_full, _parity
-from .radial import gaussian_radial_derivative
+from .radial import gaussian_radial_derivative, uniform_grid_prefix
 
 
 @njit(cache=True, nogil=True)
@@ -26,7 +26,8 @@ def densities(bond_i, bond_j, bond_d, types, type_pairs, cutoff, radial_params, 
     """a_half[i] += f_n Y_lm(d), a_half[j] += (-1)^l f_n Y_lm(d) per bond (serial, no GIL)."""
     _density_of_bonds(
         0, bond_i.shape[0], bond_i, bond_j, bond_d, types, type_pairs, cutoff, radial_params,
-        lmax, norm, _parity(lmax), legendre_recursion(lmax), a_half.view(np.float64),
+        lmax, norm, _parity(lmax), legendre_recursion(lmax),
+        uniform_grid_prefix(radial_params, cutoff), a_half.view(np.float64),
     )
 
 

@@ -17,7 +17,9 @@ def _n_chunks(n_atom: int, n_slot: int, n_bond: int) -> int:
     return int(max(1, min(threads, n_bond, _BUFFER_BYTES // per_chunk)))
 
 
-def evaluate_model(tables: ModelTables, cell, positions, type_ids, pbc, *, forces=True):
+def evaluate_model(
+    tables: ModelTables, cell, positions, type_ids, pbc, *, forces=True, neighbors=None, reach=None
+):
     """Energy terms of one potential file for one structure.
 
     Parameters
@@ -26,6 +28,8 @@ def evaluate_model(tables: ModelTables, cell, positions, type_ids, pbc, *, force
     positions : (n_atom, 3) float, Cartesian, Å.
     type_ids : (n_atom,) int, index into ``tables.elements``.
     pbc : (3,) bool.
+    neighbors : NeighborCache to take the bonds from (reused across calls), or None for a
+        fresh list; ``reach`` (Å) is passed on to it (the largest cutoff it serves).
 
     Returns
     -------
@@ -36,7 +40,10 @@ def evaluate_model(tables: ModelTables, cell, positions, type_ids, pbc, *, force
     positions = np.ascontiguousarray(positions, dtype=np.float64)
     type_ids = np.ascontiguousarray(type_ids, dtype=np.int64)
     n_atom = len(positions)
-    bond_i, bond_j, bond_d = half_neighbor_list(cell, positions, pbc, tables.cutoff)
+    if neighbors is None:
+        bond_i, bond_j, bond_d = half_neighbor_list(cell, positions, pbc, tables.cutoff)
+    else:
+        bond_i, bond_j, bond_d = neighbors.bonds(cell, positions, pbc, tables.cutoff, reach=reach)
     n_slot = tables.n_slots_half
     a_half = np.zeros((n_atom, n_slot), dtype=np.complex128)
     chunks = _n_chunks(n_atom, n_slot, len(bond_i))

@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit, prange
 
 from .harmonics import legendre_recursion, spherical_harmonics, spherical_harmonics_gradient
-from .radial import gaussian_radial, gaussian_radial_derivative
+from .radial import gaussian_radial_grid, gaussian_radial_grid_derivative, uniform_grid_prefix
 
 
 @njit(cache=True)
@@ -49,7 +49,7 @@ def _parity(lmax):
 @njit(cache=True)
 def _density_of_bonds(
     start, stop, bond_i, bond_j, bond_d, types, type_pairs, cutoff, radial_params, lmax, norm,
-    parity, rec, buf,
+    parity, rec, grid, buf,
 ):
     """buf[i] += f_n Y_lm(d), buf[j] += (-1)^l f_n Y_lm(d) for bonds start..stop.
 
@@ -69,7 +69,7 @@ def _density_of_bonds(
         j = bond_j[b]
         dx, dy, dz = bond_d[b, 0], bond_d[b, 1], bond_d[b, 2]
         r = math.sqrt(dx * dx + dy * dy + dz * dz)
-        gaussian_radial(r, cutoff, radial_params, fn)
+        gaussian_radial_grid(r, cutoff, radial_params, grid, fn)
         spherical_harmonics(dx, dy, dz, lmax, norm, rec, q, ylm)
         for k in range(n2):
             y_j[k] = parity[k] * y[k]
@@ -98,13 +98,14 @@ def accumulate_density(
     n_bond = bond_i.shape[0]
     parity = _parity(lmax)
     rec = legendre_recursion(lmax)
+    grid = uniform_grid_prefix(radial_params, cutoff)
     buffers = np.empty((n_chunks, n_atom, 2 * n_slot))
     for c in prange(n_chunks):
         buffers[c] = 0.0
         start, stop = _chunk_bounds(n_bond, n_chunks, c)
         _density_of_bonds(
             start, stop, bond_i, bond_j, bond_d, types, type_pairs, cutoff, radial_params,
-            lmax, norm, parity, rec, buffers[c],
+            lmax, norm, parity, rec, grid, buffers[c],
         )
     _sum_chunks(buffers, a_half.view(np.float64))
 
@@ -409,7 +410,7 @@ def atomic_energies(
 @njit(cache=True)
 def _forces_of_bonds(
     start, stop, bond_i, bond_j, bond_d, types, type_pairs, cutoff, radial_params, lmax, norm,
-    parity, rec, g_float, forces, virial,
+    parity, rec, grid, g_float, forces, virial,
 ):
     """Add the bonds start..stop to forces (eV/Å) and virial (eV), from adjoints g_float.
 
@@ -435,7 +436,7 @@ def _forces_of_bonds(
         j = bond_j[b]
         dx, dy, dz = bond_d[b, 0], bond_d[b, 1], bond_d[b, 2]
         r = math.sqrt(dx * dx + dy * dy + dz * dz)
-        gaussian_radial_derivative(r, cutoff, radial_params, fn, dfn)
+        gaussian_radial_grid_derivative(r, cutoff, radial_params, grid, fn, dfn)
         spherical_harmonics_gradient(dx, dy, dz, lmax, norm, rec, q, ylm, grad)
         tp = type_pairs[types[i], types[j]]
         g_i = g_float[i]
@@ -504,6 +505,7 @@ def bond_forces(
     n_bond = bond_i.shape[0]
     parity = _parity(lmax)
     rec = legendre_recursion(lmax)
+    grid = uniform_grid_prefix(radial_params, cutoff)
     g_float = g_half.view(np.float64)
     f_buf = np.empty((n_chunks, n_atom, 3))
     v_buf = np.zeros((n_chunks, 3, 3))
@@ -512,7 +514,7 @@ def bond_forces(
         start, stop = _chunk_bounds(n_bond, n_chunks, c)
         _forces_of_bonds(
             start, stop, bond_i, bond_j, bond_d, types, type_pairs, cutoff, radial_params,
-            lmax, norm, parity, rec, g_float, f_buf[c], v_buf[c],
+            lmax, norm, parity, rec, grid, g_float, f_buf[c], v_buf[c],
         )
     _sum_chunks(f_buf, forces)
     for c in range(n_chunks):

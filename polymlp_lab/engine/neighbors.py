@@ -279,3 +279,115 @@ def half_neighbor_list(cell, positions, pbc, cutoff):
         n_bins, BIN_REACH, cutoff, True, offsets, counts, closest, bond_i, bond_j, bond_d,
     )
     return bond_i, bond_j, bond_d
+
+
+@njit(cache=True)
+def _select_bonds(pair_i, pair_j, translations, positions, cutoff, bond_i, bond_j, bond_d):
+    """Copy the candidate pairs shorter than ``cutoff`` (Å) into the bond arrays.
+
+    d = r_j + T - r_i with T = translations[k]. Returns (number of bonds, the shortest
+    distance over all candidates, and its candidate index).
+    """
+    cut2 = cutoff * cutoff
+    n = 0
+    dmin2 = np.inf
+    kmin = -1
+    for k in range(pair_i.shape[0]):
+        i = pair_i[k]
+        j = pair_j[k]
+        dx = positions[j, 0] + translations[k, 0] - positions[i, 0]
+        dy = positions[j, 1] + translations[k, 1] - positions[i, 1]
+        dz = positions[j, 2] + translations[k, 2] - positions[i, 2]
+        r2 = dx * dx + dy * dy + dz * dz
+        if r2 < dmin2:
+            dmin2 = r2
+            kmin = k
+        if r2 < cut2:
+            bond_i[n] = i
+            bond_j[n] = j
+            bond_d[n, 0] = dx
+            bond_d[n, 1] = dy
+            bond_d[n, 2] = dz
+            n += 1
+    return n, math.sqrt(dmin2), kmin
+
+
+class NeighborCache:
+    """A half neighbour list built with a skin and reused while it is still complete.
+
+    The candidate pairs are those within ``reach + skin`` (Å) when the list is built. For a
+    later structure with the same atoms, the list is reused when no pair can have come
+    within ``reach``: with F = cell_ref⁻¹ cell (the homogeneous deformation since the build)
+    and u the largest atomic displacement beyond that deformation,
+    σ_min(F) (reach + skin) − 2u > reach. Cells that are not periodic in 3 directions reuse
+    the list only while the cell is unchanged. Bonds are then exactly those a fresh
+    :func:`half_neighbor_list` finds (order within an atom's bonds may differ).
+
+    ``builds`` counts the lists built so far.
+    """
+
+    def __init__(self, skin: float = 1.0):
+        if not skin >= 0.0:
+            raise InvalidStructureError(f"the neighbour-list skin must be >= 0 Å, not {skin}")
+        self.skin = float(skin)
+        self.builds = 0
+        self._key = None
+
+    def _build(self, cell, positions, pbc, reach):
+        bond_i, bond_j, bond_d = half_neighbor_list(cell, positions, pbc, reach + self.skin)
+        translations = bond_d - (positions[bond_j] - positions[bond_i])
+        if np.all(pbc):  # translations as lattice coordinates, to follow a changing cell
+            translations = np.rint(translations @ np.linalg.inv(cell))
+        self._key = (len(positions), tuple(pbc), float(reach))
+        self._cell = cell.copy()
+        self._positions = positions.copy()
+        self._pairs = (bond_i, bond_j, np.ascontiguousarray(translations))
+        self.builds += 1
+
+    def _still_complete(self, cell, positions, pbc, reach) -> bool:
+        if self._key != (len(positions), tuple(pbc), float(reach)):
+            return False
+        if np.array_equal(cell, self._cell):
+            deformation = None
+            shrink = 1.0
+        elif np.all(pbc):
+            deformation = np.linalg.solve(self._cell, cell)
+            shrink = float(np.linalg.svd(deformation, compute_uv=False)[-1])
+        else:
+            return False
+        reference = self._positions if deformation is None else self._positions @ deformation
+        moved = float(np.sqrt(((positions - reference) ** 2).sum(axis=1).max()))
+        return shrink * (reach + self.skin) - 2.0 * moved > reach
+
+    def bonds(self, cell, positions, pbc, cutoff, *, reach=None):
+        """(bond_i, bond_j, bond_d) of bonds shorter than ``cutoff`` (Å), as half_neighbor_list.
+
+        reach : the largest cutoff (Å) this cache will be asked for (default ``cutoff``);
+            a change of reach rebuilds the list.
+        """
+        cell = np.asarray(cell, dtype=np.float64)
+        positions = np.ascontiguousarray(positions, dtype=np.float64)
+        pbc = np.asarray(pbc, dtype=bool)
+        reach = float(cutoff if reach is None else reach)
+        if cutoff > reach:
+            raise ValueError(f"cutoff {cutoff} Å exceeds the reach {reach} Å of the cache")
+        if self._key is None or not self._still_complete(cell, positions, pbc, reach):
+            self._build(cell, positions, pbc, reach)
+        pair_i, pair_j, translations = self._pairs
+        if np.all(pbc):
+            translations = translations @ cell
+        n_pair = len(pair_i)
+        bond_i = np.empty(n_pair, dtype=np.int64)
+        bond_j = np.empty(n_pair, dtype=np.int64)
+        bond_d = np.empty((n_pair, 3))
+        n, closest, k = _select_bonds(
+            pair_i, pair_j, translations, positions, float(cutoff), bond_i, bond_j, bond_d
+        )
+        if n_pair and closest < MIN_DISTANCE:
+            i, j = int(pair_i[k]), int(pair_j[k])
+            raise AtomsTooCloseError(
+                f"atoms {i} and {j} are {closest:.3f} Å apart (minimum {MIN_DISTANCE} Å)",
+                pair=(i, j),
+                distance=closest,
+            )
+        return bond_i[:n], bond_j[:n], bond_d[:n]

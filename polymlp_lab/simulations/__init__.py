@@ -1,0 +1,1 @@
+"""Simulations: molecular dynamics and liquids, grain boundaries, random structure search."""
