@@ -73,7 +73,9 @@ def _density_of_bonds(
         spherical_harmonics(dx, dy, dz, lmax, norm, rec, q, ylm)
         for k in range(n2):
             y_j[k] = parity[k] * y[k]
-        tp = type_pairs[types[i], types[j]]
+        # max(., 0): type pairs are >= 0 already; saying so lets LLVM drop Numba's
+        # negative-index wrap-around in the loops below and vectorise them (~3x faster)
+        tp = max(type_pairs[types[i], types[j]], 0)
         a_i = buf[i]
         a_j = buf[j]
         for n in range(n_fn):
@@ -335,7 +337,7 @@ def _atom_energy_and_adjoint(
         energy += feat_coef[k] * v
     for x in range(n_t):
         sd[x] = 0.0
-    q0 = quad_ptr[t]
+    q0 = max(quad_ptr[t], 0)  # >= 0 already; max() lets LLVM vectorise the loop below
     for y in range(n_t):
         dy = d[y]
         row = q0 + y * n_t
@@ -438,7 +440,9 @@ def _forces_of_bonds(
         r = math.sqrt(dx * dx + dy * dy + dz * dz)
         gaussian_radial_grid_derivative(r, cutoff, radial_params, grid, fn, dfn)
         spherical_harmonics_gradient(dx, dy, dz, lmax, norm, rec, q, ylm, grad)
-        tp = type_pairs[types[i], types[j]]
+        # max(., 0): type pairs are >= 0 already; saying so lets LLVM drop Numba's
+        # negative-index wrap-around in the loops below and vectorise them (~3x faster)
+        tp = max(type_pairs[types[i], types[j]], 0)
         g_i = g_float[i]
         g_j = g_float[j]
         base = 2 * tp * n_fn * n_lmh
