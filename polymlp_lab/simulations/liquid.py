@@ -1,0 +1,483 @@
+"""Structure of liquids (and any periodic configuration) from MD trajectories.
+
+Radial distribution functions g(r) (total and partial), coordination numbers, the static
+structure factor S(q) by the Fourier route and by the direct (Debye) route, and bond-angle
+distributions. Frames are an ``ase.Atoms`` or a sequence of them, periodic in 3 directions,
+with cells of any shape; every result is averaged over the frames.
+
+Neighbours are all periodic images within the cutoff (the same pairs as
+:func:`ase.neighborlist.neighbor_list`, found faster with a k-d tree over as many image
+cells as the cutoff needs), so ``r_max`` may exceed half the cell: a one-atom primitive cell
+gives the g(r) of the crystal.
+
+Units: distances Å, densities atoms/Å³, wave vectors q 1/Å, angles degrees.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+from ase import Atoms
+from scipy.ndimage import gaussian_filter1d
+from scipy.spatial import cKDTree
+
+from ..errors import InvalidStructureError, PolymlpLabError
+
+__all__ = [
+    "RDF",
+    "radial_distribution",
+    "first_peak",
+    "first_minimum",
+    "coordination_number",
+    "structure_factor",
+    "debye_structure_factor",
+    "bond_angle_distribution",
+]
+
+#: Largest default r_max (Å).
+MAX_DEFAULT_R_MAX = 10.0
+#: Default r_max in mean interatomic spacings (V/N)^(1/3): ~900 neighbours per atom at most.
+DEFAULT_R_MAX_SPACINGS = 6.0
+#: Default q grid (1/Å) of the structure factors.
+DEFAULT_Q = np.linspace(0.5, 12.0, 461)
+WINDOWS = ("lorch", None)
+
+
+@dataclass(frozen=True)
+class RDF:
+    """A radial distribution function averaged over frames.
+
+    Attributes
+    ----------
+    r : ndarray
+        Bin centres (Å) of ``len(r)`` equal bins on [0, r_max].
+    g : ndarray
+        g(r), dimensionless (→ 1 at large r in a liquid).
+    density : float
+        Number density (atoms/Å³) of the neighbour species: all atoms for the total g, B for
+        the partial g_AB (averaged over frames, weighted by the number of A atoms).
+    total_density : float
+        Number density (atoms/Å³) of all atoms, averaged like ``density``.
+    n_frames : int
+        Number of frames averaged.
+    r_max : float
+        Upper end (Å) of the last bin.
+    elements : (str, str) or None
+        (A, B) for a partial g_AB, None for the total g.
+    """
+
+    r: np.ndarray
+    g: np.ndarray
+    density: float
+    total_density: float
+    n_frames: int
+    r_max: float
+    elements: Optional[Tuple[str, str]] = None
+
+    @property
+    def edges(self) -> np.ndarray:
+        """Bin edges (Å), ``len(r) + 1`` of them from 0 to r_max."""
+        return np.linspace(0.0, self.r_max, len(self.r) + 1)
+
+
+def _frames(frames) -> list:
+    """The frames as a list of periodic, finite, non-empty Atoms, or a typed error."""
+    frames = [frames] if isinstance(frames, Atoms) else list(frames)
+    if not frames:
+        raise PolymlpLabError("frames is empty: pass an ase.Atoms or a non-empty list of them")
+    for n, atoms in enumerate(frames):
+        if not isinstance(atoms, Atoms):
+            raise PolymlpLabError(f"frame {n} is a {type(atoms).__name__}, not an ase.Atoms")
+        if not atoms.pbc.all():
+            raise InvalidStructureError(
+                f"frames must be periodic in 3 directions: frame {n} has pbc={atoms.pbc.tolist()}"
+            )
+        if len(atoms) == 0:
+            raise InvalidStructureError(f"frame {n} has no atoms")
+        if not np.isfinite(atoms.positions).all():
+            raise InvalidStructureError(f"frame {n} has non-finite positions")
+        volume = abs(np.linalg.det(atoms.cell.array))
+        if not (np.isfinite(volume) and volume > 1e-6):
+            raise InvalidStructureError(f"frame {n} has a singular cell (volume {volume:g} Å³)")
+    return frames
+
+
+def _pairs(atoms: Atoms, cutoff: float) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ordered pairs (i, j, vector j − i in Å) over all periodic images closer than cutoff."""
+    cell = atoms.cell.array
+    positions = (atoms.cell.scaled_positions(atoms.positions) % 1.0) @ cell
+    widths = 1.0 / np.linalg.norm(np.linalg.inv(cell), axis=0)  # between opposite faces
+    reach = [range(-k, k + 1) for k in np.ceil(cutoff / widths).astype(int)]
+    shifts = np.array(list(itertools.product(*reach)), dtype=float) @ cell
+    images = (shifts[:, None, :] + positions[None]).reshape(-1, 3)
+    found = cKDTree(positions).sparse_distance_matrix(
+        cKDTree(images), cutoff, output_type="ndarray"
+    )
+    i, k = found["i"].astype(np.intp), found["j"].astype(np.intp)
+    self_image = k == (len(shifts) // 2) * len(atoms) + i  # the unshifted copy of atom i
+    i, k = i[~self_image], k[~self_image]
+    return i, k % len(atoms), images[k] - positions[i]
+
+
+def _positive(name: str, value) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise PolymlpLabError(f"{name} must be a positive number, got {value!r}") from None
+    if not (np.isfinite(value) and value > 0):
+        raise PolymlpLabError(f"{name} must be positive, got {value!r}")
+    return value
+
+
+def _count(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise PolymlpLabError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _r_max(frames: list, r_max) -> float:
+    """``r_max`` checked, or the default min(10 Å, 6 (V/N)^(1/3)) over the frames' mean V/N."""
+    if r_max is not None:
+        return _positive("r_max", r_max)
+    volume_per_atom = np.mean([atoms.get_volume() / len(atoms) for atoms in frames])
+    return float(min(MAX_DEFAULT_R_MAX, DEFAULT_R_MAX_SPACINGS * volume_per_atom ** (1 / 3)))
+
+
+def _q(q) -> np.ndarray:
+    q = DEFAULT_Q.copy() if q is None else np.atleast_1d(np.asarray(q, dtype=float))
+    if q.ndim != 1 or q.size == 0 or not (np.isfinite(q).all() and (q > 0).all()):
+        raise PolymlpLabError("q must be a non-empty 1-D array of positive, finite values (1/Å)")
+    return q
+
+
+def _check_window(window) -> None:
+    if window not in WINDOWS:
+        raise PolymlpLabError(f"window must be 'lorch' or None, got {window!r}")
+
+
+def _window(window, r: np.ndarray, r_max: float) -> np.ndarray:
+    """The Lorch window sin(πr/R)/(πr/R) (R = r_max), or ones."""
+    return np.sinc(r / r_max) if window == "lorch" else np.ones_like(r)
+
+
+def radial_distribution(frames, *, r_max: Optional[float] = None, n_bins: int = 200,
+                        elements: Optional[Sequence[str]] = None) -> RDF:
+    """Radial distribution function g(r), total or partial, averaged over frames.
+
+    g(r) = ⟨number of B neighbours of an A atom in [r_lo, r_hi)⟩ / (ρ_B (4π/3)(r_hi³ − r_lo³)),
+    with A = B = all atoms for the total g. Sums run over all periodic images, so
+    g_AB → 1 at large r for an ideal gas (g_AA → (N_A − 1)/N_A).
+
+    Parameters
+    ----------
+    frames : ase.Atoms or sequence of ase.Atoms
+        Periodic in 3 directions; any cell shape; sizes may differ between frames.
+    r_max : float, optional
+        Largest distance (Å). Default: min(10 Å, 6 (V/N)^(1/3)), i.e. about six mean
+        interatomic spacings (the first few shells of a liquid) and at most ~900 neighbours
+        per atom. It may exceed half the cell.
+    n_bins : int
+        Number of equal bins on [0, r_max].
+    elements : (str, str), optional
+        (A, B) for the partial g_AB (symmetric: g_AB = g_BA).
+
+    Returns
+    -------
+    RDF
+
+    Raises
+    ------
+    PolymlpLabError
+        Empty frames, r_max not positive, n_bins < 1, elements not a pair of symbols present
+        in the frames. InvalidStructureError (a subclass) for non-periodic, empty or
+        singular frames.
+    """
+    frames = _frames(frames)
+    r_max = _r_max(frames, r_max)
+    n_bins = _count("n_bins", n_bins, 1)
+    if elements is not None:
+        pair = () if isinstance(elements, str) or not np.iterable(elements) else tuple(elements)
+        if len(pair) != 2:
+            raise PolymlpLabError(
+                f"elements must be a pair of element symbols (A, B), got {elements!r}"
+            )
+        elements = tuple(str(e) for e in pair)
+        present = set().union(*(atoms.get_chemical_symbols() for atoms in frames))
+        for element in elements:
+            if element not in present:
+                raise PolymlpLabError(
+                    f"element '{element}' is not in the frames "
+                    f"(they hold {', '.join(sorted(present))})"
+                )
+    counts = np.zeros(n_bins)
+    pair_norm = total_norm = n_centres = 0.0  # Σ N_A ρ_B, Σ N_A ρ, Σ N_A over frames
+    for atoms in frames:
+        i, j, vectors = _pairs(atoms, r_max)
+        d = np.linalg.norm(vectors, axis=1)
+        volume = atoms.get_volume()
+        if elements is None:
+            n_a = n_b = len(atoms)
+        else:
+            symbols = np.array(atoms.get_chemical_symbols())
+            is_a, is_b = symbols == elements[0], symbols == elements[1]
+            n_a, n_b = int(is_a.sum()), int(is_b.sum())
+            d = d[is_a[i] & is_b[j]]
+        counts += np.histogram(d, bins=n_bins, range=(0.0, r_max))[0]
+        pair_norm += n_a * n_b / volume
+        total_norm += n_a * len(atoms) / volume
+        n_centres += n_a
+    edges = np.linspace(0.0, r_max, n_bins + 1)
+    shells = 4.0 * np.pi / 3.0 * np.diff(edges**3)
+    g = counts / (pair_norm * shells)
+    r = 0.5 * (edges[1:] + edges[:-1])
+    r.setflags(write=False)
+    g.setflags(write=False)
+    return RDF(r=r, g=g, density=pair_norm / n_centres, total_density=total_norm / n_centres,
+               n_frames=len(frames), r_max=r_max, elements=elements)
+
+
+def _first_shell(rdf: RDF, smooth: float) -> Tuple[int, float]:
+    """Index of the first peak and position (Å) of the first minimum of the smoothed g."""
+    try:
+        smooth = float(smooth)
+    except (TypeError, ValueError):
+        smooth = float("nan")
+    if not (np.isfinite(smooth) and smooth >= 0):
+        raise PolymlpLabError(f"smooth must be >= 0 Å, got {smooth!r}")
+    dr = rdf.r_max / len(rdf.r)
+    gs = gaussian_filter1d(rdf.g, smooth / dr, mode="nearest") if smooth > 0 else rdf.g
+    above = np.flatnonzero(gs > 1.0)
+    if above.size == 0:
+        raise PolymlpLabError(
+            "g(r) never exceeds 1 below r_max: no first coordination shell "
+            "(increase r_max or pass r_cut)"
+        )
+    start = above[0]
+    below = np.flatnonzero(gs[start:] < 1.0)
+    if below.size == 0:
+        raise PolymlpLabError("g(r) does not fall below 1 after its first peak: increase r_max")
+    drop = start + below[0]
+    peak = start + int(np.argmax(gs[start:drop]))
+    rise = np.flatnonzero(gs[drop:] > 1.0)
+    stop = drop + rise[0] if rise.size else len(gs)
+    segment = gs[drop:stop]
+    lo = int(np.argmin(segment))
+    tie = segment <= segment[lo] + 1e-9 * gs[peak]
+    hi = lo
+    while hi + 1 < len(segment) and tie[hi + 1]:
+        hi += 1
+    if drop + hi == len(gs) - 1:
+        raise PolymlpLabError("the first minimum of g(r) is not below r_max: increase r_max")
+    return peak, float(0.5 * (rdf.r[drop + lo] + rdf.r[drop + hi]))
+
+
+def first_peak(rdf: RDF, *, smooth: float = 0.1) -> float:
+    """Position (Å) of the first peak of g(r).
+
+    g is smoothed by a Gaussian of standard deviation ``smooth`` (Å) against bin noise; the
+    first peak is the maximum of the first run of smoothed g above 1.
+
+    Raises
+    ------
+    PolymlpLabError
+        g never exceeds 1 or never falls back below 1 within r_max.
+    """
+    return float(rdf.r[_first_shell(rdf, smooth)[0]])
+
+
+def first_minimum(rdf: RDF, *, smooth: float = 0.1) -> float:
+    """Position (Å) of the first minimum of g(r) after its first peak.
+
+    g is smoothed by a Gaussian of standard deviation ``smooth`` (Å). After the first run of
+    smoothed g above 1 (the first peak), the minimum is the lowest smoothed g before g rises
+    above 1 again (the second shell); noise that does not cross 1 cannot fake it. On a flat
+    minimum (g = 0 between the shells of a crystal) its middle is returned.
+
+    Raises
+    ------
+    PolymlpLabError
+        No first peak, or no minimum below r_max.
+    """
+    return _first_shell(rdf, smooth)[1]
+
+
+def coordination_number(rdf: RDF, r_cut: Optional[float] = None) -> float:
+    """Mean number of neighbours within r_cut: N_c = 4πρ ∫_0^r_cut r² g(r) dr.
+
+    g is taken as constant in each bin (the histogram it is), so N_c is exactly the mean count
+    of neighbours when r_cut is a bin edge. ρ is ``rdf.density`` (for a partial g_AB the B
+    atoms around an A atom).
+
+    Parameters
+    ----------
+    rdf : RDF
+    r_cut : float, optional
+        Cutoff (Å), at most ``rdf.r_max``. Default: :func:`first_minimum` of ``rdf``.
+
+    Raises
+    ------
+    PolymlpLabError
+        r_cut not in (0, r_max], or no first minimum when r_cut is not given.
+    """
+    r_cut = first_minimum(rdf) if r_cut is None else _positive("r_cut", r_cut)
+    if r_cut > rdf.r_max * (1 + 1e-12):
+        raise PolymlpLabError(
+            f"r_cut = {r_cut:g} Å exceeds the RDF range r_max = {rdf.r_max:g} Å"
+        )
+    edges = np.minimum(rdf.edges, r_cut)
+    shells = 4.0 * np.pi / 3.0 * np.diff(edges**3)
+    return float(rdf.density * np.sum(rdf.g * shells))
+
+
+def structure_factor(rdf: RDF, q=None, *, window: Optional[str] = "lorch"
+                     ) -> Tuple[np.ndarray, np.ndarray]:
+    """Static structure factor by the Fourier route.
+
+    S(q) = 1 + 4πρ ∫_0^R r² (g(r) − 1) sin(qr)/(qr) W(r) dr, R = ``rdf.r_max``, integrated
+    over the bins of g with their exact shell volumes; ρ is ``rdf.total_density`` (for a
+    partial g_AB this is the Faber–Ziman S_AB). W is the Lorch window sin(πr/R)/(πr/R), which
+    damps the ripples of the truncation at R, or 1.
+
+    Parameters
+    ----------
+    rdf : RDF
+    q : array_like, optional
+        Wave numbers (1/Å), positive. Default: 0.5 to 12 1/Å.
+    window : {"lorch", None}
+
+    Returns
+    -------
+    (q, S) : ndarray, ndarray
+        q in 1/Å, S dimensionless.
+
+    Raises
+    ------
+    PolymlpLabError
+        q not positive or window unknown.
+    """
+    q = _q(q)
+    _check_window(window)
+    edges = rdf.edges
+    shells = 4.0 * np.pi / 3.0 * np.diff(edges**3)
+    weights = (rdf.g - 1.0) * shells * _window(window, rdf.r, rdf.r_max)
+    sinc = np.sinc(np.outer(q, rdf.r) / np.pi)
+    return q, 1.0 + rdf.total_density * (sinc @ weights)
+
+
+def _ideal_integral(q: np.ndarray, r_max: float, window) -> np.ndarray:
+    """4π ∫_0^R r² sin(qr)/(qr) W(r) dr, analytically."""
+    if window is None:
+        return 4.0 * np.pi * (np.sin(q * r_max) - q * r_max * np.cos(q * r_max)) / q**3
+    k = np.pi / r_max
+    near = np.abs(q - k) < 1e-6 * k
+    safe = np.where(near, 2.0 * k, q)
+    integral = np.sin(safe * r_max) / (safe * (k**2 - safe**2))
+    return 4.0 * np.pi * np.where(near, r_max / (2.0 * k**2), integral)
+
+
+def debye_structure_factor(frames, q=None, r_max: Optional[float] = None, *,
+                           window: Optional[str] = "lorch") -> Tuple[np.ndarray, np.ndarray]:
+    """Static structure factor directly from pair distances (Debye formula).
+
+    S(q) = 1 + (1/N) Σ_{i≠j, r_ij<R} sin(q r_ij)/(q r_ij) W(r_ij)
+             − 4πρ ∫_0^R r² sin(qr)/(qr) W(r) dr,
+
+    summed over all periodic images and averaged over frames; the last term (analytic) removes
+    the continuum (forward-scattering) part. This is the unbinned counterpart of
+    :func:`structure_factor` with the same R and window: the two differ only by the binning
+    of g(r).
+
+    Parameters
+    ----------
+    frames : ase.Atoms or sequence of ase.Atoms
+    q : array_like, optional
+        Wave numbers (1/Å), positive. Default: 0.5 to 12 1/Å.
+    r_max : float, optional
+        R (Å); default as in :func:`radial_distribution`.
+    window : {"lorch", None}
+
+    Returns
+    -------
+    (q, S) : ndarray, ndarray
+        q in 1/Å, S dimensionless.
+
+    Raises
+    ------
+    PolymlpLabError
+        Bad frames (as in :func:`radial_distribution`), q, r_max or window.
+    """
+    frames = _frames(frames)
+    r_max = _r_max(frames, r_max)
+    q = _q(q)
+    _check_window(window)
+    pair_sum = np.zeros_like(q)
+    n_atoms = density_sum = 0.0
+    for atoms in frames:
+        d = np.linalg.norm(_pairs(atoms, r_max)[2], axis=1)
+        w = _window(window, d, r_max)
+        step = max(1, 2**20 // max(d.size, 1))  # ~8 MB blocks of q × pairs
+        for start in range(0, q.size, step):
+            x = np.outer(q[start:start + step], d)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                pair_sum[start:start + step] += np.where(x > 0, np.sin(x) / x, 1.0) @ w
+        n_atoms += len(atoms)
+        density_sum += len(atoms) ** 2 / atoms.get_volume()
+    density = density_sum / n_atoms
+    return q, 1.0 + pair_sum / n_atoms - density * _ideal_integral(q, r_max, window)
+
+
+def bond_angle_distribution(frames, *, r_cut: float, n_bins: int = 180
+                            ) -> Tuple[np.ndarray, np.ndarray]:
+    """Distribution of the bond angles j–i–k, j and k neighbours of i within r_cut.
+
+    Every unordered pair of neighbours of every atom counts once; images count as neighbours.
+
+    Parameters
+    ----------
+    frames : ase.Atoms or sequence of ase.Atoms
+    r_cut : float
+        Neighbour cutoff (Å), typically the first minimum of g(r).
+    n_bins : int
+        Equal bins on [0°, 180°].
+
+    Returns
+    -------
+    (theta, p) : ndarray, ndarray
+        Bin centres θ (degrees) and p(θ) (1/degree) with ∫ p dθ = 1.
+
+    Raises
+    ------
+    PolymlpLabError
+        r_cut not positive, n_bins < 1, or no atom with two neighbours within r_cut.
+        InvalidStructureError (a subclass) for bad frames or two coincident atoms.
+    """
+    frames = _frames(frames)
+    r_cut = _positive("r_cut", r_cut)
+    n_bins = _count("n_bins", n_bins, 1)
+    counts = np.zeros(n_bins)
+    for atoms in frames:
+        i, _, vectors = _pairs(atoms, r_cut)
+        order = np.argsort(i, kind="stable")
+        lengths = np.linalg.norm(vectors[order], axis=1)
+        if (lengths == 0).any():
+            raise InvalidStructureError(
+                "two atoms coincide (distance 0 Å): their bond angles are undefined"
+            )
+        units = vectors[order] / lengths[:, None]
+        degree = np.bincount(i, minlength=len(atoms))
+        first = np.concatenate(([0], np.cumsum(degree)[:-1]))
+        for n in np.unique(degree[degree >= 2]):
+            rows = first[degree == n][:, None] + np.arange(n)
+            u = units[rows]  # (atoms of degree n, n, 3)
+            a, b = np.triu_indices(n, 1)
+            cos = np.einsum("mpx,mpx->mp", u[:, a], u[:, b])
+            angles = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+            counts += np.histogram(angles, bins=n_bins, range=(0.0, 180.0))[0]
+    if counts.sum() == 0:
+        raise PolymlpLabError(f"no atom has two neighbours within r_cut = {r_cut:g} Å")
+    width = 180.0 / n_bins
+    theta = (np.arange(n_bins) + 0.5) * width
+    return theta, counts / (counts.sum() * width)
