@@ -161,3 +161,33 @@ def test_md_command_writes_json_and_trajectory(tmp_path, capsys):
     assert main(["md", "--pot", str(packaged_potential("Ti-Al")), "--structure",
                  str(tmp_path / "missing.vasp"), "--out", str(out)]) == 2
     assert "missing.vasp: cannot read the structure" in capsys.readouterr().err
+
+
+def test_melt_and_quench_gives_a_liquid_and_resumes(tial_calc, tmp_path):
+    from polymlp_lab.simulations.md import density_g_cm3, melt_and_quench
+
+    settings = dict(temperatures_K=[1500, 1100], melt_temperature_K=2500, density_g_cm3=2.375,
+                    melt_ps=1.0, equilibrate_ps=0.4, production_ps=1.0, progress=False,
+                    out=tmp_path)
+    states = melt_and_quench(fcc_al(), tial_calc, **settings)
+    assert [s.temperature_K for s in states] == [1500.0, 1100.0]
+    crystal = run_md(fcc_al(), tial_calc, ensemble="nvt", temperature_K=300, steps=500,
+                     timestep_fs=2.0, interval=20, progress=False, out=tmp_path / "crystal")
+    frames = read(tmp_path / "crystal" / "md.traj", index=":")
+    from polymlp_lab.simulations.md import diffusion_coefficient
+
+    d_crystal = diffusion_coefficient(frames, crystal.records["time_ps"])
+    for state in states:
+        assert state.density_g_cm3 == pytest.approx(2.375, rel=1e-9)
+        assert abs(state.mean_temperature_K - state.temperature_K) < 0.15 * state.temperature_K
+        # a liquid: atoms between the shells, and diffusing
+        assert state.rdf.g[np.searchsorted(state.rdf.r, state.r_cut)] > 0.2
+        assert state.diffusion_A2_per_ps > 20 * max(d_crystal, 1e-3)
+        assert 9.0 < state.coordination < 14.0
+        width = state.angles_deg[1] - state.angles_deg[0]
+        assert state.p_angle.sum() * width == pytest.approx(1.0, rel=1e-9)
+    saved = json.loads((tmp_path / "liquid.json").read_text())
+    assert [s["temperature_K"] for s in saved] == [1500.0, 1100.0]
+    assert density_g_cm3(read(tmp_path / "melt" / "md.traj")) == pytest.approx(2.375)
+    again = melt_and_quench(fcc_al(), tial_calc, **settings)  # every stage found complete
+    assert again[1].coordination == pytest.approx(states[1].coordination, rel=1e-9)
