@@ -3,11 +3,19 @@
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
 from .errors import PolymlpLabError
 from .units import EV_PER_A3_IN_GPA
+
+
+def _headless_plots() -> None:
+    """The command draws into files: Matplotlib's non-interactive backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
 
 
 def _eval(args) -> int:
@@ -96,9 +104,7 @@ def _grid(args) -> int:
     rows = run_grid(args.elements, train, test or None, models=models, out=args.out,
                     scheduler=args.scheduler, n_workers=args.workers, alphas=alphas,
                     atomic_energy=atomic_energy, error=args.error, progress=not args.quiet)
-    import matplotlib
-
-    matplotlib.use("Agg")
+    _headless_plots()
     from .grid import pareto_rows, plot_pareto
 
     figure = plot_pareto({"-".join(args.elements): rows}, error=args.error)
@@ -116,11 +122,8 @@ def _grid(args) -> int:
 
 def _card(args) -> int:
     import json
-    from pathlib import Path
 
-    import matplotlib
-
-    matplotlib.use("Agg")
+    _headless_plots()
 
     from .potential import load_potential
     from .properties.card import compare_cards, compute_card, index_repository, write_card
@@ -196,6 +199,26 @@ def _md(args) -> int:
     if result.failed:
         print(f"polymlp-lab: the run stopped early: {result.failed}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _rss(args) -> int:
+    from .simulations.structure_search import plot_hull, run_search
+
+    pot = args.pot if len(args.pot) > 1 else args.pot[0]
+    result = run_search(
+        pot, args.elements, max_atoms=args.max_atoms, trials=args.trials,
+        composition_range=tuple(args.composition_range), out=args.out, seed=args.seed,
+        fmax=args.fmax, steps=args.steps, scheduler=args.scheduler, n_workers=args.workers,
+        window_meV=args.window, progress=not args.quiet,
+    )
+    _headless_plots()
+    ax = plot_hull(result)
+    ax.figure.savefig(Path(args.out) / "hull.png", dpi=120, bbox_inches="tight")
+    stable = ", ".join(f"{e.formula} ({e.spacegroup})" for e in result.stable)
+    print(f"polymlp-lab: {len(result.trials)} trials ({len(result.failed)} failed), "
+          f"{len(result.entries)} unique structures; stable: {stable}; "
+          f"{len(result.metastable)} within {args.window:g} meV/atom; {args.out}/hull.json")
     return 0
 
 
@@ -303,13 +326,31 @@ def main(argv=None) -> int:
     md.add_argument("--out", required=True, help="output directory (rerun to resume or extend)")
     md.add_argument("--restart", action="store_true", help="start again, ignoring an earlier run")
     md.add_argument("--quiet", action="store_true", help="no progress bar")
+    rs = sub.add_parser("rss", help="random structure search on Dask; convex hull in hull.json")
+    rs.add_argument("--pot", action="append", required=True,
+                    help="potential file (polymlp.yaml or polymlp.lammps); repeat for a hybrid")
+    rs.add_argument("--elements", nargs="+", required=True, help="one or two element symbols")
+    rs.add_argument("--max-atoms", type=int, required=True, help="largest cell, atoms")
+    rs.add_argument("--trials", type=int, required=True, help="random structures relaxed")
+    rs.add_argument("--composition-range", nargs=2, type=float, default=[0.0, 1.0],
+                    metavar=("XMIN", "XMAX"), help="range of the fraction of the second element")
+    rs.add_argument("--seed", type=int, default=0)
+    rs.add_argument("--fmax", type=float, default=0.05, help="relaxation criterion, eV/Å")
+    rs.add_argument("--steps", type=int, default=300, help="largest number of optimizer steps")
+    rs.add_argument("--window", type=float, default=50.0,
+                    help="metastable window above the hull, meV/atom")
+    rs.add_argument("--scheduler", help="address of an existing Dask scheduler")
+    rs.add_argument("--workers", type=int, help="LocalCluster workers (default: all cores)")
+    rs.add_argument("--out", required=True, help="output directory (rerun to resume or extend)")
+    rs.add_argument("--quiet", action="store_true", help="no progress bar")
     sub.add_parser("warmup", help="compile the Numba kernels into their on-disk cache")
     args = parser.parse_args(argv)
     if args.command == "warmup":
         print(f"polymlp-lab: engine kernels compiled and cached in {warmup():.1f} s")
         return 0
     try:
-        commands = {"fit": _fit, "grid": _grid, "card": _card, "eval": _eval, "md": _md}
+        commands = {"fit": _fit, "grid": _grid, "card": _card, "eval": _eval, "md": _md,
+                    "rss": _rss}
         return commands[args.command](args)
     except PolymlpLabError as exc:
         print(f"polymlp-lab: error: {exc}", file=sys.stderr)
