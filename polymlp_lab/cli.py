@@ -202,6 +202,50 @@ def _md(args) -> int:
     return 0
 
 
+def _single_element(potential, element) -> str:
+    if element:
+        return element
+    if len(potential.elements) != 1:
+        raise PolymlpLabError(
+            f"the potential describes {', '.join(potential.elements)}: choose one with --element"
+        )
+    return potential.elements[0]
+
+
+def _gb(args) -> int:
+    from ase.data import atomic_numbers, reference_states
+
+    from .calculator import PolymlpCalculator
+    from .potential import load_potential
+    from .simulations.grain_boundary import bulk_reference, plot_gb_energies, search_boundaries
+
+    potential = load_potential(args.pot if len(args.pot) > 1 else args.pot[0])
+    element = _single_element(potential, args.element)
+    if element not in potential.elements:
+        raise PolymlpLabError(f"element '{element}' is not in the potential "
+                              f"(it knows {', '.join(potential.elements)})")
+    try:
+        sigmas = [int(s) for s in args.sigma.split(",")] if args.sigma else None
+    except ValueError:
+        raise PolymlpLabError(f"--sigma takes Σ values separated by commas, not {args.sigma!r}")
+    calc = PolymlpCalculator(potential)
+    guess = args.a or reference_states[atomic_numbers[element]].get("a") or 4.0
+    reference = bulk_reference(element, guess, calc)
+    results = search_boundaries(
+        element, reference.a, calc, sigmas, out=args.out, max_sigma=args.max_sigma,
+        grid=tuple(args.grid), expansions=tuple(args.expansions), fmax=args.fmax,
+        steps=args.steps, min_thickness=args.thickness, progress=not args.quiet,
+    )
+    _headless_plots()
+    ax = plot_gb_energies(results)
+    ax.set_title(f"{element} <110> symmetric tilt boundaries, a = {reference.a:.4f} Å")
+    ax.figure.savefig(Path(args.out) / "gb.png", dpi=120, bbox_inches="tight")
+    listing = ", ".join(f"{r.label} {r.energy_mJ_m2:.0f}" for r in results)
+    print(f"polymlp-lab: {element} fcc a = {reference.a:.4f} Å; γ (mJ/m²): {listing}; "
+          f"{args.out}/gb.json")
+    return 0
+
+
 def _rss(args) -> int:
     from .simulations.structure_search import plot_hull, run_search
 
@@ -326,6 +370,22 @@ def main(argv=None) -> int:
     md.add_argument("--out", required=True, help="output directory (rerun to resume or extend)")
     md.add_argument("--restart", action="store_true", help="start again, ignoring an earlier run")
     md.add_argument("--quiet", action="store_true", help="no progress bar")
+    gb = sub.add_parser("gb", help="FCC <110> symmetric tilt grain boundaries; energies in gb.json")
+    gb.add_argument("--pot", action="append", required=True,
+                    help="potential file (polymlp.yaml or polymlp.lammps); repeat for a hybrid")
+    gb.add_argument("--sigma", help="Σ values, e.g. 3,9,11 (default: every Σ up to --max-sigma)")
+    gb.add_argument("--max-sigma", type=int, default=33, help="largest Σ of the table")
+    gb.add_argument("--element", help="the fcc element (default: the potential's only one)")
+    gb.add_argument("--a", type=float, help="starting lattice constant, Å (relaxed first)")
+    gb.add_argument("--grid", nargs=2, type=int, default=[3, 3], metavar=("NX", "NY"),
+                    help="in-plane rigid-body translations tried")
+    gb.add_argument("--expansions", nargs="+", type=float, default=[0.0, 0.5],
+                    help="normal expansions tried at each boundary, Å")
+    gb.add_argument("--fmax", type=float, default=0.005, help="relaxation criterion, eV/Å")
+    gb.add_argument("--steps", type=int, default=500, help="largest number of optimizer steps")
+    gb.add_argument("--thickness", type=float, default=20.0, help="smallest grain thickness, Å")
+    gb.add_argument("--out", required=True, help="output directory (rerun to resume)")
+    gb.add_argument("--quiet", action="store_true", help="no progress bar")
     rs = sub.add_parser("rss", help="random structure search on Dask; convex hull in hull.json")
     rs.add_argument("--pot", action="append", required=True,
                     help="potential file (polymlp.yaml or polymlp.lammps); repeat for a hybrid")
@@ -350,7 +410,7 @@ def main(argv=None) -> int:
         return 0
     try:
         commands = {"fit": _fit, "grid": _grid, "card": _card, "eval": _eval, "md": _md,
-                    "rss": _rss}
+                    "gb": _gb, "rss": _rss}
         return commands[args.command](args)
     except PolymlpLabError as exc:
         print(f"polymlp-lab: error: {exc}", file=sys.stderr)

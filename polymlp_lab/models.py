@@ -1,6 +1,56 @@
 """Model parameters (pypolymlp's PolymlpParamsSingle) made from keyword choices."""
 
+import math
 from typing import Optional
+
+from .errors import PolymlpLabError
+
+
+class ModelChoiceError(PolymlpLabError):
+    """A model choice pypolymlp cannot build (checked before pypolymlp sees it)."""
+
+
+def check_model_choices(elements, *, cutoff, model_type, max_p, feature_type, n_gaussians,
+                        gtinv_order, gtinv_maxl) -> None:
+    """Raise ModelChoiceError naming the first impossible choice.
+
+    pypolymlp itself answers some of these with an IndexError or an assertion, and pair
+    features with model_type 3 or 4 with ``exit()`` of the whole process.
+    """
+    from ase.data import atomic_numbers
+
+    elements = tuple(elements)
+    if not elements:
+        raise ModelChoiceError("a model needs at least one element")
+    for element in elements:
+        if element not in atomic_numbers or element == "X":
+            raise ModelChoiceError(f"'{element}' is not a chemical element")
+    repeated = sorted({e for e in elements if elements.count(e) > 1})
+    if repeated:
+        raise ModelChoiceError(f"element(s) {', '.join(repeated)} given more than once")
+    if not (isinstance(cutoff, (int, float)) and math.isfinite(cutoff) and cutoff > 0):
+        raise ModelChoiceError(f"cutoff must be a positive number of Å, not {cutoff!r}")
+    if feature_type not in ("pair", "gtinv"):
+        raise ModelChoiceError(f"feature_type must be 'pair' or 'gtinv', not {feature_type!r}")
+    if model_type not in (1, 2, 3, 4):
+        raise ModelChoiceError(f"model_type must be 1, 2, 3 or 4, not {model_type!r}")
+    if feature_type == "pair" and model_type > 2:
+        raise ModelChoiceError(f"pair features allow model_type 1 or 2, not {model_type}")
+    if max_p not in (1, 2, 3):
+        raise ModelChoiceError(f"max_p must be 1, 2 or 3, not {max_p!r}")
+    if n_gaussians is not None and not (isinstance(n_gaussians, int) and n_gaussians >= 3):
+        raise ModelChoiceError(f"n_gaussians must be a whole number >= 3, not {n_gaussians!r}")
+    if feature_type == "gtinv":
+        if not (isinstance(gtinv_order, int) and 2 <= gtinv_order):
+            raise ModelChoiceError(f"gtinv_order must be a whole number >= 2, not {gtinv_order!r}")
+        maxl = tuple(gtinv_maxl)
+        if len(maxl) < gtinv_order - 1:
+            raise ModelChoiceError(
+                f"gtinv_maxl needs one max l per order 2..{gtinv_order} "
+                f"({gtinv_order - 1} values), got {len(maxl)}: {maxl}"
+            )
+        if any(not isinstance(l, int) or l < 0 for l in maxl):
+            raise ModelChoiceError(f"gtinv_maxl values must be whole numbers >= 0, not {maxl}")
 
 
 def model_params(
@@ -27,6 +77,9 @@ def model_params(
     """
     from pypolymlp.core.params_utils import set_all_params
 
+    check_model_choices(elements, cutoff=cutoff, model_type=model_type, max_p=max_p,
+                        feature_type=feature_type, n_gaussians=n_gaussians,
+                        gtinv_order=gtinv_order, gtinv_maxl=gtinv_maxl)
     return set_all_params(
         elements=tuple(elements),
         cutoff=cutoff,

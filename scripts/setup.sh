@@ -4,14 +4,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
-if [ ! -f /usr/include/eigen3/Eigen/Core ] || ! command -v g++ >/dev/null; then
+# apt packages: Eigen and g++ build pypolymlp; Debian's Chromium is the browser the
+# real-browser test drives through Playwright (`playwright install` cannot download one here).
+MISSING=()
+[ -f /usr/include/eigen3/Eigen/Core ] || MISSING+=(libeigen3-dev)
+command -v g++ >/dev/null || MISSING+=(g++)
+[ -x /usr/bin/chromium ] || MISSING+=(chromium)
+if [ ${#MISSING[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
-    echo "[setup] installing libeigen3-dev and g++ (apt)"
+    echo "[setup] installing ${MISSING[*]} (apt)"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libeigen3-dev g++ >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${MISSING[@]}" >/dev/null
   else
-    echo "[setup] please install the Eigen 3 headers and a C++ compiler first" >&2
+    echo "[setup] please install: ${MISSING[*]}" >&2
     exit 1
   fi
 fi

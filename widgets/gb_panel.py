@@ -1,0 +1,168 @@
+"""Grain-boundary panel: ``search_boundaries`` in the background, γ(θ) filling in as it runs.
+
+The search saves ``gb.json`` and one extxyz file per boundary in its folder as each boundary
+finishes; a follower thread reads them every ``refresh_s`` to redraw the energy-vs-angle
+plot. A rerun with the same folder and settings skips the boundaries already there.
+"""
+
+import json
+import threading
+from pathlib import Path
+
+import ipywidgets as w
+from ase.io import read
+from matplotlib.figure import Figure
+
+from polymlp_lab.errors import PolymlpLabError
+from polymlp_lab.simulations.grain_boundary import (
+    RESULTS_FILE,
+    GBResult,
+    Trial,
+    plot_gb_energies,
+    search_boundaries,
+    tilt_boundaries,
+)
+
+from .base import Panel
+from .viewer import IntTuple, StructureChooser, as_calculator
+
+
+def parse_lengths(text: str, name: str) -> list:
+    """Numbers (Å, >= 0) from text such as "0, 0.5"; PolymlpLabError naming ``name``."""
+    try:
+        values = [float(item) for item in text.replace(",", " ").split()]
+    except ValueError:
+        raise PolymlpLabError(
+            f"{name} must be numbers in Å such as '0, 0.5', not {text!r}"
+        ) from None
+    if not values or min(values) < 0:
+        raise PolymlpLabError(f"{name} must be one or more numbers >= 0 (Å), not {text!r}")
+    return values
+
+
+def saved_results(folder: Path, boundaries) -> list:
+    """The results of ``boundaries`` already in ``folder``'s gb.json, by tilt angle."""
+    path = folder / RESULTS_FILE
+    if not path.is_file():
+        return []
+    saved = json.loads(path.read_text(encoding="utf-8"))["boundaries"]
+    results = []
+    for boundary in boundaries:
+        record = saved.get(boundary.slug)
+        if record is not None:
+            trials = tuple(Trial(**{**t, "translation": tuple(t["translation"])})
+                           for t in record["trials"])
+            results.append(GBResult(boundary.sigma, boundary.plane, boundary.angle_deg,
+                                    record["energy_mJ_m2"], record["n_atoms"],
+                                    read(folder / record["structure"]), trials))
+    return sorted(results, key=lambda r: r.angle_deg)
+
+
+class GBPanel(Panel):
+    """FCC <110> symmetric tilt boundaries: lowest-energy structures and γ against angle.
+
+    Parameters
+    ----------
+    potential_or_calc : Potential, potential file(s) or any ASE calculator giving stress.
+    element : str
+        Chemical symbol of the fcc metal.
+    a : float
+        Starting lattice constant, Å (relaxed first with the calculator).
+    out : folder
+        Where ``gb.json`` and the structures go; a rerun there resumes.
+    min_thickness : float
+        Smallest grain thickness, Å.
+    fmax : float
+        Force criterion of the relaxations, eV/Å.
+    refresh_s : float
+        Seconds between two looks at ``gb.json`` during a run.
+    title : heading of the panel.
+
+    Attributes
+    ----------
+    results : list of GBResult
+        The selected boundaries finished so far (all of them after a run), by tilt angle.
+    figure : matplotlib Figure of the last plot.
+    redraws : list of int
+        Number of boundaries each redraw of the last run showed.
+    chooser : StructureChooser of the relaxed boundaries.
+    calc : the calculator (None if ``potential_or_calc`` could not be loaded).
+    """
+
+    def __init__(self, potential_or_calc, element: str, a: float, *, out="grain_boundaries",
+                 min_thickness: float = 20.0, fmax: float = 0.005, refresh_s: float = 1.0,
+                 title: str = "Grain boundaries"):
+        self.element, self.a = element, a
+        self.min_thickness, self.fmax, self.refresh_s = min_thickness, fmax, float(refresh_s)
+        table = tilt_boundaries()
+        self.boundaries = w.SelectMultiple(
+            options=[(f"{b.label} {b.angle_deg:.1f}°", b) for b in table],
+            value=[b for b in table if b.sigma == 3], rows=8, description="boundaries")
+        self.grid = IntTuple("translation grid", (3, 3))
+        self.expansions = w.Text("0, 0.5", description="expansions (Å)",
+                                 style={"description_width": "auto"})
+        self.steps = w.BoundedIntText(500, min=1, max=100_000, description="relax steps",
+                                      style={"description_width": "auto"})
+        self.folder = w.Text(str(out), description="folder")
+        self.run_button = w.Button(description="Run", button_style="primary", icon="play")
+        self.chooser = StructureChooser(description="boundary", title="Relaxed boundary")
+        self.results = []
+        self.figure = None
+        self.redraws = []
+        super().__init__([self.boundaries, self.grid, w.HBox([self.expansions, self.steps]),
+                          w.HBox([self.folder, self.run_button])], title=title)
+        self.children = (*self.children, self.chooser)
+        self.calc = self.guarded(as_calculator, potential_or_calc)
+        self.run_button.disabled = self.calc is None
+        self.run_button.on_click(lambda _: self.guarded(self.run))
+
+    def run(self) -> None:
+        """Search the chosen boundaries in the background (what the Run button does)."""
+        chosen = list(self.boundaries.value)
+        if not chosen:
+            raise PolymlpLabError("choose at least one boundary")
+        settings = dict(grid=self.grid.value,
+                        expansions=parse_lengths(self.expansions.value, "expansions"),
+                        steps=self.steps.value, fmax=self.fmax,
+                        min_thickness=self.min_thickness)
+        folder = Path(self.folder.value)
+        self.redraws = []
+        self.report(0.0, f"searching {len(chosen)} boundaries in {folder}")
+        self.start(lambda: self._search(chosen, folder, settings), done=self._finish)
+
+    def _search(self, chosen, folder: Path, settings: dict) -> list:
+        finished = threading.Event()
+        follower = threading.Thread(target=self._follow, args=(chosen, folder, finished),
+                                    daemon=True)
+        follower.start()
+        try:
+            return search_boundaries(self.element, self.a, self.calc, chosen, out=folder,
+                                     progress=False, **settings)
+        finally:
+            finished.set()
+            follower.join()
+
+    def _follow(self, chosen, folder: Path, finished: threading.Event) -> None:
+        """Show the boundaries saved in ``folder`` as they come, until ``finished``."""
+        shown = 0
+        while not finished.wait(self.refresh_s):  # at the end, the search's result is shown
+            results = saved_results(folder, chosen)
+            if len(results) > shown:
+                shown = len(results)
+                self.report(shown / len(chosen), f"{shown} of {len(chosen)} boundaries done")
+                self._show(results)
+
+    def _show(self, results: list) -> None:
+        self.results = results
+        figure = Figure(figsize=(6, 4), layout="constrained")
+        plot_gb_energies(results, ax=figure.subplots())
+        self.figure = figure
+        self.show_figure(figure)
+        self.redraws.append(len(results))
+        self.chooser.set_structures({r.label: r.atoms for r in results})
+
+    def _finish(self, results: list) -> None:
+        self._show(results)
+        lowest = min(results, key=lambda r: r.energy_mJ_m2)
+        self.say(f"{len(results)} boundaries in {self.folder.value}/{RESULTS_FILE}; "
+                 f"lowest: {lowest.label} {lowest.energy_mJ_m2:.0f} mJ/m²")

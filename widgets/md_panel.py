@@ -1,0 +1,240 @@
+"""Molecular dynamics panel: ``run_md`` in the background with a live energy/temperature plot.
+
+The run writes ``md.jsonl`` as it goes; a follower thread reads it every ``refresh_s`` and
+redraws the plot. Stop makes the run end at its next record (see :class:`StopAtNextRecord`);
+the trajectory then plays in the embedded viewer.
+"""
+
+import json
+import tempfile
+import threading
+from dataclasses import asdict
+from pathlib import Path
+
+import ipywidgets as w
+from ase.calculators.calculator import Calculator
+from ase.io import read
+from matplotlib.figure import Figure
+
+from polymlp_lab.errors import PolymlpLabError
+from polymlp_lab.simulations.md import ENSEMBLES, THERMOSTATS, MDSettings, run_md
+
+from .base import Panel
+from .viewer import IntTuple, StructureViewer, as_calculator
+
+
+class StopRequested(Exception):
+    """Ends an MD run from inside: raised by :class:`StopAtNextRecord`."""
+
+
+class StopAtNextRecord(Calculator):
+    """Passes every request to ``calc``; once ``stop`` is set, ends the run at a record.
+
+    ``run_md`` asks for the energy only to record a step, and every chunk of steps starts by
+    asking for the (already known) forces; so the first forces request after an energy
+    request raises StopRequested between two chunks, and the records and the trajectory
+    written so far stay complete.
+    """
+
+    def __init__(self, calc, stop: threading.Event):
+        super().__init__()
+        self.calc, self.stop = calc, stop
+        self.implemented_properties = list(calc.implemented_properties)
+        self._recorded_since_stop = False
+
+    @property
+    def name(self) -> str:
+        return self.calc.name
+
+    def get_property(self, name, atoms=None, allow_calculation=True):
+        if self.stop.is_set():
+            if name == "energy":
+                self._recorded_since_stop = True
+            elif name == "forces" and self._recorded_since_stop:
+                raise StopRequested("the run was stopped")
+        return self.calc.get_property(name, atoms, allow_calculation)
+
+
+def read_records(log: Path) -> list:
+    """The records of ``run_md``'s ``md.jsonl`` written so far (a partial last line is skipped)."""
+    if not log.is_file():
+        return []
+    complete_lines = log.read_text().split("\n")[:-1]
+    return [json.loads(line) for line in complete_lines[1:]]  # the first line: settings
+
+
+class MDPanel(Panel):
+    """NVE / NVT / NPT molecular dynamics of ``atoms`` with a live plot and a viewer.
+
+    Parameters
+    ----------
+    potential_or_calc : Potential, potential file(s) or any ASE calculator.
+    atoms : ase.Atoms
+        Starting structure (repeated by the supercell control); not modified.
+    out : folder, optional
+        Keeps ``md.traj``, ``md.jsonl`` and ``md.json`` of the last run (overwritten by the
+        next); default: a temporary folder, removed after the run.
+    refresh_s : float
+        Seconds between two looks at the records for the live plot.
+    title : heading of the panel.
+
+    Attributes
+    ----------
+    result : dict or None
+        Records of the last run, each a list (``step``, ``time_ps``,
+        ``potential_energy_eV``, ``kinetic_energy_eV``, ``total_energy_eV``,
+        ``temperature_K``, ``volume_A3``, ``pressure_GPa``).
+    figure : matplotlib Figure of the last plot.
+    redraws : list of int
+        Number of records each redraw of the last run showed.
+    calc : the calculator (None if ``potential_or_calc`` could not be loaded).
+    viewer : StructureViewer playing the trajectory after a run.
+    """
+
+    def __init__(self, potential_or_calc, atoms, *, out=None, refresh_s: float = 0.5,
+                 title: str = "Molecular dynamics"):
+        self.atoms = atoms
+        self.out = out
+        self.refresh_s = float(refresh_s)
+        self.ensemble = w.Dropdown(options=ENSEMBLES, value="nvt", description="ensemble")
+        self.thermostat = w.Dropdown(options=THERMOSTATS, description="thermostat")
+        self.temperature = w.FloatText(300.0, description="T (K)")
+        self.pressure = w.FloatText(0.0, description="P (GPa)")
+        self.timestep = w.FloatText(1.0, description="Δt (fs)")
+        self.steps = w.IntText(1000, description="steps")
+        self.interval = w.IntText(10, description="record every",
+                                  style={"description_width": "auto"})
+        self.supercell = IntTuple("supercell", (1, 1, 1))
+        self.run_button = w.Button(description="Run", button_style="primary", icon="play")
+        self.stop_button = w.Button(description="Stop", icon="stop", disabled=True)
+        self.viewer = StructureViewer(atoms, title="Trajectory")
+        self.result = None
+        self.figure = None
+        self.redraws = []
+        self._stop = threading.Event()
+        super().__init__([
+            w.HBox([self.ensemble, self.thermostat]),
+            w.HBox([self.temperature, self.pressure]),
+            w.HBox([self.timestep, self.steps, self.interval]),
+            self.supercell,
+            w.HBox([self.run_button, self.stop_button]),
+        ], title=title)
+        self.children = (*self.children, self.viewer)
+        self.calc = self.guarded(as_calculator, potential_or_calc)
+        self.run_button.disabled = self.calc is None
+        self._enable_choices()
+        self.ensemble.observe(self._enable_choices, names="value")
+        self.run_button.on_click(lambda _: self.guarded(self.run))
+        self.stop_button.on_click(lambda _: self.stop())
+
+    def _enable_choices(self, _change=None) -> None:
+        self.thermostat.disabled = self.ensemble.value != "nvt"
+        self.pressure.disabled = self.ensemble.value != "npt"
+
+    def settings(self) -> MDSettings:
+        """The run's settings from the controls; PolymlpLabError names a bad one."""
+        return MDSettings(
+            ensemble=self.ensemble.value, thermostat=self.thermostat.value,
+            temperature_K=self.temperature.value, pressure_GPa=self.pressure.value,
+            timestep_fs=self.timestep.value, steps=self.steps.value,
+            interval=self.interval.value,
+        ).check()
+
+    def run(self) -> None:
+        """Start the run in the background (what the Run button does)."""
+        if self.busy:
+            raise PolymlpLabError("a run is going on: stop it first")
+        settings = self.settings()
+        supercell = self.supercell.value
+        self._stop.clear()
+        self.redraws = []
+        self._set_running(True)
+        self.report(0.0, f"starting {settings.steps} steps of {settings.ensemble.upper()} MD")
+        self.start(lambda: self._simulate(settings, supercell), done=self._finish)
+
+    def stop(self) -> None:
+        """End the running simulation at its next recorded step."""
+        if self.busy:
+            self._stop.set()
+            self.say("stopping at the next recorded step …")
+
+    def _set_running(self, running: bool) -> None:
+        self.run_button.disabled = running
+        self.stop_button.disabled = not running
+
+    def _simulate(self, settings: MDSettings, supercell) -> tuple:
+        try:
+            with tempfile.TemporaryDirectory(prefix="polymlp-md-") as scratch:
+                folder = Path(self.out if self.out is not None else scratch)
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / "md.jsonl").unlink(missing_ok=True)  # the follower reads only this run
+                finished = threading.Event()
+                atoms = self.atoms.repeat(supercell)
+                follower = threading.Thread(
+                    target=self._follow, daemon=True,
+                    args=(folder / "md.jsonl", finished, settings, len(atoms)))
+                follower.start()
+                failed = None
+                try:
+                    result = run_md(atoms, StopAtNextRecord(self.calc, self._stop),
+                                    out=folder, resume=False, progress=False,
+                                    **asdict(settings))
+                    records, failed = result.records, result.failed
+                except StopRequested:
+                    records = json.loads((folder / "md.json").read_text())["records"]
+                finally:
+                    finished.set()
+                    follower.join()
+                if not records["step"]:  # the very first evaluation failed
+                    raise PolymlpLabError(failed)
+                frames = read(folder / "md.traj", index=":")
+        finally:
+            self._set_running(False)
+        return records, frames, failed
+
+    def _follow(self, log: Path, finished: threading.Event, settings: MDSettings,
+                n_atoms: int) -> None:
+        """Redraw the plot whenever new records are in ``log``, until ``finished``."""
+        steps = settings.steps
+        target_K = None if settings.ensemble == "nve" else settings.temperature_K
+        shown = 0
+        while True:
+            ended = finished.wait(self.refresh_s)
+            records = read_records(log)
+            if len(records) > shown:
+                shown = len(records)
+                step = records[-1]["step"]
+                self.report(step / max(steps, 1), f"MD step {step} of {steps}")
+                self._plot(records, n_atoms, target_K)
+            if ended:
+                return
+
+    def _plot(self, records: list, n_atoms: int, target_K) -> None:
+        time_ps = [r["time_ps"] for r in records]
+        figure = Figure(figsize=(7, 4.5), layout="constrained")
+        energy_ax, temperature_ax = figure.subplots(2, 1, sharex=True)
+        for key, label in (("potential_energy_eV", "potential"), ("total_energy_eV", "total")):
+            energy_ax.plot(time_ps, [r[key] / n_atoms for r in records], label=label)
+        energy_ax.set_ylabel("energy (eV/atom)")
+        energy_ax.legend(fontsize=8)
+        temperature_ax.plot(time_ps, [r["temperature_K"] for r in records], color="tab:red")
+        if target_K is not None:
+            temperature_ax.axhline(target_K, color="0.5", ls="--", lw=1)
+        temperature_ax.set_ylabel("temperature (K)")
+        temperature_ax.set_xlabel("time (ps)")
+        self.figure = figure
+        self.show_figure(figure)
+        self.redraws.append(len(records))
+
+    def _finish(self, outcome: tuple) -> None:
+        records, frames, failed = outcome
+        self.result = records
+        self.viewer.set_structure(frames)
+        last = records["step"][-1]
+        if failed:
+            self.show_error(PolymlpLabError(f"the run ended at step {last}: {failed}"))
+        elif self._stop.is_set():
+            self.say(f"stopped at step {last}; {len(frames)} frames")
+        else:
+            mean_t = sum(records["temperature_K"]) / len(records["temperature_K"])
+            self.say(f"{last} steps done; mean temperature {mean_t:.0f} K; {len(frames)} frames")

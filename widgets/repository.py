@@ -1,0 +1,215 @@
+"""RepositoryBrowser: the potentials of a Repository-like folder, their details and cards.
+
+A Repository folder holds ``<name>/polymlp.yaml`` with optional ``polymlp_error.yaml`` and
+``polymlp_cost.yaml`` (pypolymlp's layout, also what a grid search writes under ``polymlps/``).
+Also here: :class:`CardActions`, the property-card button work shared with the Pareto explorer.
+"""
+
+import html
+import tempfile
+from pathlib import Path
+
+import ipywidgets as w
+
+from .base import Panel
+
+# Small settings: a card in seconds to a minute for a small potential (compute_card's keywords).
+CARD_SETTINGS = dict(prototypes=("fcc", "bcc", "hcp", "sc"), n_detailed=1,
+                     phonon_supercell=(2, 2, 2), phonon_mesh=(8, 8, 8), relax_steps=100,
+                     progress=False)
+
+
+def number(value, digits: int) -> str:
+    """``value`` with ``digits`` significant digits, or '–' when unknown."""
+    return "–" if value is None else f"{value:.{digits}g}"
+
+
+def html_table(header, rows) -> str:
+    """An HTML table of escaped cells."""
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
+                   for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+class CardActions:
+    """Property cards for a :class:`Panel` with ``card_settings``, ``selected`` and
+    ``show_details()``: computed in the background, shown below the details of the selected
+    potential; the last one is ``card``."""
+
+    card = None
+
+    def start_card(self, path, title: str) -> None:
+        """Compute the card of the potential file ``path`` in the background, then show it."""
+        from polymlp_lab import load_potential
+        from polymlp_lab.properties.card import compute_card
+
+        settings = dict(self.card_settings)
+        count = len(settings.get("prototypes") or ()) or "every"
+
+        def work():
+            self.report(0.05, f"{title}: loading the potential")
+            potential = load_potential(path)
+            self.report(0.15, f"{title}: relaxing {count} prototypes, then EOS, elastic "
+                              "constants and phonons of the lowest")
+            return compute_card(potential, **settings)
+
+        self.start(work, done=lambda card: self.show_card(card, title))
+
+    def show_card(self, card: dict, title: str) -> None:
+        """Details, then the card's table (eV/atom, Å, Å³/atom, GPa) and plot_card's PNGs."""
+        from IPython.display import Image
+
+        from polymlp_lab.properties.card import plot_card
+
+        self.card = card
+        if self.selected is not None:  # still listed
+            self.show_details()
+        else:
+            self.clear()
+        rows = []
+        for key, energy in sorted(card["energies"].items(), key=lambda kv: kv[1]):
+            lattice = card["lattice"].get(key, {})
+            eos = card["eos"].get(key, {})
+            rows.append([key, f"{energy:.4f}",
+                         " ".join(number(lattice.get(k), 4) for k in ("a", "b", "c")),
+                         number(eos.get("v0"), 4), number(eos.get("b0"), 4)])
+        failures = "".join(f"<li>{html.escape(k)}: {html.escape(v)}</li>"
+                           for k, v in card["failures"].items())
+        self.show_html(
+            f"<h4>Property card of {html.escape(title)}</h4>"
+            + html_table(["structure", "E (eV/atom)", "a b c (Å)", "V0 (Å³/atom)", "B0 (GPa)"],
+                         rows)
+            + (f"<p>Failures and warnings:</p><ul>{failures}</ul>" if failures else ""))
+        with tempfile.TemporaryDirectory() as folder:
+            for path in plot_card(card, folder):
+                self.output.append_display_data(Image(data=Path(path).read_bytes(), format="png"))
+        self.say(f"card of {title}: {len(card['energies'])} structures relaxed in "
+                 f"{card['timings']['total_s']:.1f} s, "
+                 f"{len(card['failures'])} failures or warnings")
+
+
+class RepositoryBrowser(CardActions, Panel):
+    """Browse the potentials of a Repository-like folder, show a card, load one.
+
+    Parameters
+    ----------
+    folder : the folder holding ``<name>/polymlp.yaml`` (+ polymlp_error.yaml, polymlp_cost.yaml).
+    card_settings : keywords of :func:`~polymlp_lab.properties.card.compute_card` replacing
+        the small defaults of ``CARD_SETTINGS``.
+
+    Attributes
+    ----------
+    rows : one dict per potential (:func:`~polymlp_lab.properties.card.index_repository`:
+        elements, cutoff Å, n_coeffs, test rmse_energy meV/atom, rmse_force eV/Å, cost
+        ms/atom/step). selected : the chosen row. potential : the loaded Potential.
+    card : the last property card computed.
+    """
+
+    def __init__(self, folder, *, card_settings=None):
+        self.card_settings = {**CARD_SETTINGS, **(card_settings or {})}
+        self.rows = []
+        self.selected = None
+        self.potential = None
+        self._quiet = False  # True while the list is rebuilt
+        self.folder = w.Text(value=str(folder), description="folder",
+                             layout=w.Layout(width="60%"))
+        self.scan_button = w.Button(description="Scan", icon="refresh")
+        self.table = w.HTML()
+        self.choice = w.Select(options=[], description="potential", rows=6,
+                               layout=w.Layout(width="60%"))
+        self.card_button = w.Button(description="Card", icon="table", disabled=True)
+        self.load_button = w.Button(description="Load", icon="upload", disabled=True)
+
+        self.scan_button.on_click(lambda _: self.guarded(self.scan))
+        self.choice.observe(
+            lambda change: self._quiet or self.guarded(self.select, change.new), names="value")
+        self.card_button.on_click(lambda _: self.guarded(self.compute_card))
+        self.load_button.on_click(lambda _: self.guarded(self.load))
+        controls = [w.HBox([self.folder, self.scan_button]), self.table,
+                    w.HBox([self.choice, w.VBox([self.card_button, self.load_button])])]
+        super().__init__(controls, title="Potential repository")
+        self.guarded(self.scan)
+
+    def scan(self) -> None:
+        """List the folder's potentials (in the background: each file is read and checked)."""
+        from polymlp_lab.properties.card import index_repository
+
+        folder = Path(self.folder.value).expanduser()
+        if not folder.is_dir():
+            self._show_rows([])
+            raise FileNotFoundError(f"{folder}: no such folder")
+
+        def work():
+            self.report(0.1, f"reading the potentials in {folder}")
+            return index_repository(folder)
+
+        def done(rows):
+            self._show_rows(rows)
+            if rows:
+                self.say(f"{len(rows)} potentials in {folder}")
+            else:
+                self.say(f"no potentials in {folder} (expected <name>/polymlp.yaml)")
+
+        self.start(work, done=done)
+
+    def _show_rows(self, rows) -> None:
+        self.rows = rows
+        self.selected = None
+        self.card_button.disabled = self.load_button.disabled = True
+        self.table.value = html_table(
+            ["name", "elements", "cutoff (Å)", "coefficients", "test RMSE E (meV/atom)",
+             "test RMSE F (eV/Å)", "cost (ms/atom/step)"],
+            [[r["name"], " ".join(r["elements"]), f"{r['cutoff']:g}", r["n_coeffs"],
+              number(r["rmse_energy"], 4), number(r["rmse_force"], 4), number(r["cost"], 3)]
+             for r in rows]) if rows else ""
+        self._quiet = True  # a new list selects its first entry: start with none instead
+        try:
+            self.choice.options = [r["name"] for r in rows]
+            self.choice.value = None
+        finally:
+            self._quiet = False
+
+    def select(self, name) -> None:
+        """Choose the potential ``name`` (None: none) and show its details."""
+        if name is None:
+            return
+        if self.choice.value != name:
+            self.choice.value = name  # the observer comes back here
+            return
+        self.selected = next(r for r in self.rows if r["name"] == name)
+        self.card_button.disabled = self.load_button.disabled = False
+        self.show_details()
+
+    def show_details(self) -> None:
+        """The selected potential's model, errors and cost in the output area."""
+        r = self.selected
+        fields = [("file", r["path"]), ("elements", " ".join(r["elements"])),
+                  ("cutoff (Å)", f"{r['cutoff']:g}"), ("features", r["feature_type"]),
+                  ("model_type", r["model_type"]), ("max_p", r["max_p"]),
+                  ("coefficients", r["n_coeffs"]),
+                  ("test RMSE energy (meV/atom)", number(r["rmse_energy"], 4)),
+                  ("test RMSE force (eV/Å)", number(r["rmse_force"], 4)),
+                  ("cost (ms/atom/step, one thread)", number(r["cost"], 3))]
+        self.show_html(f"<h4>{html.escape(r['name'])}</h4>" + html_table(["", ""], fields),
+                       replace=True)
+
+    def compute_card(self) -> None:
+        """The property card of the selected potential, computed in the background."""
+        if self.selected is None:
+            raise ValueError("choose a potential first")
+        self.start_card(self.selected["path"], self.selected["name"])
+
+    def load(self) -> None:
+        """Load the selected potential as ``potential`` (in the background)."""
+        from polymlp_lab import load_potential
+
+        if self.selected is None:
+            raise ValueError("choose a potential first")
+        row = self.selected
+
+        def done(potential):
+            self.potential = potential
+            self.say(f"loaded {row['name']}: panel.potential ({potential!r})")
+
+        self.start(lambda: load_potential(row["path"]), done=done)

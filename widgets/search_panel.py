@@ -1,0 +1,188 @@
+"""Structure-search panel: ``run_search`` on Dask in the background, the hull filling in.
+
+The search writes one ``trials/trial-NNNNN.json`` (and the relaxed ``.extxyz``) per finished
+trial; a follower thread reads them every ``refresh_s`` and redraws the hull of the
+structures relaxed so far. At the end: the hull, a table of the stable and metastable
+structures and a viewer of the chosen one.
+"""
+
+import html
+import json
+import os
+import threading
+from pathlib import Path
+
+import ipywidgets as w
+from ase.io import read
+from matplotlib.figure import Figure
+
+from polymlp_lab.errors import PolymlpLabError
+from polymlp_lab.properties.hull import composition_fraction
+from polymlp_lab.simulations.structure_search import hull_from_structures, plot_hull, run_search
+
+from .base import Panel
+from .viewer import StructureChooser
+
+TABLE_COLUMNS = ("", "structure", "formula", "x_B", "E_f (meV/atom)", "above hull (meV/atom)",
+                 "space group", "V (Å³/atom)", "found")
+
+
+def relaxed_structures(folder: Path, trials: int, known: dict = None) -> dict:
+    """{trial name: relaxed ase.Atoms} of the successful trials below ``trials`` in ``folder``.
+
+    The structures in ``known`` (a result of an earlier call) are not read again.
+    """
+    found = dict(known or {})
+    for path in sorted((folder / "trials").glob("trial-*.json")):
+        if path.stem in found:
+            continue
+        record = json.loads(path.read_text())
+        if record["trial"] < trials and record["status"] == "ok":
+            atoms = read(folder / record["file"], format="extxyz")
+            atoms.info.update(name=record["name"], file=record["file"])
+            found[record["name"]] = atoms
+    return found
+
+
+def hull_table(result) -> str:
+    """HTML table of the stable and metastable entries of a SearchResult."""
+    rows = [("stable", e) for e in result.stable] + [("metastable", e) for e in result.metastable]
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in TABLE_COLUMNS)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in (
+            kind, e.name, e.formula, f"{e.x_B:.3f}", f"{1000 * e.formation_energy:.1f}",
+            f"{1000 * e.e_above_hull:.1f}", f"{e.spacegroup} ({e.spacegroup_number})",
+            f"{e.volume_per_atom:.2f}", e.n_found)) + "</tr>"
+        for kind, e in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+class SearchPanel(Panel):
+    """Random structure search of a unary or binary system and its convex hull.
+
+    Parameters
+    ----------
+    potential_path_or_calc : polymlp file path(s), or a picklable ASE calculator giving
+        stress (as :func:`~polymlp_lab.simulations.structure_search.run_search`).
+    elements : str or sequence of str
+        One or two chemical symbols, A (then B).
+    out : folder
+        Search directory; a rerun there with the same settings runs only missing trials.
+    seed : int
+        Seed of the random structures.
+    fmax : float
+        Force criterion of the relaxations, eV/Å.
+    steps : int
+        Largest number of optimizer steps per relaxation.
+    window_meV : float
+        Metastable structures lie at most this far above the hull, meV/atom.
+    refresh_s : float
+        Seconds between two looks at the finished trials during a run.
+    title : heading of the panel.
+
+    Attributes
+    ----------
+    result : SearchResult or None
+        The hull of the last finished run.
+    figure : matplotlib Figure of the last plot.
+    redraws : list of int
+        Number of relaxed structures each redraw of the hull in the last run showed.
+    chooser : StructureChooser of the stable and metastable structures.
+    calc : what the search evaluates with (``potential_path_or_calc``).
+    """
+
+    def __init__(self, potential_path_or_calc, elements, *, out="structure_search",
+                 seed: int = 0, fmax: float = 0.05, steps: int = 300, window_meV: float = 50.0,
+                 refresh_s: float = 1.0, title: str = "Random structure search"):
+        self.calc = potential_path_or_calc
+        self.elements = (elements,) if isinstance(elements, str) else tuple(elements)
+        self.seed, self.fmax, self.steps, self.window_meV = seed, fmax, steps, window_meV
+        self.refresh_s = float(refresh_s)
+        self.max_atoms = w.BoundedIntText(4, min=1, max=64, description="max atoms")
+        self.trials = w.BoundedIntText(20, min=1, max=100_000, description="trials")
+        second = self.elements[-1]
+        self.composition = w.FloatRangeSlider(
+            value=(0.0, 1.0), min=0.0, max=1.0, step=0.05, description=f"x_{second}",
+            layout=w.Layout(display="flex" if len(self.elements) == 2 else "none"))
+        cores = os.cpu_count() or 1
+        self.workers = w.BoundedIntText(cores, min=1, max=max(cores, 64), description="workers")
+        self.folder = w.Text(str(out), description="folder")
+        self.run_button = w.Button(description="Run", button_style="primary", icon="play")
+        self.chooser = StructureChooser(title="Structure")
+        self.result = None
+        self.figure = None
+        self.redraws = []
+        super().__init__([w.HBox([self.max_atoms, self.trials]), self.composition,
+                          w.HBox([self.workers, self.folder]), self.run_button], title=title)
+        self.children = (*self.children, self.chooser)
+        self.run_button.on_click(lambda _: self.run())
+
+    def run(self) -> None:
+        """Start the search in the background (what the Run button does)."""
+        folder = Path(self.folder.value)
+        settings = dict(max_atoms=self.max_atoms.value, trials=self.trials.value,
+                        composition_range=self.composition.value,
+                        n_workers=self.workers.value, seed=self.seed, fmax=self.fmax,
+                        steps=self.steps, window_meV=self.window_meV)
+        self.redraws = []
+        self.report(0.0, f"starting {settings['trials']} trials in {folder}")
+        self.start(lambda: self._search(folder, settings), done=self._finish)
+
+    def _search(self, folder: Path, settings: dict):
+        finished = threading.Event()
+        follower = threading.Thread(target=self._follow, daemon=True,
+                                    args=(folder, settings["trials"], finished))
+        follower.start()
+        try:
+            return run_search(self.calc, self.elements, out=folder, progress=False, **settings)
+        finally:
+            finished.set()
+            follower.join()
+
+    def _follow(self, folder: Path, trials: int, finished: threading.Event) -> None:
+        """Redraw the hull of the trials finished so far, until ``finished``."""
+        structures = {}
+        while not finished.wait(self.refresh_s):  # at the end, the search's result is shown
+            shown = len(structures)
+            structures = relaxed_structures(folder, trials, structures)
+            if len(structures) > shown:
+                done = len(structures)
+                self.report(done / trials, f"{done} of {trials} trials relaxed")
+                try:
+                    partial = hull_from_structures(list(structures.values()), self.elements,
+                                                   window_meV=self.window_meV)
+                except PolymlpLabError as exc:  # e.g. no pure element relaxed yet
+                    self.report(done / trials,
+                                f"{done} of {trials} trials relaxed; no hull yet: {exc}")
+                    self._plot(lambda ax: self._plot_energies(list(structures.values()), ax), done)
+                else:
+                    self._plot(lambda ax: plot_hull(partial, ax=ax), done)
+
+    def _plot_energies(self, structures: list, ax) -> None:
+        """Energy per atom (eV/atom) against x_B of relaxed structures, before a hull exists."""
+        if len(self.elements) == 2:
+            x = [composition_fraction(atoms, self.elements) for atoms in structures]
+        else:
+            x = [0.0] * len(structures)
+        ax.scatter(x, [atoms.get_potential_energy() / len(atoms) for atoms in structures])
+        ax.set_xlabel(f"x_{self.elements[-1]}")
+        ax.set_ylabel("energy (eV/atom)")
+        ax.set_title("relaxed so far (no hull yet)", fontsize=9)
+
+    def _plot(self, draw, n_structures: int) -> None:
+        """A new figure drawn by ``draw(ax)``, shown; ``n_structures`` goes to ``redraws``."""
+        figure = Figure(figsize=(5, 4), layout="constrained")
+        draw(figure.subplots())
+        self.figure = figure
+        self.show_figure(figure)
+        self.redraws.append(n_structures)
+
+    def _finish(self, result) -> None:
+        self.result = result
+        self._plot(lambda ax: plot_hull(result, ax=ax), len(result.trials) - len(result.failed))
+        self.show_html(hull_table(result))
+        self.chooser.set_structures(
+            {f"{e.name} {e.formula} {e.spacegroup}": e.atoms
+             for e in (*result.stable, *result.metastable)})
+        self.say(f"{len(result.trials)} trials ({len(result.failed)} failed), "
+                 f"{len(result.entries)} unique structures, {len(result.stable)} on the hull")
