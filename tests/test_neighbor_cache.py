@@ -3,7 +3,6 @@ it must; the Gaussian grid recurrence equals the direct formula."""
 
 import numpy as np
 import pytest
-from ase import Atoms
 from ase.build import bulk
 
 from polymlp_lab import AtomsTooCloseError, PolymlpCalculator
