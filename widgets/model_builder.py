@@ -48,12 +48,16 @@ def parse_elements(text: str) -> tuple:
     return symbols
 
 
-def predicted_cost(params) -> float:
-    """Rough cost (ms/atom/step, one thread) of a model from its operation count."""
+def predicted_cost(params, features=None) -> float:
+    """Rough cost (ms/atom/step, one thread) of a model from its operation count.
+
+    ``features``: pypolymlp's ``(linear, polynomial)`` feature lists of ``params`` when
+    already enumerated (they take seconds for large models).
+    """
     from pypolymlp.mlp_dev.core.features_attr import get_features_attr
 
     model = params.model
-    linear, polynomial, _ = get_features_attr(params)
+    linear, polynomial = features if features is not None else get_features_attr(params)[:2]
     gtinv = model.feature_type == "gtinv"
     lmax = int(model.max_l) if gtinv else 0
     neighbours = 4.0 / 3.0 * math.pi * model.cutoff**3 * COST_STRUCTURE_DENSITY
@@ -105,6 +109,7 @@ class ModelBuilder(Panel):
         self.measured_cost = None
         self.fit_ = None
         self.potential = None
+        self._descriptions = {}  # (features, cost) by control values: recounting is slow
 
         style = {"description_width": "9em"}
         symbols = elements or self._data_elements() or ("Al",)
@@ -139,8 +144,9 @@ class ModelBuilder(Panel):
         self.train_button.on_click(lambda _: self.guarded(self.train))
         self.time_button.on_click(lambda _: self.guarded(self.time_model))
         self.save_button.on_click(lambda _: self.guarded(self.save, self.save_path.value))
-        for control in (self.elements, self.cutoff, self.n_gaussians, self.feature_type,
-                        self.model_type, self.max_p, self.gtinv_order, *self.maxl):
+        self._model_controls = (self.elements, self.cutoff, self.n_gaussians, self.feature_type,
+                                self.model_type, self.max_p, self.gtinv_order, *self.maxl)
+        for control in self._model_controls:
             control.observe(lambda _: self.update(), names="value")
 
         controls = [
@@ -213,11 +219,15 @@ class ModelBuilder(Panel):
         self.guarded(self._describe)
 
     def _describe(self) -> None:
-        from polymlp_lab.models import n_features
+        from pypolymlp.mlp_dev.core.features_attr import get_features_attr
 
-        params = self.params()
-        self.n_features = n_features(params)
-        self.cost_estimate = predicted_cost(params)
+        key = tuple(control.value for control in self._model_controls)
+        if key not in self._descriptions:
+            params = self.params()
+            linear, polynomial, _ = get_features_attr(params)
+            self._descriptions[key] = (len(linear) + len(polynomial),
+                                       predicted_cost(params, (linear, polynomial)))
+        self.n_features, self.cost_estimate = self._descriptions[key]
         text = (f"{self.n_features} features, cost ≈ {self.cost_estimate:.3g} ms/atom/step "
                 "(rough prediction, one thread; 'Time it' measures it)")
         self.summary.value = f"<b>{html.escape(text)}</b>"

@@ -115,5 +115,6 @@ class PhononPanel(Panel):
             message = f"no imaginary modes (lowest frequency {lowest:.3f} THz)"
             style = OK_STYLE
         self.show_html(f"<span style='{style}'>{html.escape(message)}</span>")
-        self.say(f"{self.result['n_atoms_primitive']} atoms in the primitive cell, q-mesh "
+        n_atoms = self.result["n_atoms_primitive"]
+        self.say(f"{n_atoms} atom{'s' if n_atoms != 1 else ''} in the primitive cell, q-mesh "
                  f"{'×'.join(map(str, self.result['mesh']))}{note}")

@@ -8,7 +8,8 @@ Bicrystal (:func:`build_bicrystal`): x ∥ [1-10] (tilt axis), y ∥ [l l -2h], 
 Grain 1 fills 0 ≤ z ≤ L and holds the atomic planes of both boundaries, z = 0 and z = L;
 grain 2 (L < z < 2L) is the grain-1 lattice mirrored across the plane z = L, translated
 rigidly in the boundary plane by (t_x, t_y) and moved up by an expansion. The cell vector
-across the boundaries, (0, 2·t_y, 2L + 2·expansion), is tilted by twice the y translation so
+across the boundaries, (0, 2·t_y·P_y mod the cell width, 2L + 2·expansion) with P_y the y
+period of the 1×1 cell, is tilted by twice the y translation so
 that the boundary at z = 0 is the same as the one at z = L whatever the translation.
 
 Energy (:func:`gb_energy`): γ = (E − N e_bulk) / (2A), two boundaries of area A each.

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The lab on this machine, in one command: set up if needed, then JupyterLab on the notebooks
+# (what the Binder link opens). Extra arguments go to jupyter lab (e.g. --no-browser --port 8899).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+exec "${PYTHON:-python3}" -m jupyter lab notebooks/ "$@"
