@@ -9,7 +9,6 @@ import os
 from pathlib import Path
 
 import ipywidgets as w
-import nglview
 import traitlets
 from ase import Atoms
 from ase.io import read
@@ -135,6 +134,8 @@ class StructureViewer(Panel):
         w.link((self.play, "value"), (self.frame_slider, "value"))
         self.player = w.HBox([self.play, self.frame_slider],
                              layout=w.Layout(display="none"))
+        import nglview  # here, not at import: nglview's import displays a widget of its own
+
         self.view = nglview.NGLWidget()
         self._frame_link = None
         self._stage = w.Box([self.view])
@@ -177,6 +178,8 @@ class StructureViewer(Panel):
         if self._frame_link is not None:
             self._frame_link.unlink()
         self.view.close()
+        import nglview
+
         self.view = nglview.NGLWidget(nglview.ASETrajectory(shown))
         self._style()
         last = len(shown) - 1
