@@ -4,4 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec "${PYTHON:-python3}" -m jupyter lab notebooks/ "$@"
+ROOT_FLAG=()
+[ "$(id -u)" -eq 0 ] && ROOT_FLAG=(--allow-root)  # Jupyter refuses root without it
+exec "${PYTHON:-python3}" -m jupyter lab notebooks/ "${ROOT_FLAG[@]}" "$@"
