@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import write_text_atomic
 from .candidates import ModelSpec
 from .pareto import lower_convex_hull_mask, pareto_mask
 
@@ -174,9 +175,7 @@ def write_tables(out, rows, error: str = "energy") -> list:
     summary = {"units": UNITS, "error": error, "models": rows,
                "pareto": [r["name"] for r in front],
                "convex_hull": [r["name"] for r in front if r["on_convex_hull"]]}
-    tmp = out / "summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=1))
-    tmp.replace(out / "summary.json")
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=1))
     return front
 
 
@@ -187,10 +186,7 @@ def _record(out: Path, result: dict) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         for name, text in files.items():
             (directory / name).write_text(text)
-    path = out / "results" / f"{row['name']}.json"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(row, indent=1))
-    tmp.replace(path)
+    write_text_atomic(out / "results" / f"{row['name']}.json", json.dumps(row, indent=1))
 
 
 def run_grid(elements, train, test=None, *, models=None, out="grid", scheduler=None,

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -38,6 +37,7 @@ from ase.neighborlist import neighbor_list
 from ase.optimize import LBFGS
 
 from ..errors import PolymlpLabError
+from ..files import write_text_atomic
 
 __all__ = [
     "EV_PER_A2_IN_MJ_PER_M2", "TiltBoundary", "BulkReference", "Trial", "GBResult",
@@ -521,12 +521,6 @@ def _boundaries(sigmas, max_sigma: int) -> list:
     return sorted(chosen, key=lambda b: b.angle_deg)
 
 
-def _write_json(path: Path, data: dict) -> None:
-    temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
-    os.replace(temporary, path)
-
-
 def search_boundaries(symbol: str, a: float, calc, sigmas=None, *, out=None,
                       max_sigma: int = DEFAULT_MAX_SIGMA, grid: tuple = (3, 3),
                       expansions: Sequence[float] = (0.0, 0.5), fmax: float = 0.005,
@@ -611,7 +605,7 @@ def search_boundaries(symbol: str, a: float, calc, sigmas=None, *, out=None,
                 seconds=time.perf_counter() - started,
                 trials=[asdict(t) for t in result.trials],
             )
-            _write_json(path, saved)
+            write_text_atomic(path, json.dumps(saved, indent=1, ensure_ascii=False))
     return [results[b] for b in todo]
 
 

@@ -44,6 +44,7 @@ from ase.data import atomic_numbers
 from ase.formula import Formula
 
 from ..errors import PolymlpLabError
+from ..files import write_text_atomic
 from ..properties.hull import convex_hull, formation_energies
 from ..properties.mechanics import relax
 from ..properties.prototypes import atomic_radius, estimate_volume_per_atom
@@ -663,12 +664,6 @@ def _calculator_spec(calc) -> tuple:
     return ("pickled", payload), type(calc).__name__
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
 def _check_settings(out: Path, settings: dict) -> None:
     settings = json.loads(json.dumps(settings))
     path = out / "search.json"
@@ -679,7 +674,7 @@ def _check_settings(out: Path, settings: dict) -> None:
             raise PolymlpLabError(
                 f"{out} holds a search with other settings ({'; '.join(differ)}): use another out")
     else:
-        _write_text(path, json.dumps(settings, indent=1))
+        write_text_atomic(path, json.dumps(settings, indent=1))
 
 
 def _read_trials(out: Path) -> dict:
@@ -691,8 +686,8 @@ def _read_trials(out: Path) -> dict:
 def _record(out: Path, result: dict) -> None:
     record = result["record"]
     if result["extxyz"] is not None:
-        _write_text(out / record["file"], result["extxyz"])
-    _write_text(out / "trials" / f"{record['name']}.json", json.dumps(record, indent=1))
+        write_text_atomic(out / record["file"], result["extxyz"])
+    write_text_atomic(out / "trials" / f"{record['name']}.json", json.dumps(record, indent=1))
 
 
 def run_search(calc_or_potential_path, elements, *, max_atoms: int, trials: int,
@@ -825,7 +820,7 @@ def run_search(calc_or_potential_path, elements, *, max_atoms: int, trials: int,
                                   window_meV=window_meV, symprec=symprec,
                                   energy_tol=energy_tol, volume_tol=volume_tol)
     result = replace(result, trials=tuple(records))
-    _write_text(out / "hull.json", json.dumps(result.as_dict(), indent=1))
+    write_text_atomic(out / "hull.json", json.dumps(result.as_dict(), indent=1))
     return result
 
 
