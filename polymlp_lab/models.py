@@ -96,9 +96,18 @@ def model_params(
     )
 
 
-def n_features(params) -> int:
-    """Number of features (= coefficients) of a model, in pypolymlp's enumeration."""
+def feature_lists(params) -> tuple:
+    """pypolymlp's enumeration of a model's features: (linear, polynomial), in its order."""
     from pypolymlp.mlp_dev.core.features_attr import get_features_attr
 
     linear, polynomial, _ = get_features_attr(params)
+    return linear, polynomial
+
+
+def n_features(params, features=None) -> int:
+    """Number of features (= coefficients) of a model, in pypolymlp's enumeration.
+
+    ``features``: its :func:`feature_lists` when already made (seconds for large models).
+    """
+    linear, polynomial = features if features is not None else feature_lists(params)
     return len(linear) + len(polynomial)

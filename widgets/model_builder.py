@@ -51,13 +51,13 @@ def parse_elements(text: str) -> tuple:
 def predicted_cost(params, features=None) -> float:
     """Rough cost (ms/atom/step, one thread) of a model from its operation count.
 
-    ``features``: pypolymlp's ``(linear, polynomial)`` feature lists of ``params`` when
-    already enumerated (they take seconds for large models).
+    ``features``: its :func:`~polymlp_lab.models.feature_lists` when already made (seconds
+    for large models).
     """
-    from pypolymlp.mlp_dev.core.features_attr import get_features_attr
+    from polymlp_lab.models import feature_lists
 
     model = params.model
-    linear, polynomial = features if features is not None else get_features_attr(params)[:2]
+    linear, polynomial = features if features is not None else feature_lists(params)
     gtinv = model.feature_type == "gtinv"
     lmax = int(model.max_l) if gtinv else 0
     neighbours = 4.0 / 3.0 * math.pi * model.cutoff**3 * COST_STRUCTURE_DENSITY
@@ -219,14 +219,14 @@ class ModelBuilder(Panel):
         self.guarded(self._describe)
 
     def _describe(self) -> None:
-        from pypolymlp.mlp_dev.core.features_attr import get_features_attr
+        from polymlp_lab.models import feature_lists, n_features
 
         key = tuple(control.value for control in self._model_controls)
         if key not in self._descriptions:
             params = self.params()
-            linear, polynomial, _ = get_features_attr(params)
-            self._descriptions[key] = (len(linear) + len(polynomial),
-                                       predicted_cost(params, (linear, polynomial)))
+            features = feature_lists(params)
+            self._descriptions[key] = (n_features(params, features),
+                                       predicted_cost(params, features))
         self.n_features, self.cost_estimate = self._descriptions[key]
         text = (f"{self.n_features} features, cost ≈ {self.cost_estimate:.3g} ms/atom/step "
                 "(rough prediction, one thread; 'Time it' measures it)")
