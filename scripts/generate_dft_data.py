@@ -170,8 +170,6 @@ def converge(args) -> dict:
 
 def _choose(energy, cells) -> dict:
     """The cutoff, then the k-point density, converged for every cell of ``cells``."""
-    dense_k, dense_cut = KPOINT_DENSITIES[-1], CUTOFFS_EV[-1]
-
     def smallest(kind, name, atoms, values, setting):
         ref = energy(kind, name, atoms, *setting(values[-1]))
         within = [abs(energy(kind, name, atoms, *setting(v)) - ref) * 1e3 <= TOLERANCE_MEV
@@ -190,9 +188,10 @@ def _choose(energy, cells) -> dict:
 
 def chosen_settings(name: str) -> dict:
     path = DATA / "convergence.json"
-    if not path.is_file() or name not in json.loads(path.read_text()).get("chosen", {}):
-        sys.exit("run `python scripts/generate_dft_data.py converge` first")
-    return json.loads(path.read_text())["chosen"][name]
+    chosen = json.loads(path.read_text()).get("chosen", {}) if path.is_file() else {}
+    if name not in chosen:
+        sys.exit(f"run `python scripts/generate_dft_data.py converge {name}` first")
+    return chosen[name]
 
 
 # --- structures -------------------------------------------------------------------------------
@@ -232,30 +231,6 @@ def _min_distance(atoms) -> float:
     return float(d.min()) if len(d) else np.inf
 
 
-def _random_cell(rng, symbols, volume_per_atom, min_distance):
-    """Random cell shape, atoms added one at a time at least ``min_distance`` (Å) apart."""
-    from ase.geometry import get_distances
-
-    for _ in range(1000):
-        cellpar = list(rng.uniform(0.7, 1.3, 3)) + list(rng.uniform(70, 110, 3))
-        atoms = _scaled(Atoms(cell=cellpar, pbc=True, positions=np.zeros((1, 3))),
-                        volume_per_atom * len(symbols))[:0]
-        if min(atoms.cell.lengths()) < min_distance:
-            continue
-        for _ in range(len(symbols)):
-            for _ in range(500):
-                trial = rng.random(3) @ atoms.cell.array
-                if not len(atoms) or get_distances(
-                        trial, atoms.positions, cell=atoms.cell, pbc=True)[1].min() >= min_distance:
-                    atoms += Atoms(symbols[len(atoms)], positions=[trial])
-                    break
-            else:
-                break
-        if len(atoms) == len(symbols) and _min_distance(atoms) >= min_distance:
-            return atoms
-    raise RuntimeError("no random cell with the minimum distance")
-
-
 def _slab(builder, symbol, layers, gap):
     slab = builder(symbol, size=(1, 1, layers), a=A_FCC[symbol], vacuum=gap / 2, periodic=True)
     return slab
@@ -278,6 +253,7 @@ def _named(prefix, items):
 def element_structures(symbol: str, rng, *, scale: float = 1.0) -> dict:
     """Groups of (id, Atoms) of one element: prototypes over volumes, strain, rattle, defects."""
     from polymlp_lab.properties.prototypes import build
+    from polymlp_lab.simulations.structure_search import random_structure
 
     v0 = A_FCC[symbol] ** 3 / 4
     n = lambda k: max(1, int(round(k * scale)))  # noqa: E731
@@ -328,7 +304,8 @@ def element_structures(symbol: str, rng, *, scale: float = 1.0) -> dict:
     groups["surface"] = surface
     groups["random"] = [
         (f"random-{k}at-{i:02d}",
-         _random_cell(rng, [symbol] * k, v0 * rng.uniform(0.95, 1.3), 0.55 * A_FCC[symbol]))
+         random_structure([symbol], [k], rng=rng, volume_per_atom=v0 * rng.uniform(0.95, 1.3),
+                          min_distance=0.55 * A_FCC[symbol]))
         for i, k in enumerate(rng.integers(2, 9, size=n(26)))]
     return groups
 
@@ -477,6 +454,7 @@ def run(args) -> None:
           f"{json.dumps(meta)}", file=log, flush=True)
     deadline = time.time() + args.hours * 3600 if args.hours else math.inf
     order = {sid: k for k, (sid, _) in enumerate(items)}
+    by_id = dict(items)
     queue = list(pending)
     bar = tqdm(total=len(pending), desc=name)
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
@@ -490,7 +468,7 @@ def run(args) -> None:
             finished, running = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
                 sid, result, error = future.result()
-                atoms = dict(items)[sid]
+                atoms = by_id[sid]
                 bar.update()
                 if error is not None:
                     print(f"FAILED {sid}: {error}", file=log, flush=True)
