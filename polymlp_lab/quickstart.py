@@ -1,7 +1,8 @@
 """Quick start: real published potentials evaluated by our engine beside pypolymlp.
 
 Run: ``python -m polymlp_lab.quickstart`` (or ``bash scripts/quickstart.sh`` on a fresh
-machine). Uses the potentials that ship inside pypolymlp, so nothing is downloaded.
+machine). Uses the published potentials that ship with the lab (``polymlp_lab.data``), so nothing
+is downloaded.
 """
 
 import time
@@ -11,11 +12,12 @@ from ase import Atoms
 from ase.build import bulk
 
 from . import PolymlpCalculator, load_potential
-from .data import packaged_potential
+from . import data
 from .units import EV_PER_A3_IN_GPA
 
 
 def _structures():
+    """A rattled supercell for every potential that ships with the lab."""
     perovskite = Atoms(
         "SrTiO3",
         scaled_positions=[[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]],
@@ -24,9 +26,13 @@ def _structures():
     ).repeat(3)
     tial = bulk("Ti", "hcp", a=2.95, c=4.68).repeat((4, 4, 3))
     tial.symbols[::4] = "Al"
-    for atoms in (perovskite, tial):
+    alcu = bulk("Al", "fcc", a=3.95, cubic=True).repeat(3)
+    alcu.symbols[::3] = "Cu"
+    structures = {name: data.structure(name).repeat(3) for name in ("Al", "Si", "Ti", "MgO")}
+    structures.update({"Al-Cu": alcu, "SrTiO3": perovskite, "Ti-Al": tial})
+    for atoms in structures.values():
         atoms.rattle(0.03, seed=0)
-    return {"SrTiO3": perovskite, "Ti-Al": tial}
+    return structures
 
 
 def _time(function, repeat=5):
@@ -43,7 +49,7 @@ def main():
 
     print("polymlp-lab quick start: published potentials, our Numba engine vs pypolymlp\n")
     for name, atoms in _structures().items():
-        path = packaged_potential(name)
+        path = data.potential(name)
         potential = load_potential(path)
         atoms.calc = PolymlpCalculator(potential)
         energy = atoms.get_potential_energy()
@@ -61,7 +67,7 @@ def main():
         print(f"  pressure {-stress[:3].mean():.3f} GPa")
         print(f"  time/step: ours {ours * 1e3:.2f} ms, pypolymlp {peer * 1e3:.2f} ms "
               f"(ratio {ours / peer:.2f})\n")
-    print("Next: jupyter lab notebooks/")
+    print("Next: the lab, with  bash scripts/lab.sh  (JupyterLab on notebooks/)")
 
 
 if __name__ == "__main__":

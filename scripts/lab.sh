@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+source scripts/python.sh
 ROOT_FLAG=()
 [ "$(id -u)" -eq 0 ] && ROOT_FLAG=(--allow-root)  # Jupyter refuses root without it
-exec "${PYTHON:-python3}" -m jupyter lab notebooks/ "${ROOT_FLAG[@]}" "$@"
+exec "$LAB_PYTHON" -m jupyter lab notebooks/ "${ROOT_FLAG[@]}" "$@"

@@ -1,15 +1,25 @@
 #!/usr/bin/env bash
 # Install polymlp-lab and everything it needs on a fresh Debian/Ubuntu machine (idempotent).
-# pypolymlp is built from source by pip: it needs a C++ compiler and the Eigen 3 headers.
+# Python: PYTHON (default python3) if it runs inside a virtual or conda environment, else a
+# project virtual environment .venv made from it (so Debian's externally managed python3 works).
+# pypolymlp is built from source by pip: it needs a C++ compiler, the Eigen 3 and Python headers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PYTHON=${PYTHON:-python3}
-# apt packages: Eigen and g++ build pypolymlp; Debian's Chromium is the browser the
-# real-browser test drives through Playwright (`playwright install` cannot download one here).
+source scripts/python.sh
+# apt packages: Eigen, g++ and the Python headers build pypolymlp; python3-venv makes .venv on
+# Debian; Debian's Chromium is the browser the real-browser test drives through Playwright
+# (`playwright install` cannot download one here).
 MISSING=()
 [ -f /usr/include/eigen3/Eigen/Core ] || MISSING+=(libeigen3-dev)
 command -v g++ >/dev/null || MISSING+=(g++)
 [ -x /usr/bin/chromium ] || MISSING+=(chromium)
+HEADERS=$("$LAB_BASE_PYTHON" -c 'import os, sysconfig
+print(os.path.isfile(os.path.join(sysconfig.get_paths()["include"], "Python.h")))')
+[ "$HEADERS" = True ] || MISSING+=(python3-dev)
+if [ "$LAB_PYTHON" != "$LAB_BASE_PYTHON" ] && [ ! -x "$LAB_PYTHON" ] \
+    && ! "$LAB_BASE_PYTHON" -c 'import ensurepip' 2>/dev/null; then
+  MISSING+=(python3-venv)
+fi
 if [ ${#MISSING[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
@@ -21,12 +31,17 @@ if [ ${#MISSING[@]} -gt 0 ]; then
     exit 1
   fi
 fi
+if [ "$LAB_PYTHON" != "$LAB_BASE_PYTHON" ] && [ ! -x "$LAB_PYTHON" ]; then
+  echo "[setup] creating the project environment .venv from $("$LAB_BASE_PYTHON" -c 'import sys; print(sys.executable)')"
+  "$LAB_BASE_PYTHON" -m venv .venv
+  "$LAB_PYTHON" -m pip install -q --disable-pip-version-check --upgrade pip
+fi
 # Always (re)install this checkout in editable mode, so the code tested is the code here;
 # dependencies already present are kept (pypolymlp is built only the first time).
-if ! "$PYTHON" -c "import pypolymlp" 2>/dev/null; then
+if ! "$LAB_PYTHON" -c "import pypolymlp" 2>/dev/null; then
   echo "[setup] building pypolymlp from source: a few minutes the first time"
 fi
-"$PYTHON" -m pip install -q --disable-pip-version-check -e ".[test]"
+"$LAB_PYTHON" -m pip install -q --disable-pip-version-check -e ".[test]"
 # Compile the Numba kernels now, so that the first evaluation in a notebook does not wait
 # ~20 s for it (they are cached on disk; later runs load them in about a second).
-"$PYTHON" -m polymlp_lab.cli warmup
+"$LAB_PYTHON" -m polymlp_lab.cli warmup

@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-PYTHON=${PYTHON:-python3}
-exec "$PYTHON" -m pytest tests notebooks --nbval-lax -p no:cacheprovider "$@"
+source scripts/python.sh
+exec "$LAB_PYTHON" -m pytest tests notebooks --nbval-lax -p no:cacheprovider "$@"

@@ -13,7 +13,7 @@ from ase.io import read
 
 from polymlp_lab import PolymlpCalculator, PolymlpLabError
 from polymlp_lab.cli import main
-from polymlp_lab.data import packaged_potential
+from polymlp_lab import data
 from polymlp_lab.simulations.md import RECORD_FIELDS, run_md
 
 from conftest import conformance_dir
@@ -21,7 +21,7 @@ from conftest import conformance_dir
 
 @pytest.fixture(scope="module")
 def tial_calc():
-    return PolymlpCalculator(packaged_potential("Ti-Al"))
+    return PolymlpCalculator(data.potential("Ti-Al"))
 
 
 def fcc_al(repeat=2, a=4.04):
@@ -147,7 +147,7 @@ def test_md_command_writes_json_and_trajectory(tmp_path, capsys):
     structure = tmp_path / "Al.vasp"
     fcc_al(1).write(structure, format="vasp")
     out = tmp_path / "run"
-    code = main(["md", "--pot", str(packaged_potential("Ti-Al")), "--structure", str(structure),
+    code = main(["md", "--pot", str(data.potential("Ti-Al")), "--structure", str(structure),
                  "--supercell", "2", "2", "2", "--ensemble", "nvt", "--temperature", "400",
                  "--steps", "60", "--interval", "20", "--out", str(out), "--quiet"])
     assert code == 0
@@ -158,7 +158,7 @@ def test_md_command_writes_json_and_trajectory(tmp_path, capsys):
     assert all(t > 0 for t in saved["records"]["temperature_K"])
     assert len(read(out / "md.traj", index=":")) == 4
     assert "60 MD steps of 32 atoms" in capsys.readouterr().out
-    assert main(["md", "--pot", str(packaged_potential("Ti-Al")), "--structure",
+    assert main(["md", "--pot", str(data.potential("Ti-Al")), "--structure",
                  str(tmp_path / "missing.vasp"), "--out", str(out)]) == 2
     assert "missing.vasp: cannot read the structure" in capsys.readouterr().err
 

@@ -6,12 +6,12 @@ import json
 import pytest
 
 from polymlp_lab.cli import main
-from polymlp_lab.data import packaged_potential
+from polymlp_lab import data
 
 
 def test_rss_command_writes_the_hull(tmp_path, capsys):
     out = tmp_path / "rss"
-    code = main(["rss", "--pot", str(packaged_potential("Ti-Al")), "--elements", "Ti", "Al",
+    code = main(["rss", "--pot", str(data.potential("Ti-Al")), "--elements", "Ti", "Al",
                  "--max-atoms", "2", "--trials", "5", "--steps", "60", "--workers", "1",
                  "--out", str(out), "--quiet"])
     assert code == 0
@@ -40,7 +40,7 @@ def test_rss_command_writes_the_hull(tmp_path, capsys):
     ],
 )
 def test_rss_command_rejects_impossible_settings(tmp_path, capsys, arguments, message):
-    code = main(["rss", "--pot", str(packaged_potential("Ti-Al")), "--trials", "2",
+    code = main(["rss", "--pot", str(data.potential("Ti-Al")), "--trials", "2",
                  "--out", str(tmp_path / "rss"), "--quiet", *arguments])
     assert code == 2
     err = capsys.readouterr().err
@@ -50,7 +50,7 @@ def test_rss_command_rejects_impossible_settings(tmp_path, capsys, arguments, me
 
 def test_gb_command_writes_energies_and_the_twin_is_lowest(tmp_path, capsys):
     out = tmp_path / "gb"
-    code = main(["gb", "--pot", str(packaged_potential("Ti-Al")), "--element", "Al",
+    code = main(["gb", "--pot", str(data.potential("Ti-Al")), "--element", "Al",
                  "--sigma", "3", "--grid", "1", "1", "--expansions", "0", "--steps", "100",
                  "--fmax", "0.02", "--thickness", "8", "--out", str(out), "--quiet"])
     assert code == 0
@@ -75,7 +75,7 @@ def test_gb_command_writes_energies_and_the_twin_is_lowest(tmp_path, capsys):
     ],
 )
 def test_gb_command_rejects_bad_settings(tmp_path, capsys, arguments, message):
-    code = main(["gb", "--pot", str(packaged_potential("Ti-Al")), "--out", str(tmp_path / "gb"),
+    code = main(["gb", "--pot", str(data.potential("Ti-Al")), "--out", str(tmp_path / "gb"),
                  "--quiet", *arguments])
     assert code == 2
     err = capsys.readouterr().err

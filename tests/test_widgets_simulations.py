@@ -14,7 +14,7 @@ from ase.calculators.emt import EMT
 from ase.io import write
 
 from polymlp_lab.calculator import PolymlpCalculator
-from polymlp_lab.data import packaged_potential
+from polymlp_lab import data
 from polymlp_lab.widgets.gb_panel import GBPanel
 from polymlp_lab.widgets.md_panel import MDPanel
 from polymlp_lab.widgets.phonon_panel import PhononPanel
@@ -35,7 +35,7 @@ def shell():
 
 @pytest.fixture(scope="module")
 def tial_calc():
-    return PolymlpCalculator(packaged_potential("Ti-Al"))
+    return PolymlpCalculator(data.potential("Ti-Al"))
 
 
 def fcc_al():
@@ -101,7 +101,7 @@ def test_viewer_plays_a_trajectory_file_and_reports_a_bad_one(tmp_path):
 # --- MDPanel ------------------------------------------------------------------------------
 
 def test_md_nvt_run_plots_live_and_plays_the_trajectory():
-    panel = MDPanel(packaged_potential("Ti-Al"), fcc_al(), refresh_s=0.1)
+    panel = MDPanel(data.potential("Ti-Al"), fcc_al(), refresh_s=0.1)
     assert panel.error is None
     panel.ensemble.value = "nvt"
     panel.temperature.value = 300.0
