@@ -29,9 +29,9 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from polymlp_lab import load_potential
+from polymlp_lab import data, load_potential
 from polymlp_lab.errors import UnknownElementError
-from polymlp_lab.fitting import Dataset, dataset_errors, read_dataset
+from polymlp_lab.fitting import Dataset, dataset_errors
 from polymlp_lab.grid import (
     ModelSpec, cost_structure, default_cutoffs, enumerate_models, gtinv_maxl_lists,
     lower_convex_hull_mask, measure_cost, pareto_mask, pareto_rows, plot_pareto, read_results,
@@ -40,10 +40,9 @@ from polymlp_lab.grid import (
 from polymlp_lab.grid.cost import cost_yaml
 from polymlp_lab.models import n_features
 
-from conftest import SHARED, random_potential
+from conftest import random_potential
 
-MGO = SHARED / "datasets" / "MgO"
-MGO_ATOMIC = {"Mg": -0.0004, "O": -1.85321219}  # polymlp.in of the MgO data
+MGO_ATOMIC = data.atomic_energy("MgO")  # polymlp.in of the MgO data: Mg -0.0004, O -1.85321219
 # 10 binary candidates: 4 pair, 4 gtinv model_type 3, and 2 gtinv model_type 2 of order 3
 # (87210 and 154684 coefficients: too large for any memory, so they must fail cleanly)
 SMALL_GRID = dict(cutoffs=(5.0,), n_gaussians=(3, 4), model_types=(2, 3), pair_max_ps=(2, 3),
@@ -54,12 +53,6 @@ RESULT_COLUMNS = ["n_features", "alpha", "rmse_energy", "rmse_force", "mae_energ
                   "rmse_energy_train", "rmse_force_train", "cost", "cost_median", "cost_max",
                   "fit_s", "status"]
 FIT_FILES = {"polymlp.yaml", "polymlp_error.yaml", "polymlp_cost.yaml"}
-
-
-def _mgo_dir() -> Path:
-    if not (MGO / "polymlp.in").is_file():
-        pytest.skip(f"conformance data absent: {MGO} (set POLYMLP_LAB_SHARED)")
-    return MGO
 
 
 # ---------------------------------------------------------------------------------------
@@ -391,8 +384,7 @@ def test_measure_cost_spread_and_model_size():
 @pytest.fixture(scope="module")
 def mgo_grid(tmp_path_factory):
     """run_grid on 45 + 5 MgO structures with the 10 SMALL_GRID models, 2 workers."""
-    data = read_dataset(str(_mgo_dir() / "dataset" / "vasprun-*.xml.polymlp"), name="MgO")
-    train, test = data.subset(range(0, len(data), 20)).split(0.9)
+    train, test = data.dataset("MgO", indices=range(0, 1000, 20)).split(0.9)
     models = enumerate_models(("Mg", "O"), **SMALL_GRID)
     out = tmp_path_factory.mktemp("grid") / "out"
     rows = run_grid(("Mg", "O"), train, test, models=models, out=out, n_workers=2,
@@ -583,15 +575,14 @@ def _kill_group(proc):
 
 
 def test_cli_grid_resumes_after_a_kill(tmp_path):
-    source = sorted((_mgo_dir() / "dataset").glob("vasprun-*.xml.polymlp"))[::25]
-    data = tmp_path / "data"
-    data.mkdir()
-    for f in source:
-        os.symlink(f, data / f.name)
+    from ase.io import write
+
+    structures = tmp_path / "MgO.extxyz"  # 40 of the shipped MgO structures, as any user file
+    write(structures, data.dataset("MgO", indices=range(0, 1000, 25)).structures)
     out = tmp_path / "out"
     command = [
         sys.executable, "-m", "polymlp_lab.cli", "grid", "--elements", "Mg", "O",
-        "--data", str(data / "*.xml.polymlp"), "--out", str(out), "--workers", "2",
+        "--data", str(structures), "--out", str(out), "--workers", "2",
         "--atomic-energy", "Mg=-0.0004", "O=-1.85321219", "--cutoffs", "5",
         "--n-gaussians", "3", "4", "--model-types", "2", "3", "--pair-max-ps", "2", "3",
         "--gtinv-order-max", "3", "--gtinv-maxl-max", "4", "4", "--alphas", "-4", "1", "6",

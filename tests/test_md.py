@@ -16,7 +16,6 @@ from polymlp_lab.cli import main
 from polymlp_lab import data
 from polymlp_lab.simulations.md import RECORD_FIELDS, run_md
 
-from conftest import conformance_dir
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +42,7 @@ def test_nve_conserves_momentum_and_energy(tial_calc):
 
 def test_nve_drift_over_10_ps_for_al_near_300_K():
     """The issue's figure: drift under 1 meV/atom over 10 ps at 1 fs for Al near 300 K."""
-    calc = PolymlpCalculator(conformance_dir("fcc-Al") / "polymlp.yaml")
+    calc = PolymlpCalculator(data.potential("Al"))
     warm = run_md(fcc_al(a=4.04), calc, ensemble="nvt", thermostat="bussi", temperature_K=300,
                   steps=1000, tdamp_fs=50, progress=False).atoms
     result = run_md(warm, calc, ensemble="nve", steps=10_000, interval=50, progress=False)

@@ -15,13 +15,13 @@ import pytest
 from ase.build import bulk
 from ase.calculators.calculator import Calculator, all_changes
 
+from polymlp_lab import data
 from polymlp_lab import PolymlpCalculator
 from polymlp_lab.properties.mechanics import (
     elastic_constants, equation_of_state, lattice_constants, relax,
 )
 from polymlp_lab.properties.phonons import phonon_properties
 
-from conftest import conformance_dir
 
 pytestmark = pytest.mark.conformance
 
@@ -83,7 +83,7 @@ def workflow(calc) -> dict:
 
 
 def test_properties_through_ours_equal_properties_through_pypolymlp(capsys):
-    potential_file = conformance_dir("fcc-Al") / "polymlp.yaml"
+    potential_file = data.potential("Al")
     pytest.importorskip("pypolymlp")
     ours = workflow(PolymlpCalculator(str(potential_file)))
     theirs = workflow(PypolymlpASECalculator(potential_file))
