@@ -120,6 +120,26 @@ def _grid(args) -> int:
     return 0
 
 
+def _pareto(args) -> int:
+    _headless_plots()
+    from .grid.external import dataset_label, write_pareto
+
+    rows, front = write_pareto(args.source, args.out, error_key=args.error_key, error=args.error)
+    ok = [r for r in rows if r["status"] == "ok"]
+    datasets = sorted({dataset_label(r["error_dataset"]) for r in ok if r.get("error_dataset")})
+    print(f"{'model':36s} {'E meV/atom':>10s} {'F eV/Å':>8s} {'ms/atom/step':>12s}  hull")
+    for r in front:
+        force = f"{r['rmse_force']:8.4f}" if r.get("rmse_force") is not None else f"{'–':>8s}"
+        print(f"{r['name']:36s} {r['rmse_energy']:10.3f} {force} {r['cost']:12.5f}  "
+              f"{'*' if r['on_convex_hull'] else ''}")
+    print(f"polymlp-lab: {len(rows)} models in {args.source} ({len(rows) - len(ok)} not usable, "
+          f"see status in models.csv), test RMSE {args.error} of {', '.join(datasets) or '–'}; "
+          f"{len(front)} Pareto optimal, {sum(r['on_convex_hull'] for r in front)} on the "
+          f"convex hull; tables in {args.out}/models.csv, {args.out}/pareto.csv, "
+          f"figure {args.out}/pareto.png")
+    return 0
+
+
 def _card(args) -> int:
     import json
 
@@ -131,33 +151,54 @@ def _card(args) -> int:
     out = Path(args.out)
     kw = dict(prototypes=args.prototypes, n_detailed=args.detailed, progress=not args.quiet)
     if args.repository:
+        from .files import write_text_atomic
+        from .properties.repository import load_row_potential, read_predictions
+        from .properties.repository_compare import write_repository_comparison
+
+        # every file of the entry is read (and a malformed one refused) before any work
+        # index_repository (properties.repository's): EmptyRepositoryError when it has no MLP
         rows = index_repository(args.repository)
-        if not rows:
-            raise PolymlpLabError(f"{args.repository}: no <name>/polymlp.yaml found")
+        predictions = {r["name"]: read_predictions(r["predictions"]) for r in rows
+                       if r["predictions"]}
         cards = {}
         for row in rows:
-            cards[row["name"]] = compute_card(load_potential(row["path"]), **kw)
-            write_card(cards[row["name"]], out / row["name"], title=row["name"])
-        (out / "repository.json").write_text(json.dumps(rows, indent=1))
+            name = row["name"]
+            cards[name] = card = compute_card(load_row_potential(row), **kw)
+            write_card(card, out / name, title=name)
+            note = ""
+            if name in predictions:
+                written = write_repository_comparison(card, predictions[name], out / name,
+                                                      title=f"{name}: ours and the Repository's")
+                summary = written["comparison"]["summary"]
+                note = (f", {summary['n_matched']} prototypes beside the Repository's in "
+                        f"{written['html']}")
+            print(f"polymlp-lab: card of {name} in {out / name}{note}"
+                  + ("" if row["status"] == "ok" else f" ({row['status']})"))
+        write_text_atomic(out / "repository.json", json.dumps(rows, indent=1))
         compare_cards(cards, out)
         print(f"polymlp-lab: {len(rows)} cards in {out}, comparison {out}/compare.png")
         return 0
     if not args.pot:
         raise PolymlpLabError("give --pot FILE or --repository DIR")
     potential = load_potential(args.pot)
-    card = compute_card(potential, **kw)
-    index = write_card(card, out, title=Path(args.pot).name)
-    cards = {"MLP": card}
-    if args.eam_peer:
-        from .properties.eam import sutton_chen_calculator
+    peer = None
+    if args.eam_peer is True:  # bare --eam-peer: a Sutton-Chen EAM of the same elements
+        from .properties.eam import write_sutton_chen_eam_alloy
 
-        peer = compute_card(sutton_chen_calculator(potential.elements, out / "eam"),
-                            elements=potential.elements, **kw)
-        write_card(peer, out / "eam", title="Sutton-Chen EAM")
-        cards["EAM (Sutton-Chen)"] = peer
-        compare_cards(cards, out)
+        (out / "eam").mkdir(parents=True, exist_ok=True)
+        peer = write_sutton_chen_eam_alloy(potential.elements, out / "eam")
+    elif args.eam_peer:
+        peer = args.eam_peer
+    # the peer (our fast EAM calculator) is checked before any work, computed after ours
+    card = compute_card(potential, peer=peer, **kw)
+    index = write_card(card, out, title=Path(args.pot).name)
     print(f"polymlp-lab: card of {args.pot} in {index} ({card['timings']['total_s']:.1f} s, "
           f"{len(card['failures'])} failures or warnings)")
+    if peer is not None:
+        other = card["peer"]
+        print(f"polymlp-lab: peer {other['label']} in {out / 'peer' / 'index.html'} "
+              f"({other['timings']['total_s']:.1f} s, {len(other['failures'])} failures or "
+              f"warnings); comparison {out / 'compare.png'}")
     return 0
 
 
@@ -338,15 +379,32 @@ def main(argv=None) -> int:
     gr.add_argument("--error", choices=["energy", "force"], default="energy",
                     help="test RMSE the Pareto front is drawn on")
     gr.add_argument("--quiet", action="store_true", help="no progress bar")
+    pa = sub.add_parser("pareto", help="Pareto front and convex hull of a grid made elsewhere "
+                        "(pypolymlp's polymlp-*/ folders, or ours)")
+    pa.add_argument("--from", dest="source", required=True, metavar="DIR",
+                    help="folder of model folders (polymlp_error.yaml, polymlp_cost.yaml), "
+                    "or a polymlp-lab grid (results/*.json)")
+    pa.add_argument("--error-key", metavar="KEY",
+                    help="RMSE of the first dataset whose name contains KEY (pypolymlp's --key "
+                    "rule; default: the first test dataset)")
+    pa.add_argument("--error", choices=["energy", "force"], default="energy",
+                    help="test RMSE the Pareto front is drawn on")
+    pa.add_argument("--out", required=True, help="output directory (models.csv, pareto.csv, "
+                    "summary.json, pareto.png)")
     cd = sub.add_parser("card", help="property card: prototypes, EOS, elastic, phonons, hull")
     cd.add_argument("--pot", help="potential file (polymlp.yaml or polymlp.lammps)")
-    cd.add_argument("--repository", help="folder of <name>/polymlp.yaml: a card each, compared")
+    cd.add_argument("--repository",
+                    help="a Kyoto Repository entry (<system>/ with polymlps/ and predictions/), "
+                         "its polymlps/, or a folder of <name>/polymlp.yaml: a card per MLP, "
+                         "beside the Repository's predictions where the entry has them")
     cd.add_argument("--out", required=True, help="output directory (card.json, plots, index.html)")
     cd.add_argument("--prototypes", nargs="+", help="prototype names (default: all)")
     cd.add_argument("--detailed", type=int, default=3,
                     help="lowest structures per composition with EOS, elastic and phonons")
-    cd.add_argument("--eam-peer", action="store_true",
-                    help="also the card of a Sutton-Chen EAM of the same elements, compared")
+    cd.add_argument("--eam-peer", nargs="?", const=True, default=None, metavar="FILE.eam.alloy",
+                    help="also the card of an EAM on the same prototypes, compared side by "
+                         "side: the given .eam.alloy file, or bare, a Sutton-Chen EAM of the "
+                         "same elements (Ni Cu Rh Pd Ag Ir Pt Au Al Pb)")
     cd.add_argument("--quiet", action="store_true", help="no progress bars")
     md = sub.add_parser("md", help="molecular dynamics: NVE, NVT or NPT; md.json and trajectory")
     md.add_argument("--pot", action="append", required=True,
@@ -410,7 +468,7 @@ def main(argv=None) -> int:
         return 0
     try:
         commands = {"fit": _fit, "grid": _grid, "card": _card, "eval": _eval, "md": _md,
-                    "gb": _gb, "rss": _rss}
+                    "gb": _gb, "rss": _rss, "pareto": _pareto}
         return commands[args.command](args)
     except PolymlpLabError as exc:
         print(f"polymlp-lab: error: {exc}", file=sys.stderr)

@@ -1,10 +1,12 @@
 """ParetoExplorer: a grid search's models in cost against test error, the Pareto front, live.
 
 The panel reads ``out/results/*.json`` (what :func:`~polymlp_lab.grid.run_grid` writes as
-models finish). It can start the search itself ("Run", in the background) or watch a folder
-another process fills ("Watch" polls it; "Refresh" reads it once). Click a point, or choose a
-model in the list, to see its parameters, errors and cost, compute its property card or save
-its polymlp.yaml.
+models finish), or a grid made elsewhere in pypolymlp's layout (``out/<model>/``
+polymlp_error.yaml and polymlp_cost.yaml, see :mod:`polymlp_lab.grid.external`; open it with
+:meth:`ParetoExplorer.from_folder`). It can start the search itself ("Run", in the background)
+or watch a folder another process fills ("Watch" polls it; "Refresh" reads it once). Click a
+point, or choose a model in the list, to see its parameters, errors and cost, compute its
+property card or save its potential (when the folder holds one).
 """
 
 import html
@@ -30,6 +32,9 @@ class ParetoExplorer(CardActions, Panel):
     elements, train, test, models : what "Run" passes to :func:`~polymlp_lab.grid.run_grid`
         (elements default to the training data's; models to ``enumerate_models``).
     error : "energy" (meV/atom) or "force" (eV/Å): the test RMSE on the vertical axis.
+    error_key : the dataset whose RMSE is drawn: the first whose name contains it
+        (pypolymlp's ``--key`` rule, :func:`~polymlp_lab.grid.external.read_grid`); None:
+        the first test dataset of pypolymlp's files, our combined test RMSE for our grids.
     poll_seconds : how often the folder is read while a search runs or "Watch" is on.
     card_settings : keywords of ``compute_card`` replacing the small ``CARD_SETTINGS``.
     grid_options : further keywords of ``run_grid`` (n_workers, scheduler, atomic_energy,
@@ -42,10 +47,12 @@ class ParetoExplorer(CardActions, Panel):
     """
 
     def __init__(self, out, *, elements=None, train=None, test=None, models=None,
-                 error="energy", poll_seconds=2.0, card_settings=None, **grid_options):
+                 error="energy", error_key=None, poll_seconds=2.0, card_settings=None,
+                 **grid_options):
         import plotly.graph_objects as go
 
         self.out = Path(out)
+        self.error_key = error_key or None
         self.elements = tuple(elements) if elements else None
         self.train_set = train
         self.test_set = test
@@ -70,6 +77,9 @@ class ParetoExplorer(CardActions, Panel):
                                     tooltip=f"read the folder every {self.poll_seconds:g} s")
         self.error_kind = w.Dropdown(options=["energy", "force"], value=error,
                                      description="test RMSE")
+        self.error_key_box = w.Text(value=error_key or "", description="dataset",
+                                    placeholder="first test set", continuous_update=False,
+                                    tooltip="RMSE of the first dataset whose name contains this")
         self.figure = go.FigureWidget(
             data=[go.Scatter(mode="markers", name="models", hoverinfo="text"),
                   go.Scatter(mode="lines+markers", name="Pareto front", hoverinfo="text",
@@ -80,39 +90,72 @@ class ParetoExplorer(CardActions, Panel):
             trace.on_click(self.on_point_click)
         self.model_choice = w.Dropdown(options=[], description="model",
                                        layout=w.Layout(width="45%"))
-        self.card_button = w.Button(description="Card", icon="table", disabled=True)
+        self.card_button = w.Button(description="Card", icon="table", disabled=True,
+                                    tooltip="choose a model first")
         self.save_folder = w.Text(value="polymlps", description="save in")
-        self.save_button = w.Button(description="Save", icon="save", disabled=True)
+        self.save_button = w.Button(description="Save", icon="save", disabled=True,
+                                    tooltip="choose a model first")
 
         self.run_button.on_click(lambda _: self.guarded(self.run))
         self.refresh_button.on_click(lambda _: self.guarded(self.refresh))
         self.watch.observe(lambda change: change.new and self._start_polling(), names="value")
         self.error_kind.observe(lambda _: self.guarded(self.refresh), names="value")
+        self.error_key_box.observe(lambda change: self.guarded(self.set_error_key, change.new),
+                                   names="value")
         self.model_choice.observe(
             lambda change: self._quiet or self.guarded(self.select, change.new), names="value")
         self.card_button.on_click(lambda _: self.guarded(self.compute_card))
         self.save_button.on_click(lambda _: self.guarded(self.save, self.save_folder.value))
-        controls = [w.HBox([self.run_button, self.refresh_button, self.watch, self.error_kind]),
+        controls = [w.HBox([self.run_button, self.refresh_button, self.watch, self.error_kind,
+                            self.error_key_box]),
                     self.figure,
                     w.HBox([self.model_choice, self.card_button, self.save_folder,
                             self.save_button])]
         super().__init__(controls, title=f"Grid search: {self.out}")
         self.guarded(self.refresh)
 
+    @classmethod
+    def from_folder(cls, folder, *, error_key=None, error="energy", **options):
+        """The panel on a grid made elsewhere (pypolymlp's ``<model>/polymlp_error.yaml``,
+        ``polymlp_cost.yaml``; or one of ours), drawn at once: no "Run" needed."""
+        from polymlp_lab.grid.external import read_grid
+
+        read_grid(folder, error_key=error_key)  # no models: GridFolderError, naming the folder
+        return cls(folder, error_key=error_key, error=error, **options)
+
     # --- reading and drawing ------------------------------------------------------------
     def _signature(self):
-        return tuple((p.name, p.stat().st_mtime_ns)
-                     for p in sorted(self.out.joinpath("results").glob("*.json")))
+        from polymlp_lab.grid.external import MODEL_FILES
+
+        paths = sorted(self.out.joinpath("results").glob("*.json"))
+        if not paths:
+            paths = sorted(p for name in MODEL_FILES for p in self.out.glob(f"*/{name}"))
+        return tuple((str(p), p.stat().st_mtime_ns) for p in paths if p.exists())
+
+    def _read_rows(self) -> list:
+        from polymlp_lab.grid.external import grid_layout, read_grid
+
+        if grid_layout(self.out) is None:  # nothing yet (a search not started)
+            return []
+        return read_grid(self.out, error_key=self.error_key)
+
+    def set_error_key(self, key) -> None:
+        """Draw the RMSE of the datasets whose name contains ``key`` ('' or None: default)."""
+        self.error_key = (key or "").strip() or None
+        if self.error_key_box.value != (self.error_key or ""):
+            self.error_key_box.value = self.error_key or ""  # the observer comes back here
+            return
+        self.refresh()
 
     def refresh(self) -> None:
         """Read the results, redraw the scatter and the front, update the model list."""
-        from polymlp_lab.grid import pareto_rows, read_results
+        from polymlp_lab.grid import pareto_rows
 
         with self._lock:
             self._seen = self._signature()
             error = self.error_kind.value
             key = f"rmse_{error}"
-            rows = read_results(self.out)
+            rows = self._read_rows()
             front = pareto_rows(rows, error)
             on_front = {r["name"] for r in front}
             timed = [r for r in rows
@@ -121,15 +164,15 @@ class ParetoExplorer(CardActions, Panel):
             if self.selected is not None:  # the same model, with what has been added since
                 self.selected = next((r for r in rows if r["name"] == self.selected["name"]),
                                      None)
-                if self.selected is None:
-                    self.card_button.disabled = self.save_button.disabled = True
+                self._enable_actions()
             unit = "meV/atom" if error == "energy" else "eV/Å"
             with self.figure.batch_update():
                 models, line = self.figure.data
                 models.x = [r["cost"] for r in timed]
                 models.y = [r[key] for r in timed]
                 models.customdata = [r["name"] for r in timed]
-                models.text = [f"{r['name']}<br>{r['n_features']} features" for r in timed]
+                models.text = [r["name"] + (f"<br>{r['n_features']} features"
+                                            if r.get("n_features") else "") for r in timed]
                 models.marker.symbol = ["diamond" if r["name"] in on_front else "circle"
                                         for r in timed]
                 models.marker.color = ["#1f77b4" if r["name"] in on_front else "#999999"
@@ -142,10 +185,19 @@ class ParetoExplorer(CardActions, Panel):
             self._update_choices(front, rows)
             failed = sum(str(r.get("status", "")).startswith("failed") for r in rows)
             waiting = sum(r.get("status") == "fitted" for r in rows)
+            other = len(rows) - len(timed) - failed - waiting
+            datasets = sorted({r["error_dataset"] for r in timed if r.get("error_dataset")})
             if not self.busy:
-                self.say(f"{len(timed)} models timed, {len(front)} Pareto-optimal, "
-                         f"{waiting} waiting for their cost, {failed} failed ({self.out})"
-                         if rows else f"no results yet in {self.out / 'results'}")
+                if not rows:
+                    self.say(f"no results yet in {self.out / 'results'}")
+                else:
+                    from polymlp_lab.grid.external import dataset_label
+
+                    self.say(f"{len(timed)} models timed, {len(front)} Pareto-optimal, "
+                             f"{waiting} waiting for their cost, {failed} failed"
+                             + (f", {other} without {error} error or cost" if other else "")
+                             + (f"; test RMSE of {', '.join(map(dataset_label, datasets))}"
+                                if datasets else "") + f" ({self.out})")
 
     def _update_choices(self, front, rows) -> None:
         """Pareto models first (by cost), then the timed ones by cost, then the others."""
@@ -226,34 +278,60 @@ class ParetoExplorer(CardActions, Panel):
             self.model_choice.value = name  # the observer comes back here
             return
         self.selected = next(r for r in self.rows if r["name"] == name)
-        has_file = (self.out / "models" / name / "polymlp.yaml").is_file()
-        self.card_button.disabled = self.save_button.disabled = not has_file
+        self._enable_actions()
         self.show_details()
+
+    def _enable_actions(self) -> None:
+        """Card and Save need the selected model's potential file; their tooltips say why
+        they are disabled."""
+        r = self.selected
+        if r is None:
+            reason = "choose a model first"
+        elif not r.get("potential"):
+            reason = (f"{r['name']} has no potential file, only its errors and cost"
+                      f" ({r.get('potential_note') or 'no polymlp.yaml'})")
+        else:
+            reason = None
+        self.card_button.disabled = self.save_button.disabled = reason is not None
+        self.card_button.tooltip = reason or "compute the property card of this model"
+        self.save_button.tooltip = reason or "copy its potential, error and cost files"
 
     def show_details(self) -> None:
         """The selected model's parameters, test and train errors and cost (output area)."""
-        r = self.selected
+        r = {k: None for k in ("feature_type", "cutoff", "n_gaussians", "model_type", "max_p",
+                               "gtinv_order", "gtinv_maxl", "n_features", "alpha",
+                               "rmse_energy", "rmse_force", "mae_energy", "rmse_energy_train",
+                               "rmse_force_train", "cost", "cost_median", "cost_max", "fit_s",
+                               "status")} | self.selected
         on_front = {f["name"]: f for f in self.front}
         pareto = ("yes" + (", on the convex hull" if on_front[r["name"]]["on_convex_hull"] else "")
                   if r["name"] in on_front else "no")
         gtinv = (f"order {r['gtinv_order']}, max l {r['gtinv_maxl']}"
                  if r["feature_type"] == "gtinv" else "–")
+        known = (lambda v: "–" if v is None else v)
+        spread = (f" (median {number(r['cost_median'], 3)}, slowest {number(r['cost_max'], 3)})"
+                  if r["cost_median"] is not None else "")
         fields = [
-            ("features", r["feature_type"]), ("cutoff (Å)", f"{r['cutoff']:g}"),
-            ("Gaussians", r["n_gaussians"]), ("model_type", r["model_type"]),
-            ("max_p", r["max_p"]), ("invariants", gtinv), ("coefficients", r["n_features"]),
+            ("features", known(r["feature_type"])), ("cutoff (Å)", number(r["cutoff"], 6)),
+            ("Gaussians", known(r["n_gaussians"])), ("model_type", known(r["model_type"])),
+            ("max_p", known(r["max_p"])), ("invariants", gtinv),
+            ("coefficients", known(r["n_features"])),
             ("ridge α", number(r["alpha"], 3)),
             ("test RMSE energy (meV/atom)", number(r["rmse_energy"], 4)),
             ("test RMSE force (eV/Å)", number(r["rmse_force"], 4)),
             ("test MAE energy (meV/atom)", number(r["mae_energy"], 4)),
             ("train RMSE energy (meV/atom)", number(r["rmse_energy_train"], 4)),
             ("train RMSE force (eV/Å)", number(r["rmse_force_train"], 4)),
-            ("cost (ms/atom/step, one thread)",
-             f"{number(r['cost'], 3)} (median {number(r['cost_median'], 3)}, "
-             f"slowest {number(r['cost_max'], 3)})"),
+            ("cost (ms/atom/step, one thread)", number(r["cost"], 3) + spread),
             ("Pareto-optimal", pareto), ("fit time (s)", number(r["fit_s"], 3)),
             ("status", r["status"]),
         ]
+        if r.get("error_dataset"):
+            fields.insert(8, ("errors of", r["error_dataset"]))
+        if r.get("cost_openmp") is not None:
+            fields.insert(-3, ("cost, all threads", number(r["cost_openmp"], 3)))
+        fields.append(("potential", r.get("potential") or
+                       f"none: {r.get('potential_note') or 'no file'} (card and save disabled)"))
         self.show_html(f"<h4>{html.escape(r['name'])}</h4>" + html_table(["", ""], fields),
                        replace=True)
 
@@ -261,22 +339,31 @@ class ParetoExplorer(CardActions, Panel):
         """The property card of the selected model, computed in the background."""
         if self.selected is None:
             raise ValueError("choose a model first")
-        name = self.selected["name"]
-        self.start_card(self.out / "models" / name / "polymlp.yaml", name)
+        self._require_potential()
+        self.start_card(self.selected["potential"], self.selected["name"])
 
-    def save(self, folder) -> Path:
-        """Copy the selected model's polymlp.yaml (with its error and cost files) to
-        ``folder/<name>/``, a Repository layout; returns the polymlp.yaml written."""
+    def _require_potential(self) -> Path:
         if self.selected is None:
             raise ValueError("choose a model first")
+        if not self.selected.get("potential"):
+            raise FileNotFoundError(
+                f"{self.selected['name']} has no potential file, only its errors and cost "
+                f"({self.selected.get('potential_note') or 'no polymlp.yaml'})")
+        return Path(self.selected["potential"])
+
+    def save(self, folder) -> Path:
+        """Copy the selected model's potential (with its error and cost files) to
+        ``folder/<name>/``, a Repository layout; returns the potential file written."""
+        if self.selected is None:
+            raise ValueError("choose a model first")
+        potential = self._require_potential()
+        if not potential.is_file():
+            raise FileNotFoundError(f"{potential}: the model's potential file is gone")
         name = self.selected["name"]
-        source = self.out / "models" / name
-        if not (source / "polymlp.yaml").is_file():
-            raise FileNotFoundError(f"{source / 'polymlp.yaml'}: the model has no potential file")
         target = Path(folder).expanduser() / name
         target.mkdir(parents=True, exist_ok=True)
-        for file in MODEL_FILES:
-            if (source / file).is_file():
-                shutil.copy2(source / file, target / file)
+        for file in {potential.name, *MODEL_FILES}:
+            if (potential.parent / file).is_file():
+                shutil.copy2(potential.parent / file, target / file)
         self.say(f"saved {name} in {target}")
-        return target / "polymlp.yaml"
+        return target / potential.name

@@ -1,7 +1,11 @@
-"""RepositoryBrowser: the potentials of a Repository-like folder, their details and cards.
+"""RepositoryBrowser: the potentials of a Repository entry or a Repository-like folder, their
+details, the Repository's predictions and our cards beside them.
 
-A Repository folder holds ``<name>/polymlp.yaml`` with optional ``polymlp_error.yaml`` and
-``polymlp_cost.yaml`` (pypolymlp's layout, also what a grid search writes under ``polymlps/``).
+It reads what :func:`polymlp_lab.properties.repository.index_repository` reads: a Kyoto
+Repository entry (``<system>/polymlps/<mlp>/polymlp.yaml[.<system>]`` with
+``polymlp_error.yaml``, ``polymlp_cost.yaml`` and ``<system>/predictions/<mlp>/``), its
+``polymlps/``, or a folder of ``<name>/polymlp.yaml`` (what a grid search writes under
+``polymlps/``). The panel is a thin layer over that module.
 Also here: :class:`CardActions`, the property-card button work shared with the Pareto explorer.
 """
 
@@ -90,20 +94,27 @@ class CardActions:
 
 
 class RepositoryBrowser(CardActions, Panel):
-    """Browse the potentials of a Repository-like folder, show a card, load one.
+    """Browse the potentials of a Repository entry or folder, show the Repository's
+    predictions, compute a card (beside the Repository's numbers), load one.
 
     Parameters
     ----------
-    folder : the folder holding ``<name>/polymlp.yaml`` (+ polymlp_error.yaml, polymlp_cost.yaml).
+    folder : a Repository entry (``<system>/`` holding ``polymlps/`` and ``predictions/``), its
+        ``polymlps/``, or a folder of ``<name>/polymlp.yaml`` (+ polymlp_error.yaml,
+        polymlp_cost.yaml).
     card_settings : keywords of :func:`~polymlp_lab.properties.card.compute_card` replacing
         the small defaults of ``CARD_SETTINGS``.
 
     Attributes
     ----------
-    rows : one dict per potential (:func:`~polymlp_lab.properties.card.index_repository`:
+    rows : one dict per potential (:func:`~polymlp_lab.properties.repository.index_repository`:
         elements, cutoff Å, n_coeffs, test rmse_energy meV/atom, rmse_force eV/Å, cost
-        ms/atom/step). selected : the chosen row. potential : the loaded Potential.
-    card : the last property card computed.
+        ms/atom/step, predictions folder, status). selected : the chosen row. potential : the
+        loaded Potential. predictions : the selected MLP's
+        :class:`~polymlp_lab.properties.repository.RepositoryPredictions` (or None).
+    card : the last property card computed. comparison : that card beside the Repository's
+        predictions (:func:`~polymlp_lab.properties.repository_compare.compare_with_repository`), or
+        None when the MLP has no predictions.
     """
 
     def __init__(self, folder, *, card_settings=None):
@@ -111,6 +122,10 @@ class RepositoryBrowser(CardActions, Panel):
         self.rows = []
         self.selected = None
         self.potential = None
+        self.predictions = None
+        self.comparison = None
+        self._predictions = {}  # name -> RepositoryPredictions, read once
+        self._card_row = None  # the row whose card is being computed
         self._quiet = False  # True while the list is rebuilt
         self.folder = w.Text(value=str(folder), description="folder",
                              layout=w.Layout(width="60%"))
@@ -133,23 +148,34 @@ class RepositoryBrowser(CardActions, Panel):
 
     def scan(self) -> None:
         """List the folder's potentials (in the background: each file is read and checked)."""
-        from polymlp_lab.properties.card import index_repository
+        from polymlp_lab.properties.repository import EmptyRepositoryError, index_repository
 
         folder = Path(self.folder.value).expanduser()
         if not folder.is_dir():
             self._show_rows([])
             raise FileNotFoundError(f"{folder}: no such folder")
+        self._show_rows([])  # a scan that fails lists nothing
+        self._predictions = {}
+        empty = []
 
         def work():
             self.report(0.1, f"reading the potentials in {folder}")
-            return index_repository(folder)
+            try:
+                return index_repository(folder)
+            except EmptyRepositoryError as exc:  # an empty folder is news, not a fault
+                empty.append(exc)
+                return []
 
         def done(rows):
             self._show_rows(rows)
             if rows:
-                self.say(f"{len(rows)} potentials in {folder}")
+                with_predictions = sum(1 for r in rows if r["predictions"])
+                self.say(f"{len(rows)} potentials in {folder}"
+                         + (f", {with_predictions} with the Repository's predictions"
+                            if with_predictions else ""))
             else:
-                self.say(f"no potentials in {folder} (expected <name>/polymlp.yaml)")
+                self.say(f"no potentials in {folder}: "
+                         + (str(empty[0]).split(": ", 1)[-1] if empty else "none found"))
 
         self.start(work, done=done)
 
@@ -159,9 +185,10 @@ class RepositoryBrowser(CardActions, Panel):
         self.card_button.disabled = self.load_button.disabled = True
         self.table.value = html_table(
             ["name", "elements", "cutoff (Å)", "coefficients", "test RMSE E (meV/atom)",
-             "test RMSE F (eV/Å)", "cost (ms/atom/step)"],
+             "test RMSE F (eV/Å)", "cost (ms/atom/step)", "predictions", "status"],
             [[r["name"], " ".join(r["elements"]), f"{r['cutoff']:g}", r["n_coeffs"],
-              number(r["rmse_energy"], 4), number(r["rmse_force"], 4), number(r["cost"], 3)]
+              number(r["rmse_energy"], 4), number(r["rmse_force"], 4), number(r["cost"], 3),
+              "yes" if r.get("predictions") else "–", r.get("status", "ok")]
              for r in rows]) if rows else ""
         self._quiet = True  # a new list selects its first entry: start with none instead
         try:
@@ -178,8 +205,20 @@ class RepositoryBrowser(CardActions, Panel):
             self.choice.value = name  # the observer comes back here
             return
         self.selected = next(r for r in self.rows if r["name"] == name)
+        self.predictions = None
         self.card_button.disabled = self.load_button.disabled = False
         self.show_details()
+        if self.selected.get("predictions"):
+            self.predictions = self._read_predictions(self.selected)  # errors: status line
+            self.show_details()
+
+    def _read_predictions(self, row):
+        """The Repository's predictions of ``row`` (read once per scan)."""
+        from polymlp_lab.properties.repository import read_predictions
+
+        if row["name"] not in self._predictions:
+            self._predictions[row["name"]] = read_predictions(row["predictions"])
+        return self._predictions[row["name"]]
 
     def show_details(self) -> None:
         """The selected potential's model, errors and cost in the output area."""
@@ -191,18 +230,51 @@ class RepositoryBrowser(CardActions, Panel):
                   ("test RMSE energy (meV/atom)", number(r["rmse_energy"], 4)),
                   ("test RMSE force (eV/Å)", number(r["rmse_force"], 4)),
                   ("cost (ms/atom/step, one thread)", number(r["cost"], 3))]
+        if r.get("status", "ok") != "ok":
+            fields.append(("status", r["status"]))
         self.show_html(f"<h4>{html.escape(r['name'])}</h4>" + html_table(["", ""], fields),
                        replace=True)
+        if self.predictions is not None:
+            from polymlp_lab.properties.repository_compare import predictions_html
+
+            self.show_html(predictions_html(self.predictions))
 
     def compute_card(self) -> None:
         """The property card of the selected potential, computed in the background."""
         if self.selected is None:
             raise ValueError("choose a potential first")
-        self.start_card(self.selected["path"], self.selected["name"])
+        self._card_row = self.selected
+        paths = self.selected.get("paths") or [self.selected["path"]]
+        self.start_card(paths if len(paths) > 1 else paths[0], self.selected["name"])
+
+    def show_card(self, card: dict, title: str) -> None:
+        """The card (see :meth:`CardActions.show_card`), then, when the MLP has the
+        Repository's predictions, ours beside them: a table per matched prototype, the
+        unmatched ones, the DFT parity plot(s) and the hull."""
+        from polymlp_lab.properties.repository_compare import (
+            comparison_html, compare_with_repository, repository_figures)
+
+        self.comparison = None
+        super().show_card(card, title)
+        row = self._card_row
+        if row is None or not row.get("predictions"):
+            return
+        predictions = self._read_predictions(row)
+        comparison = compare_with_repository(card, predictions)
+        figures = repository_figures(card, predictions, comparison)
+        self.comparison = comparison
+        self.show_html(f"<h4>{html.escape(title)}: ours / the Repository's</h4>"
+                       + comparison_html(comparison))
+        for data in figures.values():
+            self.show_image(data)
+        summary = comparison["summary"]
+        self.say(f"card of {title}: {len(card['energies'])} structures relaxed in "
+                 f"{card['timings']['total_s']:.1f} s; {summary['n_matched']} prototypes "
+                 f"beside the Repository's ({summary['n_unmatched_repository']} not matched)")
 
     def load(self) -> None:
         """Load the selected potential as ``potential`` (in the background)."""
-        from polymlp_lab import load_potential
+        from polymlp_lab.properties.repository import load_row_potential
 
         if self.selected is None:
             raise ValueError("choose a potential first")
@@ -212,4 +284,4 @@ class RepositoryBrowser(CardActions, Panel):
             self.potential = potential
             self.say(f"loaded {row['name']}: panel.potential ({potential!r})")
 
-        self.start(lambda: load_potential(row["path"]), done=done)
+        self.start(lambda: load_row_potential(row), done=done)

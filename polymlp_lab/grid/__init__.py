@@ -2,11 +2,12 @@
 
 from .candidates import ModelSpec, default_cutoffs, enumerate_models, gtinv_maxl_lists
 from .cost import cost_structure, measure_cost
+from .external import GridFolderError, read_grid, write_pareto
 from .pareto import lower_convex_hull_mask, pareto_mask
 from .search import pareto_rows, plot_pareto, read_results, run_grid, time_models, train_model
 
 __all__ = [
-    "ModelSpec", "cost_structure", "default_cutoffs", "enumerate_models", "gtinv_maxl_lists",
+    "GridFolderError", "ModelSpec", "cost_structure", "default_cutoffs", "enumerate_models", "gtinv_maxl_lists",
     "lower_convex_hull_mask", "measure_cost", "pareto_mask", "pareto_rows", "plot_pareto",
-    "read_results", "run_grid", "time_models", "train_model",
+    "read_grid", "read_results", "run_grid", "time_models", "train_model", "write_pareto",
 ]

@@ -156,13 +156,31 @@ def pareto_rows(rows, error: str = "energy") -> list:
     return sorted(chosen, key=lambda r: r["cost"])
 
 
-def write_tables(out, rows, error: str = "energy") -> list:
-    """models.csv, pareto.csv, summary.json and polymlps/<name>/ for the current front."""
+def table_columns() -> list:
+    """The columns of models.csv: the model's parameters, then RESULT_COLUMNS."""
+    return list(ModelSpec("pair", 0.0, 0, 0, 0).as_row()) + RESULT_COLUMNS
+
+
+def write_front(out, rows, error: str = "energy", *, columns=None, summary=None) -> list:
+    """models.csv (every row), pareto.csv (the front, with ``on_convex_hull``) and
+    summary.json (``summary`` adds keys) in ``out``, each written atomically; returns the
+    front. Nothing else in ``out`` is touched."""
     out = Path(out)
-    columns = list(ModelSpec("pair", 0.0, 0, 0, 0).as_row()) + RESULT_COLUMNS
+    columns = list(columns or table_columns())
     _write_csv(out / "models.csv", rows, columns)
     front = pareto_rows(rows, error)
     _write_csv(out / "pareto.csv", front, columns + ["on_convex_hull"])
+    summary = {"units": UNITS, "error": error, **(summary or {}), "models": rows,
+               "pareto": [r["name"] for r in front],
+               "convex_hull": [r["name"] for r in front if r["on_convex_hull"]]}
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=1))
+    return front
+
+
+def write_tables(out, rows, error: str = "energy") -> list:
+    """:func:`write_front`, and polymlps/<name>/ (copied from models/) for the current front."""
+    out = Path(out)
+    front = write_front(out, rows, error)
     chosen = {r["name"] for r in front}
     polymlps = out / "polymlps"
     polymlps.mkdir(exist_ok=True)
@@ -172,10 +190,6 @@ def write_tables(out, rows, error: str = "energy") -> list:
     for name in chosen:
         if not (polymlps / name).exists() and (out / "models" / name).is_dir():
             shutil.copytree(out / "models" / name, polymlps / name)
-    summary = {"units": UNITS, "error": error, "models": rows,
-               "pareto": [r["name"] for r in front],
-               "convex_hull": [r["name"] for r in front if r["on_convex_hull"]]}
-    write_text_atomic(out / "summary.json", json.dumps(summary, indent=1))
     return front
 
 

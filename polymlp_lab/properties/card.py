@@ -49,7 +49,7 @@ def _jsonable(value):
 
 def compute_card(potential, elements=None, *, prototypes=None, n_detailed: int = 3,
                  phonon_supercell=(3, 3, 3), phonon_mesh=(16, 16, 16), relax_steps: int = 300,
-                 fmax: float = 1e-3, progress: bool = True) -> dict:
+                 fmax: float = 1e-3, progress: bool = True, peer=None) -> dict:
     """The card of ``potential`` (a Potential or any ASE calculator) as plain data.
 
     elements : the potential's elements by default (one or two).
@@ -66,6 +66,14 @@ def compute_card(potential, elements=None, *, prototypes=None, n_detailed: int =
     ``phonon_dos`` (frequencies_THz, dos, imaginary flag), ``hull`` (binaries: references,
     formation energies, e_above_hull, stable set), ``failures`` (prototype -> reason, also
     unconverged relaxations and imaginary phonons) and ``timings`` (seconds).
+
+    peer : a second potential to put beside this one: an ``.eam.alloy`` file (str or Path,
+        evaluated by :class:`~polymlp_lab.properties.eam_calculator.EAMCalculator`) or any
+        ASE calculator. Its card, on the same elements and prototypes with the same settings,
+        is ``card["peer"]`` (with ``label`` and ``source``; ``timings["peer_s"]``). An EAM file
+        that is unreadable or lacks an element is refused before any work
+        (:class:`~polymlp_lab.properties.eam_calculator.EAMFileError`,
+        :class:`~polymlp_lab.properties.eam_calculator.EAMElementError`).
     """
     from tqdm.auto import tqdm
 
@@ -75,6 +83,20 @@ def compute_card(potential, elements=None, *, prototypes=None, n_detailed: int =
     elements = tuple(elements)
     if len(elements) not in (1, 2):
         raise ValueError(f"cards cover one or two elements, not {elements}")
+    if peer is not None:
+        from .eam_calculator import peer_calculator
+
+        peer_calc, peer_label, peer_source = peer_calculator(peer, elements)
+        card = compute_card(calc, elements, prototypes=prototypes, n_detailed=n_detailed,
+                            phonon_supercell=phonon_supercell, phonon_mesh=phonon_mesh,
+                            relax_steps=relax_steps, fmax=fmax, progress=progress)
+        other = compute_card(peer_calc, elements, prototypes=prototypes, n_detailed=n_detailed,
+                             phonon_supercell=phonon_supercell, phonon_mesh=phonon_mesh,
+                             relax_steps=relax_steps, fmax=fmax, progress=progress)
+        other["label"], other["source"] = peer_label, peer_source
+        card["peer"] = other
+        card["timings"]["peer_s"] = other["timings"]["total_s"]
+        return card
     jobs = []  # (key, prototype name, decoration)
     names = prototypes or (protos.element_prototypes() + (protos.binary_prototypes() if len(elements) == 2 else []))
     for name in names:
@@ -239,32 +261,70 @@ def _save(fig, path):
 
 
 def write_card(card, out_dir, *, title="polymlp-lab card") -> Path:
-    """card.json, the plots and a static index.html in ``out_dir``; returns index.html."""
+    """card.json, the plots and a static index.html in ``out_dir``; returns index.html.
+
+    A card with a peer (``compute_card(..., peer=...)``) also gets: the peer's own card in
+    ``out_dir/peer`` (card.json, plots, index.html), compare.png (both side by side: prototype
+    energies or, for a binary, formation energies and the two convex hulls, V0 and B0, phonon
+    DOS) and the peer's energies (and formation energies) beside ours in the table."""
     import html
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "card.json").write_text(json.dumps(card, indent=1))
     plots = plot_card(card, out_dir)
+    peer = card.get("peer") or None
+    peer_link = ""
+    if peer is not None:
+        peer_label = peer.get("label", "peer")
+        peer_index = write_card(peer, out_dir / "peer", title=peer_label)
+        compare_cards({card.get("label", "MLP"): card}, out_dir)
+        plots = [out_dir / "compare.png"] + plots
+        peer_link = (f'<p>Peer: <a href="peer/{peer_index.name}">{html.escape(peer_label)}</a>'
+                     f' ({html.escape(str(peer.get("source", "")))}), computed in '
+                     f'{peer["timings"]["total_s"]:.1f} s on the same prototypes.</p>')
+    formation = card.get("hull", {}).get("formation_energies")
+    peer_formation = (peer or {}).get("hull", {}).get("formation_energies")
+
+    def number(value, digits):
+        return "" if value is None else f"{value:.{digits}f}"
+
+    keys = sorted(card["energies"], key=card["energies"].get)
+    if peer is not None:  # structures only the peer relaxed come last
+        keys += [k for k in sorted(peer["energies"], key=peer["energies"].get)
+                 if k not in card["energies"]]
+    header = ["structure", "E (eV/atom)"]
+    if peer is not None:
+        header.append("E peer (eV/atom)")
+    if formation is not None:
+        header.append("E<sub>f</sub> (eV/atom)")
+    if peer_formation is not None:
+        header.append("E<sub>f</sub> peer (eV/atom)")
+    header += ["a b c (Å)", "V0 (Å³/atom)", "B0 (GPa)", "C11 C12 C44 (GPa)"]
     rows = []
-    for key, energy in sorted(card["energies"].items(), key=lambda kv: kv[1]):
+    for key in keys:
         lat = card["lattice"].get(key, {})
         eos = card["eos"].get(key, {})
-        el = card["elastic"].get(key, {})
-        c = el if el else None
-        cells = [key, f"{energy:.4f}",
-                 " ".join(f"{lat[k]:.3f}" for k in ("a", "b", "c") if lat.get(k) is not None),
-                 f"{eos['v0']:.3f}" if eos.get("v0") else "", f"{eos['b0']:.1f}" if eos.get("b0") else "",
-                 f"{c[0][0]:.1f} {c[0][1]:.1f} {c[3][3]:.1f}" if c else ""]
+        c = card["elastic"].get(key) or None
+        cells = [key, number(card["energies"].get(key), 4)]
+        if peer is not None:
+            cells.append(number(peer["energies"].get(key), 4))
+        if formation is not None:
+            cells.append(number(formation.get(key), 4))
+        if peer_formation is not None:
+            cells.append(number(peer_formation.get(key), 4))
+        cells += [" ".join(f"{lat[k]:.3f}" for k in ("a", "b", "c") if lat.get(k) is not None),
+                  f"{eos['v0']:.3f}" if eos.get("v0") else "", f"{eos['b0']:.1f}" if eos.get("b0") else "",
+                  f"{c[0][0]:.1f} {c[0][1]:.1f} {c[3][3]:.1f}" if c else ""]
         rows.append("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in cells) + "</tr>")
     failures = "".join(f"<li>{html.escape(k)}: {html.escape(v)}</li>" for k, v in card["failures"].items())
-    images = "".join(f'<img src="{p.name}" style="max-width:48%">' for p in plots)
+    images = "".join(f'<img src="{p.name}" style="max-width:{98 if p.name == "compare.png" else 48}%">'
+                     for p in plots)
     page = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:2px 8px;border-bottom:1px solid #ddd}}</style>
 </head><body><h1>{html.escape(title)}</h1>
 <p>Elements: {html.escape(' '.join(card['elements']))}. Card computed in {card['timings']['total_s']:.1f} s.</p>
-<table><tr><th>structure</th><th>E (eV/atom)</th><th>a b c (Å)</th><th>V0 (Å³/atom)</th>
-<th>B0 (GPa)</th><th>C11 C12 C44 (GPa)</th></tr>{''.join(rows)}</table>
+{peer_link}<table><tr>{''.join(f'<th>{h}</th>' for h in header)}</tr>{''.join(rows)}</table>
 {images}<h2>Failures and warnings</h2><ul>{failures or '<li>none</li>'}</ul>
 <p><a href="card.json">card.json</a></p></body></html>"""
     index = out_dir / "index.html"
@@ -273,30 +333,79 @@ def write_card(card, out_dir, *, title="polymlp-lab card") -> Path:
 
 
 def compare_cards(cards: dict, out_dir=None):
-    """Side-by-side figure of several cards ({label: card}): relative prototype energies,
-    equilibrium volumes and bulk moduli, phonon DOS (e.g. an MLP against EAM, or the Pareto set
-    of a grid search). Saved as compare.png in ``out_dir`` when given."""
+    """Side-by-side figure of several cards ({label: card}): prototype energies (relative to
+    the lowest; for binaries the formation energies), for binaries the formation energies
+    against composition with each card's convex hull, equilibrium volumes and bulk moduli,
+    phonon DOS (e.g. an MLP against EAM, or the Pareto set of a grid search). A card that holds
+    a peer (``compute_card(..., peer=...)``) brings it along, labelled with the peer's label.
+    Saved as compare.png in ``out_dir`` when given."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.5), constrained_layout=True)
-    keys = sorted({k for c in cards.values() for k in c["energies"]})
+    expanded = {}
+    for label, card in cards.items():
+        expanded[label] = card
+        peer = card.get("peer")
+        if peer:
+            peer_label = peer.get("label", "peer")
+            if len(cards) > 1 or peer_label in expanded:
+                peer_label = f"{label}: {peer_label}"
+            expanded[peer_label] = peer
+    cards = expanded
+    binary = bool(cards) and all("formation_energies" in c.get("hull", {}) for c in cards.values())
+    n_axes = 4 if binary else 3
+    fig, axes = plt.subplots(1, n_axes, figsize=(4.7 * n_axes, 4.8), constrained_layout=True)
+    ax_energy, ax_eos, ax_dos = axes[0], axes[-2], axes[-1]
+    keys = list(dict.fromkeys(k for c in cards.values() for k in c["energies"]))
+    if binary:  # by composition, then by name
+        x_of = {k: c["hull"]["composition_x"][k] for c in cards.values()
+                for k in c["hull"]["composition_x"]}
+        keys.sort(key=lambda k: (x_of.get(k, 2.0), k))
+    else:
+        keys.sort()
     width = 0.8 / max(1, len(cards))
     for n, (label, card) in enumerate(cards.items()):
-        lowest = min(card["energies"].values()) if card["energies"] else 0.0
-        values = [card["energies"].get(k, np.nan) - lowest for k in keys]
-        axes[0].bar(np.arange(len(keys)) + n * width, values, width, label=label)
-        for key, eos in card["eos"].items():
-            axes[1].scatter(eos["v0"], eos["b0"], label=f"{label} {key}")
-        for key, dos in card["phonon_dos"].items():
-            axes[2].plot(dos["frequencies_THz"], dos["dos"], label=f"{label} {key}")
-    axes[0].set_xticks(np.arange(len(keys)) + 0.4 - width / 2, keys, rotation=90, fontsize=7)
-    axes[0].set_ylabel("energy above the lowest (eV/atom)")
-    axes[1].set_xlabel("V0 (Å³/atom)")
-    axes[1].set_ylabel("B0 (GPa)")
-    axes[2].set_xlabel("frequency (THz)")
-    axes[2].set_ylabel("phonon DOS")
+        color = f"C{n % 10}"
+        if binary:
+            values = [card["hull"]["formation_energies"].get(k, np.nan) for k in keys]
+        else:
+            lowest = min(card["energies"].values()) if card["energies"] else 0.0
+            values = [card["energies"].get(k, np.nan) - lowest for k in keys]
+        ax_energy.bar(np.arange(len(keys)) + n * width, values, width, label=label, color=color)
+        if binary:
+            hull = card["hull"]
+            names = list(hull["formation_energies"])
+            ax_hull = axes[1]
+            ax_hull.scatter([hull["composition_x"][k] for k in names],
+                            [hull["formation_energies"][k] for k in names], s=12, color=color,
+                            alpha=0.6, label=f"{label}")
+            stable = sorted(hull["stable"], key=lambda k: hull["composition_x"][k])
+            ax_hull.plot([hull["composition_x"][k] for k in stable],
+                         [hull["formation_energies"][k] for k in stable], "-", color=color,
+                         label=f"{label} hull")
+        markers = "osD^vP*X"
+        for m, (key, eos) in enumerate(card["eos"].items()):
+            ax_eos.scatter(eos["v0"], eos["b0"], color=color, marker=markers[m % len(markers)],
+                           label=f"{label} {key}")
+        styles = ["-", "--", ":", "-."]
+        for m, (key, dos) in enumerate(card["phonon_dos"].items()):
+            ax_dos.plot(dos["frequencies_THz"], dos["dos"], styles[m % len(styles)], color=color,
+                        label=f"{label} {key}")
+    ax_energy.set_xticks(np.arange(len(keys)) + width * (len(cards) - 1) / 2, keys, rotation=90,
+                         fontsize=6 if len(keys) > 30 else 7)
+    ax_energy.set_ylabel("formation energy (eV/atom)" if binary
+                         else "energy above the lowest (eV/atom)")
+    if binary:
+        elements = next(iter(cards.values()))["elements"]
+        axes[1].axhline(0.0, color="0.7", lw=0.8)
+        axes[1].set_xlabel(f"x ({elements[1]}) in {elements[0]}$_{{1-x}}${elements[1]}$_x$")
+        axes[1].set_ylabel("formation energy (eV/atom)")
+    ax_eos.set_xlabel("V0 (Å³/atom)")
+    ax_eos.set_ylabel("B0 (GPa)")
+    ax_dos.set_xlabel("frequency (THz)")
+    ax_dos.set_ylabel("phonon DOS")
     for ax in axes:
-        ax.legend(fontsize=6)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=6)
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         _save(fig, Path(out_dir) / "compare.png")
@@ -304,33 +413,9 @@ def compare_cards(cards: dict, out_dir=None):
 
 
 def index_repository(folder) -> list:
-    """Potentials under ``folder`` in pypolymlp's layout (``<name>/polymlp.yaml`` with
-    ``polymlp_error.yaml`` and ``polymlp_cost.yaml`` when present): one dict each with name,
-    path, elements, cutoff, feature_type, model_type, max_p, n_coeffs, test rmse_energy
-    (meV/atom) and rmse_force (eV/Å), cost (ms/atom/step, single core)."""
-    import yaml
+    """The MLPs of a Repository entry or of a folder of ``<name>/polymlp.yaml``: moved to
+    :func:`polymlp_lab.properties.repository.index_repository` (same rows, and more keys);
+    kept here so that existing imports work."""
+    from .repository import index_repository as index
 
-    from ..potential import load_potential
-
-    rows = []
-    for path in sorted(Path(folder).glob("*/polymlp.yaml")):
-        potential = load_potential(path)
-        component = potential.components[0]
-        model = component.params.model
-        row = {"name": path.parent.name, "path": str(path), "elements": list(potential.elements),
-               "cutoff": float(model.cutoff), "feature_type": model.feature_type,
-               "model_type": int(model.model_type), "max_p": int(model.max_p),
-               "n_coeffs": len(component.coeffs), "rmse_energy": None, "rmse_force": None,
-               "cost": None}
-        errors = path.parent / "polymlp_error.yaml"
-        if errors.is_file():
-            blocks = yaml.safe_load(errors.read_text()).get("prediction_errors", [])
-            tests = [b for b in blocks if "test" in str(b.get("dataset", "")).lower()] or blocks[-1:]
-            if tests:
-                row["rmse_energy"] = tests[0].get("rmse_energy")
-                row["rmse_force"] = tests[0].get("rmse_force")
-        cost = path.parent / "polymlp_cost.yaml"
-        if cost.is_file():
-            row["cost"] = (yaml.safe_load(cost.read_text()).get("costs") or {}).get("single_core")
-        rows.append(row)
-    return rows
+    return index(folder)

@@ -1,0 +1,417 @@
+"""A fast embedded-atom (EAM) calculator for any LAMMPS setfl (``.eam.alloy``) file.
+
+The model is the usual EAM of the *alloy* form::
+
+    E = Σ_i E_i,   E_i = ½ Σ_{j≠i} φ_{t_i t_j}(r_ij) + F_{t_i}(ρ_i),   ρ_i = Σ_{j≠i} f_{t_j}(r_ij),
+
+with the tables of the file (``F`` on the ρ grid, ``f`` and ``r·φ`` on the r grid) turned into
+functions exactly as :class:`ase.calculators.eam.EAM` does it, so that the two calculators
+agree to rounding: each table becomes a cubic interpolating spline with not-a-knot ends
+(SciPy's ``InterpolatedUnivariateSpline(x, y, k=3)``, FITPACK), extrapolated with its end
+pieces outside the grid; φ is splined from ``r·φ / r`` on the r grid *without its first point*
+(r = 0). Only the pairs closer than the file's cutoff count (a pair at the cutoff to the last
+bit, e.g. a periodic image one cubic cell away when the cell edge equals the cutoff, may be
+kept by one calculator and dropped by the other through rounding; where the tables vanish at
+the cutoff that changes nothing beyond the splines' residue there). Here every spline is stored as
+one cubic polynomial per grid interval (Taylor coefficients at the interval's left point, taken
+from the FITPACK spline itself), so an evaluation is one index computation and a Horner
+step.
+
+Bonds come from the engine's half neighbour list (:mod:`polymlp_lab.engine.neighbors`: any
+periodic or partly periodic cell, triclinic, thinner than the cutoff), kept across steps with a
+skin like :class:`polymlp_lab.calculator.PolymlpCalculator`; the three passes (densities and
+pair energies, embedding, forces and virial) are Numba kernels.
+
+Units: energies eV, forces eV/Å, stress eV/Å³ (ASE's Voigt order xx yy zz yz xz xy,
+``(1/V) ∂E/∂ε``, positive = tensile), distances Å.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import NamedTuple, Optional, Sequence
+
+import numpy as np
+from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
+from ase.data import atomic_numbers
+from numba import njit
+
+from ..engine.neighbors import NeighborCache, half_neighbor_list, periodic_vectors_independent
+from ..errors import InvalidStructureError, PolymlpLabError, PotentialFileError, UnknownElementError
+
+__all__ = ["EAMFileError", "EAMElementError", "EAMPotential", "EAMCalculator", "read_eam_alloy",
+           "peer_calculator"]
+
+_OTHER_FORMATS = {".fs": "Finnis-Sinclair (.eam.fs)", ".adp": "ADP (.adp)",
+                  ".eam": "single-element funcfl (.eam)"}
+
+
+class EAMFileError(PotentialFileError):
+    """An EAM file is missing, unreadable, truncated, of another format, or inconsistent.
+    ``path`` names it (a :class:`polymlp_lab.errors.PotentialFileError`)."""
+
+
+class EAMElementError(UnknownElementError):
+    """The EAM file does not describe an element that is needed. ``missing`` lists them
+    (``element`` is the first), ``known`` the file's elements, ``path`` the file (a
+    :class:`polymlp_lab.errors.UnknownElementError`, so a PolymlpLabError)."""
+
+    def __init__(self, missing, known, path):
+        missing = tuple(missing)
+        PolymlpLabError.__init__(
+            self,
+            f"{path}: the EAM file has no {'element' if len(missing) == 1 else 'elements'} "
+            f"{', '.join(missing)} (it describes {', '.join(known)})",
+        )
+        self.element, self.missing, self.known, self.path = missing[0], missing, tuple(known), path
+
+
+# --------------------------------------------------------------------------------------------
+# tables
+# --------------------------------------------------------------------------------------------
+
+class _Table(NamedTuple):
+    """Piecewise cubic on a uniform grid: on [x_k, x_{k+1}], y = Σ_m coef[k, m] (x − x_k)^m."""
+
+    knots: np.ndarray  # (n,)
+    step: float
+    coef: np.ndarray  # (n - 1, 4)
+
+
+def _spline_table(x: np.ndarray, y: np.ndarray) -> _Table:
+    """ASE's spline (InterpolatedUnivariateSpline, k=3) as per-interval Taylor coefficients.
+
+    The coefficients are the spline's derivatives at each grid point (FITPACK evaluates at a
+    knot with the piece to its right), so the table is the spline itself, to rounding."""
+    from scipy.interpolate import InterpolatedUnivariateSpline
+
+    spline = InterpolatedUnivariateSpline(x, y, k=3)
+    left = x[:-1]
+    coef = np.empty((len(x) - 1, 4))
+    for m, factorial in enumerate((1.0, 1.0, 2.0, 6.0)):
+        coef[:, m] = spline(left, m) / factorial
+    return _Table(np.ascontiguousarray(x, dtype=np.float64), float(x[1] - x[0]), coef)
+
+
+class EAMPotential:
+    """The tables of one ``.eam.alloy`` file, ready for the kernels (see :func:`read_eam_alloy`).
+
+    Attributes: ``path``, ``elements`` (tuple, the file's order), ``cutoff`` (Å), ``nr``,
+    ``dr`` (Å), ``nrho``, ``drho``, ``masses`` (amu), ``header`` (the three comment lines).
+    """
+
+    def __init__(self, path, elements, cutoff, nr, dr, nrho, drho, masses, header,
+                 embedding, density, pair):
+        self.path = path
+        self.elements = tuple(elements)
+        self.cutoff = float(cutoff)
+        self.nr, self.dr, self.nrho, self.drho = int(nr), float(dr), int(nrho), float(drho)
+        self.masses = np.asarray(masses, dtype=float)
+        self.header = list(header)
+        ne = len(self.elements)
+        # stacked tables (element index first), all on common grids
+        self._f_knots = embedding[0].knots
+        self._f_step = embedding[0].step
+        self._f_coef = np.ascontiguousarray(np.stack([t.coef for t in embedding]))
+        self._rho_knots = density[0].knots
+        self._rho_step = density[0].step
+        self._rho_coef = np.ascontiguousarray(np.stack([t.coef for t in density]))
+        self._phi_knots = pair[0][0].knots
+        self._phi_step = pair[0][0].step
+        self._phi_coef = np.ascontiguousarray(
+            np.stack([np.stack([pair[a][b].coef for b in range(ne)]) for a in range(ne)]))
+
+    def __repr__(self):
+        return (f"EAMPotential({str(self.path)!r}, elements={self.elements}, "
+                f"cutoff={self.cutoff:g})")
+
+    def check_elements(self, elements: Sequence[str]) -> None:
+        """Raise :class:`EAMElementError` naming every element of ``elements`` the file lacks."""
+        missing = [e for e in dict.fromkeys(str(e) for e in elements) if e not in self.elements]
+        if missing:
+            raise EAMElementError(missing, self.elements, self.path)
+
+    def type_ids(self, symbols: Sequence[str]) -> np.ndarray:
+        self.check_elements(symbols)
+        index = {e: k for k, e in enumerate(self.elements)}
+        return np.array([index[s] for s in symbols], dtype=np.int64)
+
+    def evaluate(self, atoms, *, forces: bool = True, neighbors: Optional[NeighborCache] = None):
+        """(energy eV, per-atom energies (N,) eV, forces (N, 3) eV/Å or None, stress (6,)
+        eV/Å³ or None) of ``atoms``; stress only for cells periodic in 3 directions.
+        ``neighbors``: a NeighborCache to take the bonds from (reused across calls)."""
+        positions = np.ascontiguousarray(atoms.positions, dtype=np.float64)
+        cell = np.asarray(atoms.cell.array, dtype=np.float64)
+        pbc = np.asarray(atoms.pbc, dtype=bool)
+        types = self.type_ids(atoms.get_chemical_symbols())
+        n_atom = len(positions)
+        if n_atom == 0:
+            raise InvalidStructureError("the structure has no atoms")
+        if not (np.all(np.isfinite(positions)) and np.all(np.isfinite(cell))):
+            raise InvalidStructureError("positions or cell hold NaN or infinite values")
+        if not periodic_vectors_independent(cell, pbc):
+            raise InvalidStructureError("the periodic cell vectors are zero or linearly dependent")
+        if neighbors is None:
+            bond_i, bond_j, bond_d = half_neighbor_list(cell, positions, pbc, self.cutoff)
+        else:
+            bond_i, bond_j, bond_d = neighbors.bonds(cell, positions, pbc, self.cutoff)
+        n_bond = len(bond_i)
+        rho = np.zeros(n_atom)
+        energies = np.zeros(n_atom)
+        d_pair = np.empty((n_bond, 3))  # φ', f'_{t_j}, f'_{t_i} of each bond
+        _density_pass(bond_i, bond_j, bond_d, types, self.cutoff,
+                      self._rho_knots, self._rho_step, self._rho_coef,
+                      self._phi_knots, self._phi_step, self._phi_coef,
+                      rho, energies, d_pair)
+        d_embed = np.zeros(n_atom)
+        _embedding_pass(types, rho, self._f_knots, self._f_step, self._f_coef, energies, d_embed)
+        energy = float(energies.sum())
+        if not forces:
+            return energy, energies, None, None
+        force_array = np.zeros((n_atom, 3))
+        virial = np.zeros((3, 3))
+        _force_pass(bond_i, bond_j, bond_d, self.cutoff, d_pair, d_embed, force_array, virial)
+        stress = None
+        if np.all(pbc):
+            sym = 0.5 * (virial + virial.T) / abs(np.linalg.det(cell))
+            stress = np.array([sym[0, 0], sym[1, 1], sym[2, 2], sym[1, 2], sym[0, 2], sym[0, 1]])
+        return energy, energies, force_array, stress
+
+
+def read_eam_alloy(path, *, elements: Optional[Sequence[str]] = None) -> EAMPotential:
+    """Read a LAMMPS setfl (``.eam.alloy``) file into an :class:`EAMPotential`.
+
+    The numbers are parsed by ASE's EAM reader (so both calculators see the same tables).
+    ``elements``, when given, must all be in the file. Raises :class:`EAMFileError` (missing,
+    unreadable, truncated, non-finite or inconsistent file; another EAM format) and
+    :class:`EAMElementError` (elements the file lacks), both naming the file."""
+    from ase.calculators.eam import EAM
+
+    if isinstance(path, EAMPotential):
+        if elements is not None:
+            path.check_elements(elements)
+        return path
+    if not isinstance(path, (str, os.PathLike)):
+        raise EAMFileError(f"an EAM file path is a str or a Path, not {type(path).__name__}",
+                           path=path)
+    path = Path(path)
+    if not path.exists():
+        raise EAMFileError("no such EAM file", path=path)
+    if not path.is_file():
+        raise EAMFileError("not a file (an .eam.alloy file was expected)", path=path)
+    suffix = path.suffix.lower()
+    if suffix in _OTHER_FORMATS:
+        raise EAMFileError(f"a {_OTHER_FORMATS[suffix]} file; only the setfl format "
+                           "(.eam.alloy) is read", path=path)
+    try:
+        eam = EAM(potential=str(path), form="alloy")
+    except Exception as exc:  # ASE raises what its parsing happens to hit
+        raise EAMFileError(f"cannot read it as an .eam.alloy (setfl) file "
+                           f"({type(exc).__name__}: {exc})", path=path) from exc
+    file_elements = tuple(str(e) for e in eam.elements)
+    problems = []
+    for e in file_elements:
+        if atomic_numbers.get(e, 0) == 0:
+            problems.append(f"{e!r} is not a chemical symbol")
+    if len(set(file_elements)) != len(file_elements):
+        problems.append(f"repeated element in {list(file_elements)}")
+    if eam.nr < 5 or eam.nrho < 4:
+        problems.append(f"grids too short for cubic splines (nr={eam.nr}, nrho={eam.nrho})")
+    for name in ("dr", "drho", "cutoff"):
+        value = getattr(eam, name)
+        if not (np.isfinite(value) and value > 0):
+            problems.append(f"{name} must be positive, got {value}")
+    for name in ("embedded_data", "density_data", "rphi_data"):
+        if not np.all(np.isfinite(getattr(eam, name))):
+            problems.append(f"the {name.split('_')[0]} tables hold non-finite numbers")
+    if problems:
+        raise EAMFileError("; ".join(problems), path=path)
+    ne = len(file_elements)
+    r, rho = eam.r, eam.rho
+    embedding = [_spline_table(rho, eam.embedded_data[a]) for a in range(ne)]
+    density = [_spline_table(r, eam.density_data[a]) for a in range(ne)]
+    pair = [[None] * ne for _ in range(ne)]
+    for a in range(ne):
+        for b in range(a, ne):  # ASE: the upper triangle of rphi_data, without r = 0
+            pair[a][b] = pair[b][a] = _spline_table(r[1:], eam.rphi_data[a, b][1:] / r[1:])
+    potential = EAMPotential(path, file_elements, eam.cutoff, eam.nr, eam.dr, eam.nrho,
+                             eam.drho, eam.mass, getattr(eam, "header", []),
+                             embedding, density, pair)
+    if elements is not None:
+        potential.check_elements(elements)
+    return potential
+
+
+# --------------------------------------------------------------------------------------------
+# kernels (module level, cached; float64 / int64 arrays only)
+# --------------------------------------------------------------------------------------------
+
+@njit(cache=True)
+def _spline_value(knots, step, coef, x):
+    """Value and derivative of a piecewise cubic table at x (end pieces extrapolate)."""
+    n = knots.shape[0]
+    k = int(math.floor((x - knots[0]) / step))
+    if k < 0:
+        k = 0
+    elif k > n - 2:
+        k = n - 2
+    t = x - knots[k]
+    c0 = coef[k, 0]
+    c1 = coef[k, 1]
+    c2 = coef[k, 2]
+    c3 = coef[k, 3]
+    return c0 + t * (c1 + t * (c2 + t * c3)), c1 + t * (2.0 * c2 + 3.0 * t * c3)
+
+
+@njit(cache=True)
+def _density_pass(bond_i, bond_j, bond_d, types, cutoff, rho_knots, rho_step, rho_coef,
+                  phi_knots, phi_step, phi_coef, rho, energies, d_pair):
+    """ρ_i, ½φ per atom, and per bond (φ', f'_{t_j}, f'_{t_i}) (zero beyond the cutoff)."""
+    for b in range(bond_i.shape[0]):
+        i = bond_i[b]
+        j = bond_j[b]
+        r = math.sqrt(bond_d[b, 0] ** 2 + bond_d[b, 1] ** 2 + bond_d[b, 2] ** 2)
+        if r >= cutoff:
+            d_pair[b, 0] = 0.0
+            d_pair[b, 1] = 0.0
+            d_pair[b, 2] = 0.0
+            continue
+        ti = types[i]
+        tj = types[j]
+        f_j, df_j = _spline_value(rho_knots, rho_step, rho_coef[tj], r)
+        f_i, df_i = _spline_value(rho_knots, rho_step, rho_coef[ti], r)
+        phi, dphi = _spline_value(phi_knots, phi_step, phi_coef[ti, tj], r)
+        rho[i] += f_j
+        rho[j] += f_i
+        energies[i] += 0.5 * phi
+        energies[j] += 0.5 * phi
+        d_pair[b, 0] = dphi
+        d_pair[b, 1] = df_j
+        d_pair[b, 2] = df_i
+
+
+@njit(cache=True)
+def _embedding_pass(types, rho, f_knots, f_step, f_coef, energies, d_embed):
+    for i in range(types.shape[0]):
+        value, slope = _spline_value(f_knots, f_step, f_coef[types[i]], rho[i])
+        energies[i] += value
+        d_embed[i] = slope
+
+
+@njit(cache=True)
+def _force_pass(bond_i, bond_j, bond_d, cutoff, d_pair, d_embed, forces, virial):
+    """g = ∂E/∂r_ij = φ' + F'_i f'_{t_j} + F'_j f'_{t_i}; F_i += g d/r, F_j −= g d/r,
+    virial += g d⊗d/r (d = r_j − r_i)."""
+    for b in range(bond_i.shape[0]):
+        i = bond_i[b]
+        j = bond_j[b]
+        dx = bond_d[b, 0]
+        dy = bond_d[b, 1]
+        dz = bond_d[b, 2]
+        r = math.sqrt(dx * dx + dy * dy + dz * dz)
+        if r >= cutoff:
+            continue
+        g = (d_pair[b, 0] + d_embed[i] * d_pair[b, 1] + d_embed[j] * d_pair[b, 2]) / r
+        forces[i, 0] += g * dx
+        forces[i, 1] += g * dy
+        forces[i, 2] += g * dz
+        forces[j, 0] -= g * dx
+        forces[j, 1] -= g * dy
+        forces[j, 2] -= g * dz
+        virial[0, 0] += g * dx * dx
+        virial[0, 1] += g * dx * dy
+        virial[0, 2] += g * dx * dz
+        virial[1, 0] += g * dy * dx
+        virial[1, 1] += g * dy * dy
+        virial[1, 2] += g * dy * dz
+        virial[2, 0] += g * dz * dx
+        virial[2, 1] += g * dz * dy
+        virial[2, 2] += g * dz * dz
+
+
+# --------------------------------------------------------------------------------------------
+# the ASE calculator
+# --------------------------------------------------------------------------------------------
+
+class EAMCalculator(Calculator):
+    """ASE calculator for an ``.eam.alloy`` potential, equal to :class:`ase.calculators.eam.EAM`
+    on the same file (to rounding) and much faster.
+
+    Parameters
+    ----------
+    potential : path of the ``.eam.alloy`` file, or an :class:`EAMPotential`.
+    elements : elements the calculator must describe (checked now: :class:`EAMElementError`
+        names those the file lacks); default none checked until a structure comes.
+    skin : float, Å
+        The neighbour list is built out to cutoff + skin and reused while it is still complete;
+        0 builds a fresh list every call. Results do not depend on it.
+
+    Results: energy and free_energy (eV), energies (eV per atom: ½ Σ_j φ + F(ρ_i)), forces
+    (eV/Å), stress (eV/Å³, Voigt xx yy zz yz xz xy; cells periodic in 3 directions only).
+    """
+
+    implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
+
+    def __init__(self, potential, *, elements: Optional[Sequence[str]] = None,
+                 skin: float = 1.0, **kwargs):
+        self.potential = read_eam_alloy(potential, elements=elements)
+        super().__init__(**kwargs)
+        self.neighbors = NeighborCache(skin) if skin > 0 else None
+
+    @property
+    def elements(self):
+        return self.potential.elements
+
+    def check_state(self, atoms, tol=1e-15):
+        """What changed since the last calculation, by exact comparison of what is used."""
+        if self.atoms is None:
+            return list(all_changes)
+        changes = []
+        if not np.array_equal(atoms.numbers, self.atoms.numbers):
+            changes.append("numbers")
+        if not np.array_equal(atoms.positions, self.atoms.positions):
+            changes.append("positions")
+        if not np.array_equal(atoms.cell.array, self.atoms.cell.array):
+            changes.append("cell")
+        if not np.array_equal(atoms.pbc, self.atoms.pbc):
+            changes.append("pbc")
+        return changes
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        wants_forces = any(p in properties for p in ("forces", "stress"))
+        if "stress" in properties and not all(self.atoms.pbc):
+            raise PropertyNotImplementedError("stress needs a cell periodic in 3 directions")
+        energy, energies, forces, stress = self.potential.evaluate(
+            self.atoms, forces=wants_forces, neighbors=self.neighbors)
+        self.results["energy"] = energy
+        self.results["free_energy"] = energy
+        self.results["energies"] = energies
+        if wants_forces:
+            self.results["forces"] = forces
+            if stress is not None:
+                self.results["stress"] = stress
+
+
+def peer_calculator(peer, elements: Sequence[str]):
+    """(calculator, label, source) of a property card's peer.
+
+    ``peer`` is an ``.eam.alloy`` path (str or Path) or an :class:`EAMPotential`: an
+    :class:`EAMCalculator`, checked now to describe every one of ``elements`` (so a bad file
+    is refused before any work); or any ASE calculator, used as it is."""
+    if isinstance(peer, (str, os.PathLike, EAMPotential)):
+        calc = EAMCalculator(peer, elements=elements)
+        path = calc.potential.path
+        return calc, f"EAM ({Path(path).name})", str(path)
+    if not isinstance(peer, Calculator) and not callable(getattr(peer, "get_property", None)):
+        raise PolymlpLabError(
+            f"a card's peer is an .eam.alloy path or an ASE calculator, not {type(peer).__name__}")
+    if isinstance(peer, EAMCalculator):
+        peer.potential.check_elements(elements)
+        return peer, f"EAM ({Path(peer.potential.path).name})", str(peer.potential.path)
+    name = type(peer).__name__
+    source = getattr(peer, "parameters", {}).get("potential") if name == "EAM" else None
+    label = f"EAM ({Path(source).name}, ASE)" if isinstance(source, str) else name
+    return peer, label, str(source) if source else name
