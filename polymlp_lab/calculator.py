@@ -7,27 +7,14 @@ from .engine.neighbors import NeighborCache
 from .potential import Potential, load_potential
 
 
-class PolymlpCalculator(Calculator):
-    """ASE calculator for polynomial MLPs.
+class EngineCalculator(Calculator):
+    """ASE calculator over one of our evaluators, with a neighbour list kept across calls.
 
-    Parameters
-    ----------
-    potential : Potential, or a path / list of paths accepted by ``load_potential``.
-    skin : float, Å
-        The neighbour list is built out to cutoff + skin and reused across calls (MD steps,
-        relaxation steps) while it is still complete; 0 builds a fresh list every call.
-        Results do not depend on it.
-
-    Results in ASE units: energy and free_energy (eV), energies (eV per atom), forces (eV/Å),
-    stress (eV/Å³, Voigt order xx yy zz yz xz xy; only for cells periodic in 3 directions).
+    Subclasses set ``self.neighbors`` and implement ``_evaluate(atoms, forces)`` returning
+    (energy eV, energies eV per atom, forces eV/Å or None, stress eV/Å³ Voigt or None).
     """
 
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
-
-    def __init__(self, potential, *, skin: float = 1.0, **kwargs):
-        super().__init__(**kwargs)
-        self.potential = potential if isinstance(potential, Potential) else load_potential(potential)
-        self.neighbors = NeighborCache(skin) if skin > 0 else None
 
     def check_state(self, atoms, tol=1e-15):
         """What changed since the last calculation, by exact comparison of what we use.
@@ -53,11 +40,36 @@ class PolymlpCalculator(Calculator):
         wants_forces = any(p in properties for p in ("forces", "stress"))
         if "stress" in properties and not all(self.atoms.pbc):
             raise PropertyNotImplementedError("stress needs a cell periodic in 3 directions")
-        result = self.potential.evaluate(self.atoms, forces=wants_forces, neighbors=self.neighbors)
-        self.results["energy"] = result.energy
-        self.results["free_energy"] = result.energy
-        self.results["energies"] = result.energies
+        energy, energies, forces, stress = self._evaluate(self.atoms, wants_forces)
+        self.results["energy"] = energy
+        self.results["free_energy"] = energy
+        self.results["energies"] = energies
         if wants_forces:
-            self.results["forces"] = result.forces
-            if result.stress is not None:
-                self.results["stress"] = result.stress
+            self.results["forces"] = forces
+            if stress is not None:
+                self.results["stress"] = stress
+
+
+class PolymlpCalculator(EngineCalculator):
+    """ASE calculator for polynomial MLPs.
+
+    Parameters
+    ----------
+    potential : Potential, or a path / list of paths accepted by ``load_potential``.
+    skin : float, Å
+        The neighbour list is built out to cutoff + skin and reused across calls (MD steps,
+        relaxation steps) while it is still complete; 0 builds a fresh list every call.
+        Results do not depend on it.
+
+    Results in ASE units: energy and free_energy (eV), energies (eV per atom), forces (eV/Å),
+    stress (eV/Å³, Voigt order xx yy zz yz xz xy; only for cells periodic in 3 directions).
+    """
+
+    def __init__(self, potential, *, skin: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.potential = potential if isinstance(potential, Potential) else load_potential(potential)
+        self.neighbors = NeighborCache(skin) if skin > 0 else None
+
+    def _evaluate(self, atoms, forces: bool):
+        result = self.potential.evaluate(atoms, forces=forces, neighbors=self.neighbors)
+        return result.energy, result.energies, result.forces, result.stress

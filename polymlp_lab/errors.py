@@ -5,20 +5,28 @@ class PolymlpLabError(ValueError):
     """Base class of every user-facing error of polymlp-lab."""
 
 
-class PotentialFileError(PolymlpLabError):
-    """A potential file is unreadable, truncated, inconsistent or has unknown keys.
+class FileContentError(PolymlpLabError):
+    """Something in a file is wrong; the message starts with where: file, line, key.
 
     Attributes: ``path`` (file), ``line`` (1-based line number or None), ``key`` (or None).
     """
 
+    unnamed = "<file>"  # what the message says when no path is known
+
     def __init__(self, message, *, path=None, line=None, key=None):
-        where = str(path) if path is not None else "<potential>"
+        where = str(path) if path is not None else self.unnamed
         if line is not None:
             where += f", line {line}"
         if key is not None:
             where += f", key '{key}'"
         super().__init__(f"{where}: {message}")
         self.path, self.line, self.key = path, line, key
+
+
+class PotentialFileError(FileContentError):
+    """A potential file is unreadable, truncated, inconsistent or has unknown keys."""
+
+    unnamed = "<potential>"
 
 
 class UnknownElementError(PolymlpLabError):

@@ -34,10 +34,11 @@ from pathlib import Path
 from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
-from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
+from ase.calculators.calculator import Calculator
 from ase.data import atomic_numbers
 from numba import njit
 
+from ..calculator import EngineCalculator
 from ..engine.neighbors import NeighborCache, half_neighbor_list, periodic_vectors_independent
 from ..errors import InvalidStructureError, PolymlpLabError, PotentialFileError, UnknownElementError
 
@@ -335,7 +336,7 @@ def _force_pass(bond_i, bond_j, bond_d, cutoff, d_pair, d_embed, forces, virial)
 # the ASE calculator
 # --------------------------------------------------------------------------------------------
 
-class EAMCalculator(Calculator):
+class EAMCalculator(EngineCalculator):
     """ASE calculator for an ``.eam.alloy`` potential, equal to :class:`ase.calculators.eam.EAM`
     on the same file (to rounding) and much faster.
 
@@ -352,8 +353,6 @@ class EAMCalculator(Calculator):
     (eV/Å), stress (eV/Å³, Voigt xx yy zz yz xz xy; cells periodic in 3 directions only).
     """
 
-    implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
-
     def __init__(self, potential, *, elements: Optional[Sequence[str]] = None,
                  skin: float = 1.0, **kwargs):
         self.potential = read_eam_alloy(potential, elements=elements)
@@ -364,35 +363,8 @@ class EAMCalculator(Calculator):
     def elements(self):
         return self.potential.elements
 
-    def check_state(self, atoms, tol=1e-15):
-        """What changed since the last calculation, by exact comparison of what is used."""
-        if self.atoms is None:
-            return list(all_changes)
-        changes = []
-        if not np.array_equal(atoms.numbers, self.atoms.numbers):
-            changes.append("numbers")
-        if not np.array_equal(atoms.positions, self.atoms.positions):
-            changes.append("positions")
-        if not np.array_equal(atoms.cell.array, self.atoms.cell.array):
-            changes.append("cell")
-        if not np.array_equal(atoms.pbc, self.atoms.pbc):
-            changes.append("pbc")
-        return changes
-
-    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
-        super().calculate(atoms, properties, system_changes)
-        wants_forces = any(p in properties for p in ("forces", "stress"))
-        if "stress" in properties and not all(self.atoms.pbc):
-            raise PropertyNotImplementedError("stress needs a cell periodic in 3 directions")
-        energy, energies, forces, stress = self.potential.evaluate(
-            self.atoms, forces=wants_forces, neighbors=self.neighbors)
-        self.results["energy"] = energy
-        self.results["free_energy"] = energy
-        self.results["energies"] = energies
-        if wants_forces:
-            self.results["forces"] = forces
-            if stress is not None:
-                self.results["stress"] = stress
+    def _evaluate(self, atoms, forces: bool):
+        return self.potential.evaluate(atoms, forces=forces, neighbors=self.neighbors)
 
 
 def peer_calculator(peer, elements: Sequence[str]):

@@ -36,7 +36,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..errors import PolymlpLabError
+from ..errors import FileContentError
 
 __all__ = [
     "DFTComparison",
@@ -66,18 +66,11 @@ EXPECTED_LAYOUT = ("<system>/polymlps/<mlp>/polymlp.yaml[.<system>] (or polymlp.
 # Errors
 
 
-class RepositoryError(PolymlpLabError):
+class RepositoryError(FileContentError):
     """A Repository entry cannot be used. Attributes: ``path``, ``line`` (1-based or None),
     ``key`` (or None); the message starts with them."""
 
-    def __init__(self, message, *, path=None, line=None, key=None):
-        where = str(path) if path is not None else "<repository>"
-        if line is not None:
-            where += f", line {line}"
-        if key is not None:
-            where += f", key '{key}'"
-        super().__init__(f"{where}: {message}")
-        self.path, self.line, self.key = path, line, key
+    unnamed = "<repository>"
 
 
 class RepositoryFileError(RepositoryError):
