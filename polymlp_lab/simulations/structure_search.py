@@ -912,7 +912,7 @@ def active_learning_step(result: SearchResult, reference_calc, dataset_or_struct
     result : SearchResult
         A search (e.g. with the current polymlp).
     reference_calc : ase Calculator
-        The reference (DFT, or a stand-in such as EMT).
+        The reference (DFT, or a potential standing in for it, as notebook 09 does).
     dataset_or_structures : Dataset or sequence of ase.Atoms
         The current training set (structures with SinglePointCalculator results).
     fit_kwargs : dict
