@@ -279,7 +279,7 @@ def plot_pareto(systems: dict, *, error: str = "energy"):
     """Figure like the seed paper's Figure 1: test RMSE against cost (log) for every model,
     the Pareto front and the convex-hull models, one panel per system ({name: rows})."""
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullFormatter
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
     fig, axes = plt.subplots(1, len(systems), figsize=(4.5 * len(systems), 4), squeeze=False,
                              constrained_layout=True)
@@ -294,7 +294,11 @@ def plot_pareto(systems: dict, *, error: str = "energy"):
         ax.scatter([r["cost"] for r in hull], [r[f"rmse_{error}"] for r in hull], s=60,
                    facecolors="none", edgecolors="tab:red", label="convex hull")
         ax.set_xscale("log")
-        ax.xaxis.set_minor_formatter(NullFormatter())  # no crowded labels over narrow ranges
+        costs = [r["cost"] for r in ok if r["cost"] and r["cost"] > 0]
+        if costs and max(costs) / min(costs) < 100:  # two decades or less: label 1, 2, 5 x 10^k
+            ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("cost (ms/atom/step, 1 thread)")
         ax.set_ylabel(f"test RMSE {error} ({UNITS[f'rmse_{error}']})")
         ax.set_title(system)
