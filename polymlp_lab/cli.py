@@ -1,4 +1,4 @@
-"""Command line: ``polymlp-lab eval | fit | grid | card | md | gb | rss | warmup``."""
+"""Command line: ``polymlp-lab eval | fit | grid | pareto | card | md | gb | rss | warmup``."""
 
 import argparse
 import json
