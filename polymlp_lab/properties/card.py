@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from . import prototypes as protos
+from ..files import jsonable
 from .hull import convex_hull
 from .mechanics import elastic_constants, equation_of_state, lattice_constants, relax
 from .phonons import phonon_properties
@@ -29,22 +30,6 @@ def _calculator(potential_or_calc):
     if isinstance(potential_or_calc, Potential):
         return PolymlpCalculator(potential_or_calc)
     return potential_or_calc
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, (np.floating, float)):
-        return None if not np.isfinite(value) else float(value)
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
 
 
 def compute_card(potential, elements=None, *, prototypes=None, n_detailed: int = 3,
@@ -159,7 +144,7 @@ def compute_card(potential, elements=None, *, prototypes=None, n_detailed: int =
             card[field][key] = value
     card["timings"]["properties_s"] = time.perf_counter() - start
     card["timings"]["total_s"] = card["timings"]["relax_s"] + card["timings"]["properties_s"]
-    return _jsonable(card)
+    return jsonable(card)
 
 
 def _hull(card, elements) -> dict:

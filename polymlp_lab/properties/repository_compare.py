@@ -24,7 +24,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..files import write_bytes_atomic, write_text_atomic
+from ..files import jsonable, write_bytes_atomic, write_text_atomic
 from .repository import DFTComparison, FormationEnergies, PrototypePrediction, RepositoryPredictions
 
 __all__ = [
@@ -336,21 +336,6 @@ def _png(fig) -> bytes:
     return buffer.getvalue()
 
 
-def _clean(value):
-    """JSON-ready: NaN/inf -> None, numpy -> Python."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _clean(value.tolist())
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
-
-
 def _fmt(value, digits=4) -> str:
     return "–" if value is None else f"{value:.{digits}g}"
 
@@ -432,7 +417,7 @@ def write_repository_comparison(card: dict, predictions: RepositoryPredictions, 
     comparison = compare_with_repository(card, predictions)
     figures = repository_figures(card, predictions, comparison)
     comparison["plots"] = list(figures)
-    text = json.dumps(_clean(comparison), indent=1)
+    text = json.dumps(jsonable(comparison), indent=1)
     page = (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>"
             f"{html.escape(title or 'Repository comparison')}</title><style>body{{font-family:"
             f"sans-serif;margin:2em}}td,th{{padding:2px 8px;border-bottom:1px solid #ddd}}"
@@ -482,7 +467,7 @@ def predictions_html(predictions: RepositoryPredictions) -> str:
 
 def predictions_as_dict(predictions: RepositoryPredictions) -> dict:
     """Plain data of :class:`RepositoryPredictions` (arrays as lists)."""
-    return _clean({"folder": predictions.folder,
+    return jsonable({"folder": predictions.folder,
                    "prototypes": {k: asdict(v) for k, v in predictions.prototypes.items()},
                    "comparisons": {k: {**c.summary(), "ids": c.ids, "dft": c.dft, "mlp": c.mlp}
                                    for k, c in predictions.comparisons.items()},
