@@ -7,6 +7,8 @@ hull vertices only, which can miss Pareto-optimal models lying above a hull chor
 
 import numpy as np
 
+from ..properties.hull import lower_hull
+
 
 def pareto_mask(cost, error) -> np.ndarray:
     """True for the non-dominated points: no other point has cost <= and error <= with one
@@ -45,18 +47,7 @@ def lower_convex_hull_mask(cost, error, *, log_cost: bool = True) -> np.ndarray:
                               return_inverse=True)
     group = np.asarray(group).reshape(-1)
     x = np.log10(points[:, 0]) if log_cost else points[:, 0]
-    y = points[:, 1]
-    order = np.lexsort((y, x))
-    hull = []
-    for i in order:
-        while len(hull) >= 2:
-            a, b = hull[-2], hull[-1]
-            cross = (x[b] - x[a]) * (y[i] - y[a]) - (y[b] - y[a]) * (x[i] - x[a])
-            if cross <= 0:  # b lies on or above the chord a-i
-                hull.pop()
-            else:
-                break
-        hull.append(i)
+    hull = lower_hull(x, points[:, 1])
     mask = np.zeros(len(cost), dtype=bool)
     mask[optimal[np.isin(group, hull)]] = True
     return mask

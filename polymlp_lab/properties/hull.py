@@ -14,7 +14,7 @@ from ase import Atoms
 
 from ..errors import PolymlpLabError
 
-__all__ = ["formation_energies", "convex_hull", "composition_fraction"]
+__all__ = ["formation_energies", "convex_hull", "composition_fraction", "lower_hull"]
 
 
 def _counts(composition) -> dict:
@@ -117,6 +117,27 @@ def formation_energies(entries: Iterable, references) -> list:
     return out
 
 
+def lower_hull(x, y) -> list:
+    """Indices of the corners of the lower convex hull of the points (x, y), in increasing x
+    (Andrew's monotone chain, lower half). Of points with the same x only the lowest can be a
+    corner; points on a straight segment between two corners are not corners."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    hull = []
+    for i in np.lexsort((y, x)):
+        if hull and x[hull[-1]] == x[i]:
+            continue  # a higher point at the same x
+        while len(hull) >= 2:
+            a, b = hull[-2], hull[-1]
+            cross = (x[b] - x[a]) * (y[i] - y[a]) - (y[b] - y[a]) * (x[i] - x[a])
+            if cross <= 0:  # b lies on or above the chord a-i
+                hull.pop()
+            else:
+                break
+        hull.append(int(i))
+    return hull
+
+
 def convex_hull(x: Sequence[float], e_form: Sequence[float], *, tol: float = 1e-8) -> dict:
     """Lower convex hull of formation energies (x_B, E_f) of a binary, with (0, 0), (1, 0).
 
@@ -165,17 +186,7 @@ def convex_hull(x: Sequence[float], e_form: Sequence[float], *, tol: float = 1e-
     first[1:] = px[1:] != px[:-1]
     px, pe = px[first], pe[first]
 
-    # Andrew's monotone chain, lower half; collinear middle points are dropped
-    hull = []
-    for i in range(len(px)):
-        while len(hull) >= 2:
-            a, b = hull[-2], hull[-1]
-            cross = (px[b] - px[a]) * (pe[i] - pe[a]) - (pe[b] - pe[a]) * (px[i] - px[a])
-            if cross <= 0:
-                hull.pop()
-            else:
-                break
-        hull.append(i)
+    hull = lower_hull(px, pe)
     hull_x, hull_e = px[hull], pe[hull]
 
     above = e - np.interp(x, hull_x, hull_e)
