@@ -21,6 +21,7 @@ from conftest import SHARED, random_potential
 import polymlp_lab.fitting.fit as fit_module
 from polymlp_lab.cli import main
 from polymlp_lab.errors import PolymlpLabError, PotentialFileError
+from polymlp_lab.units import KBAR_PER_EV_PER_A3
 from polymlp_lab.fitting import (
     CheckpointError,
     Dataset,
@@ -112,7 +113,7 @@ def vasprun_xml(atoms, *, forces=True, n_force_rows=None, energy=None) -> str:
     e = results["energy"] if energy is None else energy
     f = np.asarray(results["forces"])
     s = results["stress"]
-    kbar = -1602.1766208 * np.array([[s[0], s[5], s[4]], [s[5], s[1], s[3]], [s[4], s[3], s[2]]])
+    kbar = -KBAR_PER_EV_PER_A3 * np.array([[s[0], s[5], s[4]], [s[5], s[1], s[3]], [s[4], s[3], s[2]]])
     symbols = atoms.get_chemical_symbols()
     kinds = list(dict.fromkeys(symbols))
     out = [

@@ -16,8 +16,8 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from ..errors import PolymlpLabError
+from ..units import KBAR_PER_EV_PER_A3
 
-KBAR_PER_EV_PER_A3 = 1602.1766208  # pypolymlp's EVtoKbar
 
 
 class DatasetError(PolymlpLabError):
