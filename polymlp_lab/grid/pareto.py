@@ -1,6 +1,6 @@
 """Pareto-optimal models in cost against error (both minimised), and the lower convex hull.
 
-The seed paper's selection: models no other model beats on both cost and error, and the
+The selection of Seko and Wakai's Repository paper: models no other model beats on both cost and error, and the
 vertices of the lower convex hull of (log10 cost, error) among them (pypolymlp keeps the
 hull vertices only, which can miss Pareto-optimal models lying above a hull chord).
 """
