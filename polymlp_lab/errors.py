@@ -49,3 +49,22 @@ class AtomsTooCloseError(InvalidStructureError):
     def __init__(self, message, *, pair, distance):
         super().__init__(message)
         self.pair, self.distance = pair, distance
+
+
+class OutputDirectoryError(PolymlpLabError):
+    """An output directory is an existing file, cannot be created or is not writable;
+    ``path`` names it. Raised before any work starts."""
+
+    def __init__(self, message, *, path):
+        super().__init__(message)
+        self.path = path
+
+
+class NonFiniteResultError(PolymlpLabError):
+    """An evaluation gave a NaN or infinite energy, force or stress (e.g. an overflowing
+    coefficient); ``paths`` names the potential files (empty when in memory), ``quantity``
+    what was non-finite."""
+
+    def __init__(self, message, *, paths=(), quantity=None):
+        super().__init__(message)
+        self.paths, self.quantity = tuple(paths), quantity

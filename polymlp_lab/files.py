@@ -2,9 +2,44 @@
 JSON-ready values."""
 
 import math
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from .errors import OutputDirectoryError
+
+
+def check_output_dir(path) -> Path:
+    """``path`` as an output directory that exists and is writable, created if missing.
+
+    Raises OutputDirectoryError naming ``path`` when it is an existing file, cannot be
+    created, or is not writable. Writability is tested by creating (and removing) a probe
+    file: ``os.access`` alone is wrong for root (which ignores permission bits) and for
+    read-only mounts. Commands call it before any work, so a bad ``--out`` fails at once.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputDirectoryError(
+            f"{path}: the output directory is an existing file, not a directory", path=path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputDirectoryError(
+            f"{path}: cannot create the output directory ({exc.strerror or exc})", path=path
+        ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise OutputDirectoryError(f"{path}: the output directory is not writable", path=path)
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".polymlp-lab-probe-", dir=path)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputDirectoryError(
+            f"{path}: the output directory is not writable ({exc.strerror or exc})", path=path
+        ) from None
+    return path
 
 
 def write_text_atomic(path, text: str) -> Path:

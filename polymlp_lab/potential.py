@@ -14,7 +14,9 @@ from ase.data import atomic_numbers, chemical_symbols
 from .engine.evaluate import evaluate_model
 from .engine.model import ModelTables, build_tables
 from .engine.neighbors import periodic_vectors_independent
-from .errors import InvalidStructureError, PotentialFileError, UnknownElementError
+from .errors import (
+    InvalidStructureError, NonFiniteResultError, PotentialFileError, UnknownElementError,
+)
 from .io import read_potential_file, write_lammps, write_yaml
 
 
@@ -108,6 +110,9 @@ class Potential:
         neighbors : an :class:`~polymlp_lab.engine.neighbors.NeighborCache` whose list (built
             with a skin) is reused across calls, as MD and relaxations do; None builds a
             fresh list. Results are the same either way.
+
+        Raises NonFiniteResultError (naming the potential files) when the energy, a force
+        or the stress is NaN or infinite, as an overflowing coefficient gives.
         """
         cell, positions, numbers, pbc = _checked_structure(atoms)
         n_atom = len(numbers)
@@ -147,7 +152,22 @@ class Potential:
             volume = abs(np.linalg.det(cell))
             sym = 0.5 * (virial + virial.T) / volume
             stress = np.array([sym[0, 0], sym[1, 1], sym[2, 2], sym[1, 2], sym[0, 2], sym[0, 1]])
-        return Evaluation(float(energies.sum()), energies, force_sum, stress)
+        energy = float(energies.sum())  # non-finite whenever a per-atom energy is
+        if not np.isfinite(energy):
+            self._non_finite("energy", energy)
+        if forces and not np.isfinite(force_sum).all():
+            self._non_finite("forces", force_sum[~np.isfinite(force_sum)][0])
+        if stress is not None and not np.isfinite(stress).all():
+            self._non_finite("stress", stress[~np.isfinite(stress)][0])
+        return Evaluation(energy, energies, force_sum, stress)
+
+    def _non_finite(self, quantity, value):
+        paths = [str(c.path) for c in self.components if c.path is not None]
+        source = ", ".join(paths) if paths else "<in-memory potential>"
+        raise NonFiniteResultError(
+            f"{source}: the {quantity} evaluated to {value} (not finite; a coefficient of the "
+            f"potential may be too large or broken)", paths=paths, quantity=quantity,
+        )
 
     def save(self, path, format: str = "yaml"):
         """Write the potential; a hybrid writes ``path``, ``path.2``, ... (one file each).

@@ -7,7 +7,8 @@ Two layouts are read:
   ``polymlp_error.yaml`` (RMSE per dataset), ``polymlp_cost.yaml`` (ms/atom/step,
   ``costs: single_core`` is the cost used) and, when present, the potential
   (``polymlp.yaml`` or ``polymlp.lammps``, whose model parameters are then read);
-- **ours** (``DIR/results/<model>.json``, what :func:`~polymlp_lab.grid.run_grid` writes).
+- **ours** (``DIR/records/<model>.json`` of a grid run, what :func:`~polymlp_lab.grid.run_grid`
+  writes; ``DIR/results/<model>.json`` in grids made before the run layer).
 
 The error of a model. pypolymlp's own selection (``pypolymlp-utils --find_optimal DIRS
 --key KEY``, :func:`pypolymlp.utils.grid_optimal.find_optimal_mlps`) takes the RMSE of the
@@ -38,7 +39,8 @@ import math
 from pathlib import Path
 
 from ..errors import PolymlpLabError
-from .search import RESULT_COLUMNS, table_columns, write_front
+from ..files import check_output_dir
+from .search import RESULT_COLUMNS, result_files, table_columns, write_front
 
 DEFAULT_ERROR_KEY = "test"
 ERROR_FILE = "polymlp_error.yaml"
@@ -56,10 +58,11 @@ class GridFolderError(PolymlpLabError):
 
 
 def grid_layout(folder):
-    """"polymlp-lab" (``results/*.json``), "pypolymlp" (model folders with polymlp_error.yaml,
-    polymlp_cost.yaml or a potential) or None (no models)."""
+    """"polymlp-lab" (``records/*.json`` of a grid run, or ``results/*.json``), "pypolymlp"
+    (model folders with polymlp_error.yaml, polymlp_cost.yaml or a potential) or None (no
+    models)."""
     folder = Path(folder)
-    if any(folder.joinpath("results").glob("*.json")):
+    if result_files(folder):
         return "polymlp-lab"
     if _model_folders(folder):
         return "pypolymlp"
@@ -92,8 +95,7 @@ def read_grid(folder, *, error_key=None) -> list:
     folder = Path(folder)
     layout = grid_layout(folder)
     if layout == "polymlp-lab":
-        return [_our_row(folder, path, error_key)
-                for path in sorted(folder.joinpath("results").glob("*.json"))]
+        return [_our_row(folder, path, error_key) for path in result_files(folder)]
     if layout == "pypolymlp":
         return [_pypolymlp_row(d, error_key) for d in _model_folders(folder)]
     if not folder.is_dir():
@@ -101,7 +103,7 @@ def read_grid(folder, *, error_key=None) -> list:
     raise GridFolderError(
         f"{folder}: no models found; expected model folders holding "
         f"{ERROR_FILE} and {COST_FILE} (pypolymlp's layout: {folder}/<model>/{ERROR_FILE}) "
-        f"or a polymlp-lab grid ({folder}/results/<model>.json)")
+        f"or a polymlp-lab grid ({folder}/records/<model>.json)")
 
 
 # --- one model ---------------------------------------------------------------------------
@@ -278,14 +280,15 @@ def _pypolymlp_row(directory: Path, error_key) -> dict:
 
 
 def _our_row(folder: Path, path: Path, error_key) -> dict:
-    """One results/<name>.json (what read_results gives), or its status if unreadable."""
+    """One records/<name>.json (results/ in older grids; what read_results gives), or its
+    status if unreadable."""
     try:
         result = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(result, dict):
             raise ValueError("not a JSON object")
     except Exception as exc:
         return {**_empty_row(path.stem),
-                "status": f"unreadable: results/{path.name}: {_short(exc)}"}
+                "status": f"unreadable: {path.parent.name}/{path.name}: {_short(exc)}"}
     result.setdefault("name", path.stem)
     row = {**_empty_row(result["name"]), **result}
     directory = folder / "models" / str(result["name"])
@@ -323,7 +326,8 @@ def check_output(folder, out) -> None:
     folder, out = Path(folder).resolve(), Path(out).resolve()
     layout = grid_layout(folder)
     if layout == "polymlp-lab":
-        owned = [folder, folder / "results", folder / "models", folder / "polymlps"]
+        owned = [folder, folder / "records", folder / "results", folder / "models",
+                 folder / "polymlps"]
     else:
         owned = _model_folders(folder)
     for path in owned:
@@ -345,10 +349,8 @@ def write_pareto(folder, out, *, error_key=None, error="energy", system=None):
         raise PolymlpLabError(f"error must be 'energy' or 'force', not {error!r}")
     folder, out = Path(folder), Path(out)
     check_output(folder, out)
+    check_output_dir(out)  # a file or a read-only folder is refused before any work
     rows = read_grid(folder, error_key=error_key)
-    if out.exists() and not out.is_dir():
-        raise GridFolderError(f"--out {out} is a file, not a folder")
-    out.mkdir(parents=True, exist_ok=True)
     datasets = sorted({r["error_dataset"] for r in rows if r.get("error_dataset")})
     key = error_key if error_key is not None else f"{DEFAULT_ERROR_KEY} (default)"
     front = write_front(out, rows, error, columns=table_columns() + EXTRA_COLUMNS,

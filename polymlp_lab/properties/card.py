@@ -171,7 +171,10 @@ def _hull(card, elements) -> dict:
 
 
 def _detailed_keys(card, elements, n_detailed) -> list:
-    """The lowest-energy structures of each element, and the stable binaries."""
+    """The lowest-energy structures of each element, and the stable binaries; none for
+    ``n_detailed`` 0 (a card of energies, and the hull, only)."""
+    if n_detailed <= 0:
+        return []
     order = {k: n for n, k in enumerate(card["energies"])}  # the library's order breaks ties
     chosen = []
     for e in elements:
