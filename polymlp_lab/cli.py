@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import PolymlpLabError
+from .files import check_output_dir
 from .units import EV_PER_A3_IN_GPA
 
 
@@ -26,28 +27,22 @@ def _eval(args) -> int:
     potential = load_potential(args.pot if len(args.pot) > 1 else args.pot[0])
     records = []
     for path in args.structures:
-        try:
-            atoms = read(path, format=args.format)
+        try:  # every frame of a trajectory (extxyz, ...), not only the last
+            frames = read(path, index=":", format=args.format)
         except Exception as exc:  # ase raises many types for unreadable files
             raise PolymlpLabError(f"{path}: cannot read the structure ({exc})") from exc
-        result = potential.evaluate(atoms)
-        records.append(
-            {
-                "structure": path,
-                "n_atoms": len(atoms),
-                "energy_eV": result.energy,
-                "energy_per_atom_eV": result.energy / len(atoms),
-                "energies_eV": result.energies.tolist(),
-                "forces_eV_per_A": result.forces.tolist(),
-                "stress_eV_per_A3": None if result.stress is None else result.stress.tolist(),
-                "stress_GPa": None
-                if result.stress is None
-                else (result.stress * EV_PER_A3_IN_GPA).tolist(),
-            }
-        )
+        if not frames:
+            raise PolymlpLabError(f"{path}: the file holds no structure")
+        for frame, atoms in enumerate(frames):
+            name = path if len(frames) == 1 else f"{path}@{frame}"
+            records.append(_eval_record(potential, atoms, name))
     if args.json:
-        json.dump(records if len(records) > 1 else records[0], sys.stdout, indent=1)
-        print()
+        try:  # Potential.evaluate refuses non-finite results; never write bare NaN anyway
+            text = json.dumps(records if len(records) > 1 else records[0], indent=1,
+                              allow_nan=False)
+        except ValueError as exc:
+            raise PolymlpLabError(f"a result is not finite, not written as JSON ({exc})") from None
+        print(text)
         return 0
     for r in records:
         print(f"# {r['structure']}  ({r['n_atoms']} atoms)")
@@ -61,7 +56,24 @@ def _eval(args) -> int:
     return 0
 
 
+def _eval_record(potential, atoms, name) -> dict:
+    """The ``eval`` record of one structure (``name``: the file, or ``file@frame``)."""
+    result = potential.evaluate(atoms)  # NonFiniteResultError for NaN/inf results
+    return {
+        "structure": name,
+        "n_atoms": len(atoms),
+        "energy_eV": result.energy,
+        "energy_per_atom_eV": result.energy / len(atoms),
+        "energies_eV": result.energies.tolist(),
+        "forces_eV_per_A": result.forces.tolist(),
+        "stress_eV_per_A3": None if result.stress is None else result.stress.tolist(),
+        "stress_GPa": None if result.stress is None
+        else (result.stress * EV_PER_A3_IN_GPA).tolist(),
+    }
+
+
 def _fit(args) -> int:
+    check_output_dir(args.output)  # a file or read-only folder is refused before any work
     from .fitting import fit_polymlp_in
 
     fit = fit_polymlp_in(
@@ -81,6 +93,7 @@ def _fit(args) -> int:
 
 
 def _grid(args) -> int:
+    check_output_dir(args.out)  # a file or read-only folder is refused before any work
     from .fitting import read_dataset
     from .grid import enumerate_models, run_grid
 
@@ -99,18 +112,30 @@ def _grid(args) -> int:
         pair_max_ps=args.pair_max_ps, gtinv_order_max=args.gtinv_order_max,
         gtinv_maxl_max=args.gtinv_maxl_max or (12, 8, 2, 1, 1), max_features=args.max_features,
     )
+    if not models:
+        raise PolymlpLabError("no candidate model is left by the narrowing options "
+                              "(--cutoffs, --model-types, --max-features, ...)")
     print(f"polymlp-lab: {len(models)} candidate models -> {args.out}")
     alphas = tuple(10.0**np.linspace(*args.alphas[:2], int(args.alphas[2])))
     rows = run_grid(args.elements, train, test or None, models=models, out=args.out,
                     scheduler=args.scheduler, n_workers=args.workers, alphas=alphas,
-                    atomic_energy=atomic_energy, error=args.error, progress=not args.quiet)
-    _headless_plots()
-    from .grid import pareto_rows, plot_pareto
+                    atomic_energy=atomic_energy, error=args.error, progress=not args.quiet,
+                    restart=args.restart)
+    from .grid import pareto_rows
+    from .grid.search import write_figure
 
-    figure = plot_pareto({"-".join(args.elements): rows}, error=args.error)
-    figure.savefig(f"{args.out}/pareto.png", dpi=150)
-    front = pareto_rows(rows, args.error)
     failed = [r for r in rows if r["status"] != "ok"]
+    front = pareto_rows(rows, args.error)
+    if len(failed) == len(rows):  # every model failed: nothing to draw or choose
+        reasons = {}
+        for r in failed:
+            reasons.setdefault(str(r["status"]), r["name"])
+        listed = "; ".join(f"{name}: {status}" for status, name in list(reasons.items())[:3])
+        raise PolymlpLabError(
+            f"every one of the {len(rows)} models failed, no Pareto front ({listed}"
+            f"{'; ...' if len(reasons) > 3 else ''}); statuses in {args.out}/models.csv")
+    _headless_plots()
+    write_figure(args.out, rows, error=args.error, system="-".join(args.elements))
     print(f"{'model':36s} {'features':>8s} {'E meV/atom':>10s} {'F eV/Å':>8s} {'ms/atom/step':>12s}  hull")
     for r in front:
         print(f"{r['name']:36s} {r['n_features']:8d} {r['rmse_energy']:10.3f} "
@@ -148,7 +173,11 @@ def _card(args) -> int:
     from .potential import load_potential
     from .properties.card import compare_cards, compute_card, index_repository, write_card
 
-    out = Path(args.out)
+    if not args.pot and not args.repository:
+        raise PolymlpLabError("give --pot FILE or --repository DIR")
+    if args.detailed < 0:
+        raise PolymlpLabError(f"--detailed {args.detailed}: give 0 (energies only) or more")
+    out = check_output_dir(args.out)  # a file or read-only folder is refused before any work
     kw = dict(prototypes=args.prototypes, n_detailed=args.detailed, progress=not args.quiet)
     if args.repository:
         from .files import write_text_atomic
@@ -212,6 +241,7 @@ def _read_structure(path, format=None):
 
 
 def _md(args) -> int:
+    check_output_dir(args.out)  # a file or read-only folder is refused before any work
     import time
 
     from .calculator import PolymlpCalculator
@@ -224,13 +254,18 @@ def _md(args) -> int:
     calc = PolymlpCalculator(load_potential(args.pot if len(args.pot) > 1 else args.pot[0]),
                              skin=args.skin)
     start = time.perf_counter()
+    # a rerun resumes or extends; other settings, potential or structure: RunMismatchError;
+    # a structure the potential cannot evaluate: a PolymlpLabError before any step
     result = run_md(
-        atoms, calc, out=args.out, resume=not args.restart, progress=not args.quiet,
+        atoms, calc, out=args.out, restart=args.restart, progress=not args.quiet,
         ensemble=args.ensemble, temperature_K=args.temperature, steps=args.steps,
         timestep_fs=args.timestep, thermostat=args.thermostat, barostat=args.barostat,
         pressure_GPa=args.pressure, interval=args.interval, seed=args.seed,
     )
     seconds = time.perf_counter() - start
+    if result.run_status in ("resumed", "extended"):
+        print(f"polymlp-lab: {result.run_status} the run in {args.out} from step "
+              f"{result.resumed_from_step}")
     done = result.records["step"][-1] - result.resumed_from_step
     temperature = result.array("temperature_K")
     energy = result.array("total_energy_eV") / result.n_atoms
@@ -260,6 +295,7 @@ def _gb(args) -> int:
     from .potential import load_potential
     from .simulations.grain_boundary import bulk_reference, plot_gb_energies, search_boundaries
 
+    check_output_dir(args.out)  # a file or read-only folder is refused before any work
     potential = load_potential(args.pot if len(args.pot) > 1 else args.pot[0])
     element = _single_element(potential, args.element)
     if element not in potential.elements:
@@ -276,6 +312,7 @@ def _gb(args) -> int:
         element, reference.a, calc, sigmas, out=args.out, max_sigma=args.max_sigma,
         grid=tuple(args.grid), expansions=tuple(args.expansions), fmax=args.fmax,
         steps=args.steps, min_thickness=args.thickness, progress=not args.quiet,
+        restart=args.restart,
     )
     _headless_plots()
     ax = plot_gb_energies(results)
@@ -288,6 +325,7 @@ def _gb(args) -> int:
 
 
 def _rss(args) -> int:
+    check_output_dir(args.out)  # a file or read-only folder is refused before any work
     from .simulations.structure_search import plot_hull, run_search
 
     pot = args.pot if len(args.pot) > 1 else args.pot[0]
@@ -295,7 +333,7 @@ def _rss(args) -> int:
         pot, args.elements, max_atoms=args.max_atoms, trials=args.trials,
         composition_range=tuple(args.composition_range), out=args.out, seed=args.seed,
         fmax=args.fmax, steps=args.steps, scheduler=args.scheduler, n_workers=args.workers,
-        window_meV=args.window, progress=not args.quiet,
+        window_meV=args.window, progress=not args.quiet, restart=args.restart,
     )
     _headless_plots()
     ax = plot_hull(result)
@@ -379,11 +417,14 @@ def main(argv=None) -> int:
     gr.add_argument("--error", choices=["energy", "force"], default="energy",
                     help="test RMSE the Pareto front is drawn on")
     gr.add_argument("--quiet", action="store_true", help="no progress bar")
+    gr.add_argument("--restart", action="store_true",
+                    help="start afresh in --out, deleting what an earlier grid wrote there "
+                    "(a grid of other settings or data is otherwise refused)")
     pa = sub.add_parser("pareto", help="Pareto front and convex hull of a grid made elsewhere "
                         "(pypolymlp's polymlp-*/ folders, or ours)")
     pa.add_argument("--from", dest="source", required=True, metavar="DIR",
                     help="folder of model folders (polymlp_error.yaml, polymlp_cost.yaml), "
-                    "or a polymlp-lab grid (results/*.json)")
+                    "or a polymlp-lab grid (records/*.json)")
     pa.add_argument("--error-key", metavar="KEY",
                     help="RMSE of the first dataset whose name contains KEY (pypolymlp's --key "
                     "rule; default: the first test dataset)")
@@ -442,7 +483,10 @@ def main(argv=None) -> int:
     gb.add_argument("--fmax", type=float, default=0.005, help="relaxation criterion, eV/Å")
     gb.add_argument("--steps", type=int, default=500, help="largest number of optimizer steps")
     gb.add_argument("--thickness", type=float, default=20.0, help="smallest grain thickness, Å")
-    gb.add_argument("--out", required=True, help="output directory (rerun to resume)")
+    gb.add_argument("--out", required=True,
+                    help="output directory (rerun to resume; more --sigma extend)")
+    gb.add_argument("--restart", action="store_true",
+                    help="start afresh, deleting what an earlier run wrote in --out")
     gb.add_argument("--quiet", action="store_true", help="no progress bar")
     rs = sub.add_parser("rss", help="random structure search on Dask; convex hull in hull.json")
     rs.add_argument("--pot", action="append", required=True,
@@ -460,6 +504,8 @@ def main(argv=None) -> int:
     rs.add_argument("--scheduler", help="address of an existing Dask scheduler")
     rs.add_argument("--workers", type=int, help="LocalCluster workers (default: all cores)")
     rs.add_argument("--out", required=True, help="output directory (rerun to resume or extend)")
+    rs.add_argument("--restart", action="store_true",
+                    help="start afresh, deleting what an earlier search wrote in --out")
     rs.add_argument("--quiet", action="store_true", help="no progress bar")
     sub.add_parser("warmup", help="compile the Numba kernels into their on-disk cache")
     args = parser.parse_args(argv)

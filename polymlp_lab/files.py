@@ -12,33 +12,32 @@ from .errors import OutputDirectoryError
 
 
 def check_output_dir(path) -> Path:
-    """``path`` as an output directory that exists and is writable, created if missing.
+    """``path`` as an output directory that can be written: an existing writable folder, or a
+    missing one whose nearest existing parent is a writable folder (it is not created here,
+    so a refused command leaves nothing behind).
 
-    Raises OutputDirectoryError naming ``path`` when it is an existing file, cannot be
-    created, or is not writable. Writability is tested by creating (and removing) a probe
-    file: ``os.access`` alone is wrong for root (which ignores permission bits) and for
+    Raises OutputDirectoryError naming ``path`` when it, or the parent it would be made in,
+    is an existing file or not writable. Writability is tested by creating (and removing) a
+    probe file: ``os.access`` alone is wrong for root (which ignores permission bits) and for
     read-only mounts. Commands call it before any work, so a bad ``--out`` fails at once.
     """
     path = Path(path)
-    if path.exists() and not path.is_dir():
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "is" if existing == path else f"would be made inside {existing}, which is"
         raise OutputDirectoryError(
-            f"{path}: the output directory is an existing file, not a directory", path=path)
+            f"{path}: the output directory {where} an existing file, not a directory", path=path)
     try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputDirectoryError(
-            f"{path}: cannot create the output directory ({exc.strerror or exc})", path=path
-        ) from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise OutputDirectoryError(f"{path}: the output directory is not writable", path=path)
-    try:
-        handle, probe = tempfile.mkstemp(prefix=".polymlp-lab-probe-", dir=path)
+        handle, probe = tempfile.mkstemp(prefix=".polymlp-lab-probe-", dir=existing)
         os.close(handle)
         os.unlink(probe)
     except OSError as exc:
+        where = "" if existing == path else f" (its parent {existing} is not writable)"
         raise OutputDirectoryError(
-            f"{path}: the output directory is not writable ({exc.strerror or exc})", path=path
-        ) from None
+            f"{path}: the output directory is not writable{where} ({exc.strerror or exc})",
+            path=path) from None
     return path
 
 

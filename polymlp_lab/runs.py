@@ -33,7 +33,7 @@ from .errors import PolymlpLabError
 from .files import jsonable, write_text_atomic
 
 __all__ = ["Run", "RunMismatchError", "file_digest", "atoms_digest", "dataset_digest", "open_run",
-           "map_tasks"]
+           "reopen_run", "map_tasks", "calculator_inputs"]
 
 RUN_FILE = "run.json"
 RECORDS = "records"
@@ -67,6 +67,36 @@ def atoms_digest(atoms) -> str:
                   np.asarray(atoms.pbc, dtype=np.int64), atoms.get_momenta()):
         digest.update(np.ascontiguousarray(array, dtype=array.dtype).tobytes())
     return digest.hexdigest()
+
+
+def calculator_inputs(calc_or_paths) -> dict:
+    """A run's inputs for what computes its energies: potential file(s), a path or a list, by
+    their bytes (``{"potential": digest}``, several joined by "+"; a file refitted in place is
+    another input); a :class:`~polymlp_lab.Potential` or a calculator holding one by its
+    parameters and coefficients (``{"potential": "polymlp:<digest>"}``); any other ASE
+    calculator by its class and ``parameters`` (``{"calculator": "module.Class:<digest>"}``)."""
+    from .potential import Potential
+
+    if isinstance(calc_or_paths, (str, os.PathLike)) or (
+            isinstance(calc_or_paths, (list, tuple)) and calc_or_paths
+            and all(isinstance(p, (str, os.PathLike)) for p in calc_or_paths)):
+        paths = [calc_or_paths] if isinstance(calc_or_paths, (str, os.PathLike)) else calc_or_paths
+        missing = [str(p) for p in paths if not Path(p).is_file()]
+        if missing:
+            raise PolymlpLabError(f"potential file not found: {', '.join(missing)}")
+        return {"potential": "+".join(file_digest(p) for p in paths)}
+    potential = calc_or_paths if isinstance(calc_or_paths, Potential) else getattr(
+        calc_or_paths, "potential", None)
+    digest = hashlib.sha256()
+    if isinstance(potential, Potential):
+        for component in potential.components:
+            digest.update(repr(component.params).encode())
+            digest.update(np.ascontiguousarray(component.coeffs, dtype=np.float64).tobytes())
+        return {"potential": f"polymlp:{digest.hexdigest()}"}
+    parameters = dict(getattr(calc_or_paths, "parameters", None) or {})
+    digest.update(json.dumps(jsonable(parameters), sort_keys=True, default=repr).encode())
+    kind = type(calc_or_paths)
+    return {"calculator": f"{kind.__module__}.{kind.__qualname__}:{digest.hexdigest()}"}
 
 
 def dataset_digest(datasets) -> str:
@@ -112,6 +142,11 @@ class Run:
     def inputs(self) -> dict:
         return self._record["inputs"]
 
+    @property
+    def owned(self) -> list:
+        """Files and folders (relative to the run directory) that the run wrote."""
+        return list(self._record["owned"])
+
     def _save(self) -> None:
         write_text_atomic(self.path / RUN_FILE, json.dumps(self._record, indent=1))
 
@@ -125,6 +160,7 @@ class Run:
 
     def write_record(self, name: str, record: dict) -> Path:
         """``records/<name>.json``, atomically (NaN and inf written as null)."""
+        (self.path / RECORDS).mkdir(exist_ok=True)
         return write_text_atomic(self.path / RECORDS / f"{name}.json",
                                  json.dumps(jsonable(record), indent=1))
 
@@ -162,6 +198,7 @@ def open_run(path, *, kind: str, settings: dict, inputs: Optional[dict] = None,
     from .files import check_output_dir
 
     path = check_output_dir(path)
+    path.mkdir(parents=True, exist_ok=True)
     now = {"kind": kind, "settings": jsonable(dict(settings)), "inputs": dict(inputs or {}),
            "owned": [RUN_FILE, RECORDS]}
     now = json.loads(json.dumps(now))  # tuples as lists, as they come back from the file
@@ -192,9 +229,22 @@ def open_run(path, *, kind: str, settings: dict, inputs: Optional[dict] = None,
             status = "extended" if grew else "resumed"
             now["owned"] = list(dict.fromkeys(saved.get("owned", []) + now["owned"]))
     run = Run(path, now, status)
-    (path / RECORDS).mkdir(exist_ok=True)
     run._save()
     return run
+
+
+def reopen_run(path, kind: str) -> Run:
+    """The run of ``kind`` already recorded in ``path`` (to add records or files to it), as
+    it is: no settings to compare. Raises PolymlpLabError when there is none."""
+    path = Path(path)
+    try:
+        record = json.loads((path / RUN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        record = None
+    if not isinstance(record, dict) or record.get("kind") != kind:
+        raise PolymlpLabError(f"{path}: no {kind} run here (no {RUN_FILE} of one)")
+    record.setdefault("owned", [])
+    return Run(path, record, "resumed")
 
 
 def _remove_owned(path: Path, owned) -> None:

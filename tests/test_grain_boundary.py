@@ -250,7 +250,9 @@ def test_failing_trial_is_recorded_and_skipped(cu):
 
 def test_search_boundaries_saves_and_resumes(tmp_path, cu, monkeypatch):
     options = dict(QUICK)
-    results = gb.search_boundaries("Cu", cu.a, EMT(), [3], out=tmp_path, **options)
+    # one calculator class throughout: the run records it as its input
+    results = gb.search_boundaries("Cu", cu.a, FailingEMT(fail_on=()), [3], out=tmp_path,
+                                   **options)
     assert [r.label for r in results] == ["Σ3(111)", "Σ3(112)"]
     saved = json.loads((tmp_path / "gb.json").read_text(encoding="utf-8"))
     assert saved["units"]["energy_mJ_m2"] == "mJ/m²"
@@ -268,9 +270,8 @@ def test_search_boundaries_saves_and_resumes(tmp_path, cu, monkeypatch):
         gamma = (atoms.get_potential_energy() - len(atoms) * e_bulk) / (2 * area) * 16021.766
         assert gamma == pytest.approx(record["energy_mJ_m2"], abs=1e-3)
 
-    # an interrupted run: Σ3(112) missing; only it is computed again
-    del saved["boundaries"]["sigma3_112"]
-    (tmp_path / "gb.json").write_text(json.dumps(saved), encoding="utf-8")
+    # an interrupted run: the record of Σ3(112) missing; only it is computed again
+    (tmp_path / "records" / "sigma3_112.json").unlink()
     computed = []
 
     def recording_search(*args, **kwargs):
@@ -279,7 +280,8 @@ def test_search_boundaries_saves_and_resumes(tmp_path, cu, monkeypatch):
 
     search_boundary = gb.search_boundary
     monkeypatch.setattr(gb, "search_boundary", recording_search)
-    resumed = gb.search_boundaries("Cu", cu.a, EMT(), [3], out=tmp_path, **options)
+    resumed = gb.search_boundaries("Cu", cu.a, FailingEMT(fail_on=()), [3], out=tmp_path,
+                                   **options)
     assert computed == ["Σ3(112)"]
     assert [r.energy_mJ_m2 for r in resumed] == pytest.approx([r.energy_mJ_m2 for r in results])
 
@@ -290,7 +292,8 @@ def test_search_boundaries_saves_and_resumes(tmp_path, cu, monkeypatch):
     assert [r.energy_mJ_m2 for r in again] == pytest.approx([r.energy_mJ_m2 for r in results])
     assert again[0].atoms.get_tags().tolist() == results[0].atoms.get_tags().tolist()
     with pytest.raises(PolymlpLabError, match="other settings"):
-        gb.search_boundaries("Cu", cu.a, EMT(), [3], out=tmp_path, **{**options, "grid": (2, 2)})
+        gb.search_boundaries("Cu", cu.a, silent, [3], out=tmp_path,
+                             **{**options, "grid": (2, 2)})
 
 
 def test_plot_gb_energies():

@@ -485,11 +485,12 @@ def test_rerun_of_a_finished_grid_recomputes_nothing(mgo_grid, monkeypatch):
     monkeypatch.setattr(distributed, "LocalCluster", no_cluster)
     monkeypatch.setattr(distributed, "Client", no_cluster)
     out = mgo_grid["out"]
-    before = {p.name: p.stat().st_mtime_ns for p in (out / "results").glob("*.json")}
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "records").glob("*.json")}
     rows = run_grid(("Mg", "O"), mgo_grid["train"], mgo_grid["test"], models=mgo_grid["models"],
-                    out=out, n_workers=2, atomic_energy=MGO_ATOMIC, progress=False)
+                    out=out, n_workers=2, atomic_energy=MGO_ATOMIC, cost_repeats=3,
+                    progress=False)  # the fixture's cost protocol: another would be refused
     assert rows == mgo_grid["rows"]
-    assert {p.name: p.stat().st_mtime_ns for p in (out / "results").glob("*.json")} == before
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "records").glob("*.json")} == before
 
 
 def test_pypolymlp_find_optimal_reads_the_model_directories(mgo_grid, tmp_path, monkeypatch):
@@ -589,7 +590,7 @@ def test_cli_grid_resumes_after_a_kill(tmp_path):
         "--quiet",
     ]
     names = sorted(m.name for m in enumerate_models(("Mg", "O"), **SMALL_GRID))
-    results = out / "results"
+    results = out / "records"
 
     first = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT)

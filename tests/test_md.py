@@ -163,7 +163,7 @@ def test_md_command_writes_json_and_trajectory(tmp_path, capsys):
 
 
 def test_melt_and_quench_gives_a_liquid_and_resumes(tial_calc, tmp_path):
-    from polymlp_lab.simulations.md import density_g_cm3, melt_and_quench
+    from polymlp_lab.simulations.liquid import density_g_cm3, melt_and_quench
 
     settings = dict(temperatures_K=[1500, 1100], melt_temperature_K=2500, density_g_cm3=2.375,
                     melt_ps=1.0, equilibrate_ps=0.4, production_ps=1.0, progress=False,
@@ -173,7 +173,7 @@ def test_melt_and_quench_gives_a_liquid_and_resumes(tial_calc, tmp_path):
     crystal = run_md(fcc_al(), tial_calc, ensemble="nvt", temperature_K=300, steps=500,
                      timestep_fs=2.0, interval=20, progress=False, out=tmp_path / "crystal")
     frames = read(tmp_path / "crystal" / "md.traj", index=":")
-    from polymlp_lab.simulations.md import diffusion_coefficient
+    from polymlp_lab.simulations.liquid import diffusion_coefficient
 
     d_crystal = diffusion_coefficient(frames, crystal.records["time_ps"])
     for state in states:

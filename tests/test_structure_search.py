@@ -22,6 +22,7 @@ from polymlp_lab import PolymlpLabError
 from polymlp_lab.fitting import Dataset
 from polymlp_lab.properties.mechanics import relax
 from polymlp_lab.properties.prototypes import atomic_radius, estimate_volume_per_atom
+from polymlp_lab.runs import file_digest
 from polymlp_lab.simulations.structure_search import (
     active_learning_step, enumerate_compositions, hull_from_structures, plot_hull,
     random_structure, run_search, select_near_hull, unique_structures,
@@ -247,7 +248,7 @@ def cuau_search(tmp_path_factory):
 
 def test_search_writes_the_hull(cuau_search):
     result, out = cuau_search["result"], cuau_search["out"]
-    records = [json.loads(p.read_text()) for p in sorted((out / "trials").glob("trial-*.json"))]
+    records = [json.loads(p.read_text()) for p in sorted((out / "records").glob("trial-*.json"))]
     assert [r["trial"] for r in records] == list(range(12))
     assert all(r["status"] == "ok" for r in records), [r["status"] for r in records]
     compositions = enumerate_compositions(CUAU, 4)
@@ -298,15 +299,21 @@ def test_rerun_of_a_finished_search_recomputes_nothing(cuau_search, monkeypatch)
         raise AssertionError("a finished search started Dask again")
 
     out = cuau_search["out"]
-    before = {p.name: p.stat().st_mtime_ns for p in (out / "trials").iterdir()}
+    before = _mtimes(out)
     monkeypatch.setattr(distributed, "LocalCluster", no_cluster)
     monkeypatch.setattr(distributed, "Client", no_cluster)
     again = run_search(EMT(), CUAU, **cuau_search["kwargs"])
     assert again.as_dict() == cuau_search["result"].as_dict()
-    assert {p.name: p.stat().st_mtime_ns for p in (out / "trials").iterdir()} == before
+    assert _mtimes(out) == before
 
     with pytest.raises(PolymlpLabError, match="other settings.*seed"):
         run_search(EMT(), CUAU, **{**cuau_search["kwargs"], "seed": 4})
+
+
+def _mtimes(out):
+    """{path: mtime} of the trial records and structures of a search."""
+    return {f"{p.parent.name}/{p.name}": p.stat().st_mtime_ns
+            for folder in ("records", "trials") for p in (out / folder).iterdir()}
 
 
 def test_interrupted_search_runs_only_the_missing_trials(cuau_search, tmp_path):
@@ -314,20 +321,20 @@ def test_interrupted_search_runs_only_the_missing_trials(cuau_search, tmp_path):
     shutil.copytree(cuau_search["out"], out)
     (out / "hull.json").unlink()
     for name in ("trial-00003", "trial-00010"):
-        (out / "trials" / f"{name}.json").unlink()
+        (out / "records" / f"{name}.json").unlink()
         (out / "trials" / f"{name}.extxyz").unlink()
-    before = {p.name: p.stat().st_mtime_ns for p in (out / "trials").iterdir()}
+    before = _mtimes(out)
     with _cluster() as cluster:
         result = run_search(EMT(), CUAU, scheduler=cluster.scheduler_address,
                             **{**cuau_search["kwargs"], "out": out})
-    after = {p.name: p.stat().st_mtime_ns for p in (out / "trials").iterdir()}
-    assert set(after) - set(before) == {"trial-00003.json", "trial-00003.extxyz",
-                                        "trial-00010.json", "trial-00010.extxyz"}
+    after = _mtimes(out)
+    assert set(after) - set(before) == {"records/trial-00003.json", "trials/trial-00003.extxyz",
+                                        "records/trial-00010.json", "trials/trial-00010.extxyz"}
     assert all(after[name] == mtime for name, mtime in before.items())
     # the same seed gives the same trials again
     for name in ("trial-00003", "trial-00010"):
-        old = json.loads((cuau_search["out"] / "trials" / f"{name}.json").read_text())
-        new = json.loads((out / "trials" / f"{name}.json").read_text())
+        old = json.loads((cuau_search["out"] / "records" / f"{name}.json").read_text())
+        new = json.loads((out / "records" / f"{name}.json").read_text())
         assert {k: v for k, v in old.items() if k != "seconds"} == {k: v for k, v in new.items() if k != "seconds"}
     assert result.as_dict() == cuau_search["result"].as_dict()
 
@@ -420,6 +427,6 @@ def test_active_learning_step_adds_the_near_hull_structures(cuau_search, tmp_pat
         search = run_search(str(path), CUAU, max_atoms=1, trials=2, out=tmp_path / "mlp",
                             fmax=0.05, steps=40, scheduler=cluster.scheduler_address,
                             progress=False)
-    settings = json.loads((tmp_path / "mlp" / "search.json").read_text())
-    assert settings["calculator"] == [str(path.resolve())]
+    run = json.loads((tmp_path / "mlp" / "run.json").read_text())
+    assert run["inputs"] == {"potential": file_digest(path)}  # its content, not its path
     assert [r["status"] for r in search.trials] == ["ok", "ok"], search.trials

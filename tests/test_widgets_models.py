@@ -258,7 +258,7 @@ def test_select_by_list_and_by_click_show_the_model(grid):
 
 
 def test_refresh_and_watch_add_new_results(grid):
-    results = grid.out / "results"
+    results = grid.out / "records"
     template = json.loads(next(results.glob("*.json")).read_text())
     cheapest = min(r["cost"] for r in grid.rows)
 

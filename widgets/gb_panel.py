@@ -1,8 +1,10 @@
 """Grain-boundary panel: ``search_boundaries`` in the background, γ(θ) filling in as it runs.
 
-The search saves ``gb.json`` and one extxyz file per boundary in its folder as each boundary
-finishes; a follower thread reads them every ``refresh_s`` to redraw the energy-vs-angle
-plot. A rerun with the same folder and settings skips the boundaries already there.
+The search (a run, :mod:`polymlp_lab.runs`) saves a record, ``gb.json`` and one extxyz file
+per boundary in its folder as each boundary finishes; a follower thread reads them every
+``refresh_s`` to redraw the energy-vs-angle plot. A rerun with the same folder and settings
+skips the boundaries already there (more boundaries extend it); other settings or another
+potential are refused unless "restart" is ticked.
 """
 
 import json
@@ -69,7 +71,8 @@ class GBPanel(Panel):
     a : float
         Starting lattice constant, Å (relaxed first with the calculator).
     out : folder
-        Where ``gb.json`` and the structures go; a rerun there resumes.
+        Where ``gb.json`` and the structures go; a rerun there resumes (other settings need
+        "restart").
     min_thickness : float
         Smallest grain thickness, Å.
     fmax : float
@@ -104,13 +107,15 @@ class GBPanel(Panel):
         self.steps = w.BoundedIntText(500, min=1, max=100_000, description="relax steps",
                                       style={"description_width": "auto"})
         self.folder = w.Text(str(out), description="folder")
+        self.restart = w.Checkbox(False, description="restart (delete the earlier run)",
+                                  indent=False)
         self.run_button = w.Button(description="Run", button_style="primary", icon="play")
         self.chooser = StructureChooser(description="boundary", title="Relaxed boundary")
         self.results = []
         self.figure = None
         self.redraws = []
         super().__init__([self.boundaries, self.grid, w.HBox([self.expansions, self.steps]),
-                          w.HBox([self.folder, self.run_button])], title=title)
+                          w.HBox([self.folder, self.run_button, self.restart])], title=title)
         self.children = (*self.children, self.chooser)
         self.calc = self.guarded(as_calculator, potential_or_calc)
         self.run_button.disabled = self.calc is None
@@ -124,7 +129,8 @@ class GBPanel(Panel):
         settings = dict(grid=self.grid.value,
                         expansions=parse_lengths(self.expansions.value, "expansions"),
                         steps=self.steps.value, fmax=self.fmax,
-                        min_thickness=self.min_thickness)
+                        min_thickness=self.min_thickness, restart=self.restart.value)
+        self.restart.value = False  # once: a second click resumes
         folder = Path(self.folder.value)
         self.redraws = []
         self.report(0.0, f"searching {len(chosen)} boundaries in {folder}")

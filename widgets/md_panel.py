@@ -1,7 +1,7 @@
 """Molecular dynamics panel: ``run_md`` in the background with a live energy/temperature plot.
 
 The run writes ``md.jsonl`` as it goes; a follower thread reads it every ``refresh_s`` and
-redraws the plot. Stop makes the run end at its next record (see :class:`StopAtNextRecord`);
+redraws the plot. Stop makes the run end at its next record (``run_md``'s ``stop`` callback);
 the trajectory then plays in the embedded viewer.
 """
 
@@ -12,7 +12,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 import ipywidgets as w
-from ase.calculators.calculator import Calculator
 from ase.io import read
 from matplotlib.figure import Figure
 
@@ -23,44 +22,18 @@ from .base import Panel
 from .viewer import IntTuple, StructureViewer, as_calculator
 
 
-class StopRequested(Exception):
-    """Ends an MD run from inside: raised by :class:`StopAtNextRecord`."""
-
-
-class StopAtNextRecord(Calculator):
-    """Passes every request to ``calc``; once ``stop`` is set, ends the run at a record.
-
-    ``run_md`` asks for the energy only to record a step, and every chunk of steps starts by
-    asking for the (already known) forces; so the first forces request after an energy
-    request raises StopRequested between two chunks, and the records and the trajectory
-    written so far stay complete.
-    """
-
-    def __init__(self, calc, stop: threading.Event):
-        super().__init__()
-        self.calc, self.stop = calc, stop
-        self.implemented_properties = list(calc.implemented_properties)
-        self._recorded_since_stop = False
-
-    @property
-    def name(self) -> str:
-        return self.calc.name
-
-    def get_property(self, name, atoms=None, allow_calculation=True):
-        if self.stop.is_set():
-            if name == "energy":
-                self._recorded_since_stop = True
-            elif name == "forces" and self._recorded_since_stop:
-                raise StopRequested("the run was stopped")
-        return self.calc.get_property(name, atoms, allow_calculation)
-
-
 def read_records(log: Path) -> list:
-    """The records of ``run_md``'s ``md.jsonl`` written so far (a partial last line is skipped)."""
+    """The records of ``run_md``'s ``md.jsonl`` written so far (a partial last line, being
+    written, is skipped)."""
     if not log.is_file():
         return []
-    complete_lines = log.read_text().split("\n")[:-1]
-    return [json.loads(line) for line in complete_lines[1:]]  # the first line: settings
+    records = []
+    for line in log.read_text(errors="replace").split("\n")[1:-1]:  # first: the settings
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            break
+    return records
 
 
 class MDPanel(Panel):
@@ -72,8 +45,8 @@ class MDPanel(Panel):
     atoms : ase.Atoms
         Starting structure (repeated by the supercell control); not modified.
     out : folder, optional
-        Keeps ``md.traj``, ``md.jsonl`` and ``md.json`` of the last run (overwritten by the
-        next); default: a temporary folder, removed after the run.
+        Keeps ``md.traj``, ``md.jsonl``, ``md.json`` and ``run.json`` of the last run (each
+        run restarts it); default: a temporary folder, removed after the run.
     refresh_s : float
         Seconds between two looks at the records for the live plot.
     title : heading of the panel.
@@ -174,23 +147,17 @@ class MDPanel(Panel):
                     target=self._follow, daemon=True,
                     args=(folder / "md.jsonl", finished, settings, len(atoms)))
                 follower.start()
-                failed = None
-                try:
-                    result = run_md(atoms, StopAtNextRecord(self.calc, self._stop),
-                                    out=folder, resume=False, progress=False,
-                                    **asdict(settings))
-                    records, failed = result.records, result.failed
-                except StopRequested:
-                    records = json.loads((folder / "md.json").read_text())["records"]
+                try:  # a structure the calculator cannot start from raises here
+                    result = run_md(atoms, self.calc, out=folder, restart=True, progress=False,
+                                    stop=self._stop.is_set, **asdict(settings))
+                    records, failed, stopped = result.records, result.failed, result.stopped
                 finally:
                     finished.set()
                     follower.join()
-                if not records["step"]:  # the very first evaluation failed
-                    raise PolymlpLabError(failed)
                 frames = read(folder / "md.traj", index=":")
         finally:
             self._set_running(False)
-        return records, frames, failed
+        return records, frames, failed, stopped
 
     def _follow(self, log: Path, finished: threading.Event, settings: MDSettings,
                 n_atoms: int) -> None:
@@ -227,13 +194,13 @@ class MDPanel(Panel):
         self.redraws.append(len(records))
 
     def _finish(self, outcome: tuple) -> None:
-        records, frames, failed = outcome
+        records, frames, failed, stopped = outcome
         self.result = records
         self.viewer.set_structure(frames)
         last = records["step"][-1]
         if failed:
             self.show_error(PolymlpLabError(f"the run ended at step {last}: {failed}"))
-        elif self._stop.is_set():
+        elif stopped:
             self.say(f"stopped at step {last}; {len(frames)} frames")
         else:
             mean_t = sum(records["temperature_K"]) / len(records["temperature_K"])

@@ -1,9 +1,10 @@
 """ParetoExplorer: a grid search's models in cost against test error, the Pareto front, live.
 
-The panel reads ``out/results/*.json`` (what :func:`~polymlp_lab.grid.run_grid` writes as
-models finish), or a grid made elsewhere in pypolymlp's layout (``out/<model>/``
-polymlp_error.yaml and polymlp_cost.yaml, see :mod:`polymlp_lab.grid.external`; open it with
-:meth:`ParetoExplorer.from_folder`). It can start the search itself ("Run", in the background)
+The panel reads ``out/records/*.json`` (what :func:`~polymlp_lab.grid.run_grid` writes as
+models finish; ``results/*.json`` in older grids), or a grid made elsewhere in pypolymlp's
+layout (``out/<model>/`` polymlp_error.yaml and polymlp_cost.yaml, see
+:mod:`polymlp_lab.grid.external`; open it with :meth:`ParetoExplorer.from_folder`). It can
+start the search itself ("Run", in the background)
 or watch a folder another process fills ("Watch" polls it; "Refresh" reads it once). Click a
 point, or choose a model in the list, to see its parameters, errors and cost, compute its
 property card or save its potential (when the folder holds one).
@@ -28,7 +29,7 @@ class ParetoExplorer(CardActions, Panel):
 
     Parameters
     ----------
-    out : the grid-search folder (``out/results``, ``out/models``).
+    out : the grid-search folder (``out/records``, ``out/models``).
     elements, train, test, models : what "Run" passes to :func:`~polymlp_lab.grid.run_grid`
         (elements default to the training data's; models to ``enumerate_models``).
     error : "energy" (meV/atom) or "force" (eV/Å): the test RMSE on the vertical axis.
@@ -126,8 +127,9 @@ class ParetoExplorer(CardActions, Panel):
     # --- reading and drawing ------------------------------------------------------------
     def _signature(self):
         from polymlp_lab.grid.external import MODEL_FILES
+        from polymlp_lab.grid.search import result_files
 
-        paths = sorted(self.out.joinpath("results").glob("*.json"))
+        paths = result_files(self.out)
         if not paths:
             paths = sorted(p for name in MODEL_FILES for p in self.out.glob(f"*/{name}"))
         return tuple((str(p), p.stat().st_mtime_ns) for p in paths if p.exists())
@@ -189,7 +191,7 @@ class ParetoExplorer(CardActions, Panel):
             datasets = sorted({r["error_dataset"] for r in timed if r.get("error_dataset")})
             if not self.busy:
                 if not rows:
-                    self.say(f"no results yet in {self.out / 'results'}")
+                    self.say(f"no results yet in {self.out}")
                 else:
                     from polymlp_lab.grid.external import dataset_label
 

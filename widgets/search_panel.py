@@ -1,9 +1,11 @@
 """Structure-search panel: ``run_search`` on Dask in the background, the hull filling in.
 
-The search writes one ``trials/trial-NNNNN.json`` (and the relaxed ``.extxyz``) per finished
-trial; a follower thread reads them every ``refresh_s`` and redraws the hull of the
-structures relaxed so far. At the end: the hull, a table of the stable and metastable
-structures and a viewer of the chosen one.
+The search (a run, :mod:`polymlp_lab.runs`) writes one ``records/trial-NNNNN.json`` (and the
+relaxed ``trials/trial-NNNNN.extxyz``) per finished trial; a follower thread reads them every
+``refresh_s`` and redraws the hull of the structures relaxed so far. At the end: the hull, a
+table of the stable and metastable structures and a viewer of the chosen one. A folder
+holding a search with other settings or another potential is refused unless "restart" is
+ticked.
 """
 
 import html
@@ -33,11 +35,15 @@ def relaxed_structures(folder: Path, trials: int, known: dict = None) -> dict:
     The structures in ``known`` (a result of an earlier call) are not read again.
     """
     found = dict(known or {})
-    for path in sorted((folder / "trials").glob("trial-*.json")):
+    for path in sorted((folder / "records").glob("trial-*.json")):
         if path.stem in found:
             continue
-        record = json.loads(path.read_text())
-        if record["trial"] < trials and record["status"] == "ok":
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):  # being replaced, or cut short by a crash
+            continue
+        if (record.get("trial", trials) < trials and record.get("status") == "ok"
+                and (folder / str(record.get("file"))).is_file()):
             atoms = read(folder / record["file"], format="extxyz")
             atoms.info.update(name=record["name"], file=record["file"])
             found[record["name"]] = atoms
@@ -67,7 +73,8 @@ class SearchPanel(Panel):
     elements : str or sequence of str
         One or two chemical symbols, A (then B).
     out : folder
-        Search directory; a rerun there with the same settings runs only missing trials.
+        Search directory; a rerun there with the same settings runs only the missing and
+        the failed trials (more trials extend it); other settings need "restart".
     seed : int
         Seed of the random structures.
     fmax : float
@@ -107,13 +114,16 @@ class SearchPanel(Panel):
         cores = os.cpu_count() or 1
         self.workers = w.BoundedIntText(cores, min=1, max=max(cores, 64), description="workers")
         self.folder = w.Text(str(out), description="folder")
+        self.restart = w.Checkbox(False, description="restart (delete the earlier search)",
+                                  indent=False)
         self.run_button = w.Button(description="Run", button_style="primary", icon="play")
         self.chooser = StructureChooser(title="Structure")
         self.result = None
         self.figure = None
         self.redraws = []
         super().__init__([w.HBox([self.max_atoms, self.trials]), self.composition,
-                          w.HBox([self.workers, self.folder]), self.run_button], title=title)
+                          w.HBox([self.workers, self.folder]),
+                          w.HBox([self.run_button, self.restart])], title=title)
         self.children = (*self.children, self.chooser)
         self.run_button.on_click(lambda _: self.run())
 
@@ -123,7 +133,9 @@ class SearchPanel(Panel):
         settings = dict(max_atoms=self.max_atoms.value, trials=self.trials.value,
                         composition_range=self.composition.value,
                         n_workers=self.workers.value, seed=self.seed, fmax=self.fmax,
-                        steps=self.steps, window_meV=self.window_meV)
+                        steps=self.steps, window_meV=self.window_meV,
+                        restart=self.restart.value)
+        self.restart.value = False  # once: a second click resumes
         self.redraws = []
         self.report(0.0, f"starting {settings['trials']} trials in {folder}")
         self.start(lambda: self._search(folder, settings), done=self._finish)

@@ -351,6 +351,7 @@ def write_pareto(folder, out, *, error_key=None, error="energy", system=None):
     check_output(folder, out)
     check_output_dir(out)  # a file or a read-only folder is refused before any work
     rows = read_grid(folder, error_key=error_key)
+    out.mkdir(parents=True, exist_ok=True)
     datasets = sorted({r["error_dataset"] for r in rows if r.get("error_dataset")})
     key = error_key if error_key is not None else f"{DEFAULT_ERROR_KEY} (default)"
     front = write_front(out, rows, error, columns=table_columns() + EXTRA_COLUMNS,

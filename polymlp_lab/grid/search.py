@@ -1,35 +1,50 @@
-"""Grid search on Dask: train and time every candidate, keep results as they come, find the front.
+"""Grid search: train and time every candidate, keep results as they come, find the front.
 
-Each model is one Dask task (fit with :class:`~polymlp_lab.fitting.PolymlpFit`, test errors);
-it returns its row and file contents, and the client writes them at once. When every fit is
-done, the client measures each model's cost (:func:`~polymlp_lab.grid.cost.measure_cost`), one
-model at a time with nothing else running, so that all costs come from one protocol:
+The search is a run of the run layer (:mod:`polymlp_lab.runs`, kind "grid"): ``DIR/run.json``
+holds its settings (elements, ridge alphas, atomic energies, the cost protocol) and the
+digests of its training and test data. A rerun into ``DIR`` resumes it (only the models that
+have not finished are trained); adding candidate models extends it; other elements, alphas,
+atomic energies, cost protocol or data are refused (:class:`~polymlp_lab.runs.RunMismatchError`
+naming what differs) unless ``restart=True`` (``--restart``), which deletes only what the
+grid wrote. Each candidate model is one task of :func:`~polymlp_lab.runs.map_tasks` (fit with
+:class:`~polymlp_lab.fitting.PolymlpFit`, test errors), on Dask or in this process; its files
+and record are written here as it finishes. When every fit is done, each model's cost is
+measured (:func:`~polymlp_lab.grid.cost.measure_cost`), one model at a time with nothing
+else running, so that all costs come from one protocol:
 
-- ``DIR/results/<name>.json``: the row, status "fitted" then "ok" once timed (an interrupted
-  search refits only missing models and times only untimed ones);
+- ``DIR/records/<name>.json``: the row, status "fitted" then "ok" once timed (an interrupted
+  search refits only missing models and times only untimed ones; a record cut short by a
+  crash is removed and its model done again);
 - ``DIR/models/<name>/``: polymlp.yaml, polymlp_error.yaml, polymlp_cost.yaml;
 - ``DIR/models.csv`` (every model), ``DIR/pareto.csv`` (the non-dominated ones, with
   ``on_convex_hull``), ``DIR/summary.json``, and ``DIR/polymlps/<name>/`` for the current
-  Pareto-optimal models (pypolymlp's layout).
+  Pareto-optimal models (pypolymlp's layout). Only the ``polymlps/`` folders the grid wrote
+  itself (listed in run.json) are ever removed; anything else there is left alone.
 
 A failing model (too large, singular fit, ...) gets ``status`` "failed: ..." and never stops
-the search. ``scheduler`` is the address of an existing Dask cluster; otherwise a LocalCluster
-of ``n_workers`` single-threaded processes runs here.
+the search; it is final (the same model fails the same way). A task that failed outside the
+model (its worker lost, ...) is recorded "failed: task: ..." and tried again on a rerun.
+``scheduler`` is the address of an existing Dask cluster; otherwise a LocalCluster of
+``n_workers`` single-threaded processes runs here (``n_workers=1``: this process).
 """
 
 import csv
 import json
-import logging
 import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ..files import write_text_atomic
+from ..errors import PolymlpLabError
+from ..files import write_bytes_atomic, write_text_atomic
+from ..runs import reopen_run
 from .candidates import ModelSpec
 from .pareto import lower_convex_hull_mask, pareto_mask
 
+KIND = "grid"
+TASK_FAILED = "failed: task: "  # the task, not the model, failed: retried on a rerun
+COST_PROTOCOL = "pypolymlp's fcc 4x4x4 cell (256 atoms), energy + forces + stress, 1 thread"
 RESULT_COLUMNS = [
     "n_features", "alpha", "rmse_energy", "rmse_force", "mae_energy", "mae_force",
     "rmse_energy_train", "rmse_force_train", "cost", "cost_median", "cost_max", "fit_s", "status",
@@ -66,15 +81,16 @@ def train_model(spec: ModelSpec, elements, train, test, *, alphas, atomic_energy
     """
     import tempfile
 
-    from numba import set_num_threads
+    from numba import get_num_threads, set_num_threads
     from threadpoolctl import threadpool_limits
 
     from ..fitting import PolymlpFit
     from ..fitting.report import write_error_yaml
 
-    row = {**spec.as_row(), **{k: None for k in RESULT_COLUMNS}}
+    row = _empty_row(spec)
     files = {}
     start = time.perf_counter()
+    threads = get_num_threads()  # restored: with n_workers=1 this is the caller's process
     try:
         set_num_threads(1)
         with threadpool_limits(limits=1):
@@ -93,21 +109,29 @@ def train_model(spec: ModelSpec, elements, train, test, *, alphas, atomic_energy
             files["polymlp_error.yaml"] = (Path(tmp) / "polymlp_error.yaml").read_text()
     except Exception as exc:  # recorded for this model; the search goes on
         row["status"] = f"failed: {type(exc).__name__}: {exc}".replace("\n", " ")[:500]
+    finally:
+        set_num_threads(threads)
     row["fit_s"] = time.perf_counter() - start
     return {"row": row, "files": files}
 
 
-def time_models(out, elements, *, repeats=5, steps=3, progress=True) -> None:
-    """Measure the cost of every fitted, untimed model under ``out``, one at a time in this
-    process (one thread, nothing else running: one protocol for all); mark them "ok"."""
+def _empty_row(spec: ModelSpec) -> dict:
+    return {**spec.as_row(), **{k: None for k in RESULT_COLUMNS}}
+
+
+def time_models(out, elements, *, repeats=5, steps=3, progress=True, run=None) -> None:
+    """Measure the cost of every fitted, untimed model of the grid in ``out``, one at a time
+    in this process (one thread, nothing else running: one protocol for all); mark them "ok".
+    ``run``: the open grid run (default: the one recorded in ``out``)."""
     from numba import config
     from tqdm.auto import tqdm
 
     from ..potential import load_potential
     from .cost import cost_yaml, measure_cost
 
-    out = Path(out)
-    pending = [r for r in read_results(out) if r["status"] == "fitted"]
+    run = run if run is not None else reopen_run(out, KIND)
+    out = run.path
+    pending = [r for r in run.read_records().values() if r.get("status") == "fitted"]
     for row in tqdm(pending, desc="cost", unit="model", disable=not progress or not pending):
         directory = out / "models" / row["name"]
         try:
@@ -118,10 +142,10 @@ def time_models(out, elements, *, repeats=5, steps=3, progress=True) -> None:
         except Exception as exc:
             row["status"] = f"failed: cost: {type(exc).__name__}: {exc}".replace("\n", " ")[:500]
         else:
-            (directory / "polymlp_cost.yaml").write_text(cost_yaml(cost, elements, parallel))
+            write_text_atomic(directory / "polymlp_cost.yaml", cost_yaml(cost, elements, parallel))
             row.update(cost=cost["cost"], cost_median=cost["cost_median"],
                        cost_max=cost["cost_max"], status="ok")
-        _record(out, {"row": row, "files": {}})
+        run.write_record(row["name"], row)
 
 
 def _write_csv(path: Path, rows, columns):
@@ -134,11 +158,30 @@ def _write_csv(path: Path, rows, columns):
     tmp.replace(path)
 
 
+def result_files(out) -> list:
+    """The record files of the grid in ``out``, sorted by name: ``records/*.json`` (a grid
+    run), else ``results/*.json`` (the layout of grids made before the run layer)."""
+    from ..runs import RECORDS, RUN_FILE
+
+    out = Path(out)
+    try:
+        kind = json.loads((out / RUN_FILE).read_text(encoding="utf-8")).get("kind")
+    except (OSError, ValueError, AttributeError):
+        kind = None
+    return sorted(out.joinpath(RECORDS if kind == KIND else "results").glob("*.json"))
+
+
 def read_results(out) -> list:
-    """Rows of every finished model under ``out/results`` (sorted by name)."""
+    """Rows of every finished model of the grid in ``out`` (sorted by name); a record that
+    cannot be read (cut short by a crash) is skipped here, and redone by a rerun."""
     rows = []
-    for path in sorted(Path(out, "results").glob("*.json")):
-        rows.append(json.loads(path.read_text()))
+    for path in result_files(out):
+        try:
+            row = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
     return rows
 
 
@@ -177,45 +220,96 @@ def write_front(out, rows, error: str = "energy", *, columns=None, summary=None)
     return front
 
 
-def write_tables(out, rows, error: str = "energy") -> list:
-    """:func:`write_front`, and polymlps/<name>/ (copied from models/) for the current front."""
-    out = Path(out)
+def write_tables(run, rows, error: str = "energy") -> list:
+    """:func:`write_front` in the run's folder, and ``polymlps/<name>/`` (copied from
+    models/) for the current front. Only folders of ``polymlps/`` that the run wrote itself
+    (noted in its owned list) are replaced or removed; anything else there is left alone."""
+    out = run.path
     front = write_front(out, rows, error)
     chosen = {r["name"] for r in front}
     polymlps = out / "polymlps"
     polymlps.mkdir(exist_ok=True)
-    for old in polymlps.iterdir():
-        if old.name not in chosen:
-            shutil.rmtree(old)
-    for name in chosen:
-        if not (polymlps / name).exists() and (out / "models" / name).is_dir():
-            shutil.copytree(out / "models" / name, polymlps / name)
+    ours = {name.split("/", 1)[1] for name in run.owned
+            if name.startswith("polymlps/") and name.count("/") == 1}
+    for name in sorted(ours - chosen):
+        target = polymlps / name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+    for name in sorted(chosen):
+        source, target = out / "models" / name, polymlps / name
+        if not source.is_dir():
+            continue
+        if target.exists() or target.is_symlink():
+            if name not in ours:
+                continue  # not ours: never touched
+            if (target.is_dir() and not target.is_symlink()
+                    and {p.name for p in target.iterdir()} == {p.name for p in source.iterdir()}):
+                continue
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)  # ours, cut short by a crash while copying
+            else:
+                target.unlink()
+        run.owns(f"polymlps/{name}")
+        shutil.copytree(source, target)
     return front
 
 
-def _record(out: Path, result: dict) -> None:
+def _save_fit(run, result: dict) -> None:
+    """A finished fit: its files in models/<name>/ (owned by the run), then its record."""
     row, files = result["row"], result["files"]
     if files:
-        directory = out / "models" / row["name"]
+        run.owns(f"models/{row['name']}")
+        directory = run.path / "models" / row["name"]
         directory.mkdir(parents=True, exist_ok=True)
         for name, text in files.items():
-            (directory / name).write_text(text)
-    write_text_atomic(out / "results" / f"{row['name']}.json", json.dumps(row, indent=1))
+            write_text_atomic(directory / name, text)
+    run.write_record(row["name"], row)
+
+
+def _settled(record: dict) -> bool:
+    """A model that needs no new fit: fitted, timed, or failed by itself (deterministic);
+    a task lost outside the model (TASK_FAILED) is tried again."""
+    status = str(record.get("status") or "")
+    return status in ("fitted", "ok") or (status.startswith("failed:")
+                                          and not status.startswith(TASK_FAILED))
+
+
+def _fit_task(train, test, task) -> dict:
+    """One task of :func:`map_tasks`: ``task`` is (spec, elements, alphas, atomic_energy);
+    the datasets are shared (sent once to every worker)."""
+    spec, elements, alphas, atomic_energy = task
+    return train_model(spec, elements, train, test, alphas=alphas, atomic_energy=atomic_energy)
+
+
+def grid_settings(elements, *, alphas, atomic_energy, cost_repeats, cost_steps) -> dict:
+    """What decides a grid's results (run.json's settings): a rerun with others is refused.
+    The error drawn (energy or force) is not one: it only chooses the front."""
+    energies = {e: 0.0 for e in elements}
+    energies.update({str(k): float(v) for k, v in dict(atomic_energy or {}).items()})
+    return {"elements": list(elements), "alphas": [float(a) for a in alphas],
+            "atomic_energy": dict(sorted(energies.items())),
+            "cost": {"protocol": COST_PROTOCOL, "repeats": int(cost_repeats),
+                     "steps": int(cost_steps)}}
 
 
 def run_grid(elements, train, test=None, *, models=None, out="grid", scheduler=None,
              n_workers=None, alphas=(1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0), atomic_energy=None,
-             cost_repeats=5, cost_steps=3, error="energy", progress=True) -> list:
-    """Train and time ``models`` (default: :func:`enumerate_models`) on Dask; returns the rows
-    of every model (finished earlier or now), as written to ``out/models.csv``.
+             cost_repeats=5, cost_steps=3, error="energy", progress=True, restart=False,
+             stop=None) -> list:
+    """Train and time ``models`` (default: :func:`enumerate_models`); returns the rows of
+    every model of the run (finished earlier or now), as written to ``out/models.csv``.
 
     train, test : Dataset or list of Datasets (test: split from train when None).
     error : "energy" or "force", the test RMSE the Pareto front is drawn on.
+    restart : start afresh in ``out``, deleting what an earlier grid wrote there (only that);
+        otherwise a grid of other settings or data in ``out`` is refused
+        (:class:`~polymlp_lab.runs.RunMismatchError`).
+    stop : called after each fit; True ends the search early (untimed models wait for a
+        rerun).
     """
-    from distributed import Client, LocalCluster, as_completed
-    from tqdm.auto import tqdm
-
     from ..fitting import Dataset
+    from ..models import n_features
+    from ..runs import dataset_digest, map_tasks, open_run
     from .candidates import enumerate_models
 
     elements = tuple(elements)
@@ -228,51 +322,65 @@ def run_grid(elements, train, test=None, *, models=None, out="grid", scheduler=N
     names = [m.name for m in models]
     if len(set(names)) != len(names):
         raise ValueError("two candidate models have the same name")
-    out = Path(out)
-    (out / "results").mkdir(parents=True, exist_ok=True)
-    finished = {r["name"] for r in read_results(out)}
-    todo = [m for m in models if m.name not in finished]
+    alphas = tuple(float(a) for a in alphas)
+    settings = grid_settings(elements, alphas=alphas, atomic_energy=atomic_energy,
+                             cost_repeats=cost_repeats, cost_steps=cost_steps)
+    run = open_run(out, kind=KIND, settings=settings, restart=restart,
+                   inputs={"train": dataset_digest(train), "test": dataset_digest(test)})
+    run.owns("models.csv", "pareto.csv", "summary.json")
+    settled = {name for name, r in run.read_records().items() if _settled(r)}
+    todo = [m for m in models if m.name not in settled]
+    by_name = {m.name: m for m in models}
+    order = {name: k for k, name in enumerate(names)}
+
+    def ordered(rows):
+        return sorted(rows, key=lambda r: (order.get(r["name"], len(order)), r["name"]))
+
+    def on_result(name, result, failure):
+        if failure is not None:  # the task itself (its worker, ...): tried again on a rerun
+            row = _empty_row(by_name[name])
+            row["status"] = f"{TASK_FAILED}{type(failure).__name__}: {failure}".replace(
+                "\n", " ")[:500]
+            run.write_record(name, row)
+        else:
+            _save_fit(run, result)
+        write_tables(run, ordered(run.read_records().values()), error)
 
     if todo:
-        if scheduler:
-            client = Client(scheduler)
-            cluster = None
-        else:
-            import os
-
-            workers = int(n_workers or os.cpu_count() or 1)
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=":0", silence_logs=logging.ERROR)
-            client = Client(cluster)
-        bar = tqdm(total=len(models), initial=len(models) - len(todo), desc="models",
-                   unit="model", disable=not progress)
-        try:
-            data = client.scatter([train, test], broadcast=True)
-            # largest models first, so that no worker is left with a long fit at the end
-            from ..models import n_features
-
-            sizes = {m.name: n_features(m.params(elements)) for m in todo}
-            futures = [
-                client.submit(train_model, m, elements, data[0], data[1], alphas=tuple(alphas),
-                              atomic_energy=atomic_energy, pure=False, priority=sizes[m.name],
-                              key=f"polymlp-{m.name}-{time.time_ns()}")
-                for m in todo
-            ]
-            for future in as_completed(futures):
-                _record(out, future.result())
-                write_tables(out, read_results(out), error)
-                bar.update(1)
-        finally:
-            bar.close()
-            client.close()
-            if cluster is not None:
-                cluster.close()
-    time_models(out, elements, repeats=cost_repeats, steps=cost_steps, progress=progress)
-    rows = read_results(out)
-    order = {name: k for k, name in enumerate(names)}
-    rows.sort(key=lambda r: order.get(r["name"], len(order)))
-    write_tables(out, rows, error)
+        # largest models first, so that no worker is left with a long fit at the end
+        sizes = {m.name: n_features(m.params(elements)) for m in todo}
+        task = (elements, alphas, dict(atomic_energy or {}))
+        map_tasks(_fit_task, {m.name: (m, *task) for m in todo}, on_result=on_result,
+                  scheduler=scheduler, n_workers=n_workers, shared=(train, test),
+                  priority=sizes, progress=progress, desc="models", total=len(models),
+                  stop=stop)
+    if stop is None or not stop():
+        time_models(out, elements, repeats=cost_repeats, steps=cost_steps, progress=progress,
+                    run=run)
+    rows = ordered(run.read_records().values())
+    write_tables(run, rows, error)
     return rows
+
+
+def write_figure(out, rows, *, error: str = "energy", system: str = "") -> Path:
+    """``out/pareto.png`` (:func:`plot_pareto` of ``rows``), written atomically and noted as
+    the grid's own (a restart removes it)."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    figure = plot_pareto({system: rows}, error=error)
+    buffer = io.BytesIO()
+    try:
+        figure.savefig(buffer, format="png", dpi=150)
+    finally:
+        plt.close(figure)
+    try:
+        reopen_run(out, KIND).owns("pareto.png")
+    except PolymlpLabError:
+        pass  # not a grid run's folder: nothing to note
+    return write_bytes_atomic(out / "pareto.png", buffer.getvalue())
 
 
 def plot_pareto(systems: dict, *, error: str = "energy"):
@@ -284,7 +392,16 @@ def plot_pareto(systems: dict, *, error: str = "energy"):
     fig, axes = plt.subplots(1, len(systems), figsize=(4.5 * len(systems), 4), squeeze=False,
                              constrained_layout=True)
     for ax, (system, rows) in zip(axes[0], systems.items()):
-        ok = [r for r in rows if r.get("status") == "ok"]
+        ok = [r for r in rows if r.get("status") == "ok" and _drawable(r, error)]
+        ax.set_xlabel("cost (ms/atom/step, 1 thread)")
+        ax.set_ylabel(f"test RMSE {error} ({UNITS[f'rmse_{error}']})")
+        ax.set_title(system)
+        if not ok:  # nothing to draw on a log axis: say why instead of failing
+            failed = sum(str(r.get("status", "")).startswith("failed") for r in rows)
+            ax.text(0.5, 0.5, f"no model with a cost and a {error} error"
+                    + (f"\n({failed} of {len(rows)} failed)" if failed else ""),
+                    transform=ax.transAxes, ha="center", va="center", color="tab:red")
+            continue
         ax.scatter([r["cost"] for r in ok], [r[f"rmse_{error}"] for r in ok], s=10, color="0.5",
                    label=f"{len(ok)} models")
         front = pareto_rows(rows, error)
@@ -299,8 +416,14 @@ def plot_pareto(systems: dict, *, error: str = "energy"):
             ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
             ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
         ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_xlabel("cost (ms/atom/step, 1 thread)")
-        ax.set_ylabel(f"test RMSE {error} ({UNITS[f'rmse_{error}']})")
-        ax.set_title(system)
         ax.legend(fontsize=8)
     return fig
+
+
+def _drawable(row, error) -> bool:
+    """A positive, finite cost and a finite error."""
+    try:
+        cost, value = float(row.get("cost")), float(row.get(f"rmse_{error}"))
+    except (TypeError, ValueError):
+        return False
+    return bool(np.isfinite(cost) and cost > 0 and np.isfinite(value))

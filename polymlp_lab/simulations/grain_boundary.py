@@ -48,6 +48,9 @@ __all__ = [
 EV_PER_A2_IN_MJ_PER_M2 = units._e * 1e23  # 16021.766...: 1 eV/Å² = e J / 1e-20 m² in mJ/m²
 DEFAULT_MAX_SIGMA = 33
 RESULTS_FILE = "gb.json"
+KIND = "grain-boundary"  # of the run (polymlp_lab.runs)
+REFERENCE_RECORD = "bulk-reference"  # the record of the relaxed crystal
+UNITS = dict(a="Å", energy_per_atom="eV", angle_deg="degree", energy_mJ_m2="mJ/m²")
 
 
 class TiltBoundary(NamedTuple):
@@ -521,24 +524,66 @@ def _boundaries(sigmas, max_sigma: int) -> list:
     return sorted(chosen, key=lambda b: b.angle_deg)
 
 
+def _boundary_record(boundary: TiltBoundary, result: GBResult, structure: str,
+                     seconds: float) -> dict:
+    return dict(status="ok", label=boundary.label, sigma=boundary.sigma,
+                plane=list(boundary.plane), angle_deg=boundary.angle_deg,
+                energy_mJ_m2=result.energy_mJ_m2, n_atoms=result.n_atoms, structure=structure,
+                seconds=seconds, trials=[asdict(t) for t in result.trials])
+
+
+def _result_from(folder: Path, boundary: TiltBoundary, record: dict) -> GBResult:
+    """A finished boundary read back from its record and structure file."""
+    return GBResult(
+        boundary.sigma, boundary.plane, boundary.angle_deg, record["energy_mJ_m2"],
+        record["n_atoms"], read(folder / record["structure"]),
+        tuple(Trial(**{**t, "translation": tuple(t["translation"])}) for t in record["trials"]),
+    )
+
+
+def _write_summary(run, settings: dict) -> None:
+    """gb.json: the settings, the bulk reference and every finished boundary, by tilt angle."""
+    records = run.read_records()
+    boundaries = sorted(((name, r) for name, r in records.items()
+                         if name != REFERENCE_RECORD and r.get("status") == "ok"),
+                        key=lambda item: item[1]["angle_deg"])
+    saved = dict(settings=settings, units=UNITS, boundaries=dict(boundaries))
+    reference = records.get(REFERENCE_RECORD)
+    if reference is not None:
+        saved["reference"] = {k: reference[k] for k in BulkReference._fields}
+    failed = {name: r.get("status") for name, r in records.items()
+              if name != REFERENCE_RECORD and r.get("status") != "ok"}
+    if failed:
+        saved["failed"] = failed
+    write_text_atomic(run.path / RESULTS_FILE, json.dumps(saved, indent=1, ensure_ascii=False))
+
+
 def search_boundaries(symbol: str, a: float, calc, sigmas=None, *, out=None,
                       max_sigma: int = DEFAULT_MAX_SIGMA, grid: tuple = (3, 3),
                       expansions: Sequence[float] = (0.0, 0.5), fmax: float = 0.005,
                       steps: int = 500, relax_cell_normal: bool = True,
                       min_thickness: float = 20.0, repeats: tuple = (1, 1),
-                      overlap: float = 0.6, progress: bool = True) -> list:
+                      overlap: float = 0.6, progress: bool = True,
+                      restart: bool = False) -> list:
     """:func:`search_boundary` over a set of boundaries, saved as each one finishes.
 
     Parameters
     ----------
     sigmas : iterable, optional
         Σ values (every plane of each) and/or single boundaries (TiltBoundary or plane);
-        default: the whole table up to ``max_sigma``.
+        default: the whole table up to ``max_sigma``. These are the run's tasks: more of
+        them extend a run in ``out``.
     out : str or Path, optional
-        Folder of ``gb.json`` (settings, bulk reference, and per boundary: label, sigma, plane,
-        angle_deg, energy_mJ_m2, n_atoms, structure file, trials) and of one extxyz file per
-        relaxed boundary. A rerun with the same folder skips the boundaries already there
-        (the calculator must be the same: only the settings are checked).
+        A run folder (:mod:`polymlp_lab.runs`): ``run.json`` (the settings, and the
+        calculator input: the potential's digest or the calculator's class), one record per
+        boundary and the bulk reference in ``records/``, one extxyz file per relaxed
+        boundary, and ``gb.json`` (settings, bulk reference, and per boundary: label, sigma,
+        plane, angle_deg, energy_mJ_m2, n_atoms, structure file, trials). A rerun with the
+        same folder skips the finished boundaries and redoes failed ones; other settings or
+        another potential are refused (:class:`~polymlp_lab.runs.RunMismatchError`, naming
+        what differs) unless ``restart``.
+    restart : bool
+        Start afresh in ``out``, deleting what an earlier run wrote there.
     Other parameters: as :func:`search_boundary`.
 
     Returns
@@ -549,63 +594,82 @@ def search_boundaries(symbol: str, a: float, calc, sigmas=None, *, out=None,
     Raises
     ------
     PolymlpLabError
-        ``out`` holds a run with other settings, or every trial of a boundary failed (the
-        boundaries finished before stay saved).
+        ``out`` holds a run with other settings or inputs, or every trial of a boundary
+        failed (after the other boundaries were searched and saved; the message names the
+        failed ones).
     """
-    from tqdm.auto import tqdm
+    from ..runs import calculator_inputs, map_tasks, open_run
 
-    settings = json.loads(json.dumps(dict(
-        symbol=symbol, a=float(a), grid=list(grid), expansions=list(expansions), fmax=fmax,
-        steps=steps, relax_cell_normal=relax_cell_normal, min_thickness=min_thickness,
-        repeats=list(repeats), overlap=overlap,
-    )))
-    saved = dict(settings=settings, units=dict(a="Å", energy_per_atom="eV", angle_deg="degree",
-                                               energy_mJ_m2="mJ/m²"), boundaries={})
-    path = None
-    if out is not None:
-        Path(out).mkdir(parents=True, exist_ok=True)
-        path = Path(out) / RESULTS_FILE
-        if path.is_file():
-            saved = json.loads(path.read_text(encoding="utf-8"))
-            if saved["settings"] != settings:
-                raise PolymlpLabError(
-                    f"{path} holds a run with other settings ({saved['settings']}); "
-                    "use another folder"
-                )
     todo = _boundaries(sigmas, max_sigma)
+    options = dict(grid=tuple(grid), expansions=tuple(expansions), fmax=fmax, steps=steps,
+                   relax_cell_normal=relax_cell_normal, min_thickness=min_thickness,
+                   repeats=tuple(repeats), overlap=overlap)
+    settings = json.loads(json.dumps(dict(
+        element=symbol, a=float(a), grid=list(grid), expansions=[float(e) for e in expansions],
+        fmax=float(fmax), steps=int(steps), min_thickness=float(min_thickness),
+        relax_cell_normal=bool(relax_cell_normal), repeats=list(repeats),
+        overlap=float(overlap),
+    )))
+    run, records = None, {}
+    if out is not None:
+        run = open_run(out, kind=KIND, settings=settings, inputs=calculator_inputs(calc),
+                       restart=restart)
+        run.owns(RESULTS_FILE)
+        records = run.read_records()
     results = {}
     for boundary in todo:
-        record = saved["boundaries"].get(boundary.slug)
-        if record is not None:
-            results[boundary] = GBResult(
-                boundary.sigma, boundary.plane, boundary.angle_deg, record["energy_mJ_m2"],
-                record["n_atoms"], read(Path(out) / record["structure"]),
-                tuple(Trial(**{**t, "translation": tuple(t["translation"])})
-                      for t in record["trials"]),
-            )
-    pending = [b for b in todo if b not in results]
-    if pending and "reference" not in saved:
-        saved["reference"] = bulk_reference(symbol, a, calc)._asdict()
-    reference = BulkReference(**saved["reference"]) if pending else None
-    for boundary in tqdm(pending, desc="boundaries", disable=not progress or not pending):
+        record = records.get(boundary.slug)
+        if (record is not None and record.get("status") == "ok"
+                and (run.path / record["structure"]).is_file()):
+            results[boundary] = _result_from(run.path, boundary, record)
+    pending = {b.slug: b for b in todo if b not in results}
+    reference = None
+    if pending:
+        saved = records.get(REFERENCE_RECORD)
+        if saved is not None and saved.get("status") == "ok":
+            reference = BulkReference(*(saved[k] for k in BulkReference._fields))
+        else:
+            reference = bulk_reference(symbol, a, calc)
+            if run is not None:
+                run.write_record(REFERENCE_RECORD, dict(status="ok", **reference._asdict()))
+
+    def one(boundary):
         started = time.perf_counter()
-        result = search_boundary(
-            symbol, a, calc, boundary, grid=grid, expansions=expansions, fmax=fmax,
-            steps=steps, relax_cell_normal=relax_cell_normal, min_thickness=min_thickness,
-            repeats=repeats, overlap=overlap, reference=reference, progress=progress,
-        )
+        result = search_boundary(symbol, a, calc, boundary, reference=reference,
+                                 progress=progress, **options)
+        return result, time.perf_counter() - started
+
+    failures = []
+
+    def on_result(slug, outcome, error):
+        boundary = pending[slug]
+        if error is not None:  # every trial failed, or the calculator broke
+            reason = f"{type(error).__name__}: {error}"
+            failures.append(str(error) if boundary.label in str(error)
+                            else f"{boundary.label}: {reason}")
+            if run is not None:
+                run.write_record(slug, dict(status=f"failed: {reason}",
+                                            label=boundary.label, sigma=boundary.sigma,
+                                            plane=list(boundary.plane),
+                                            angle_deg=boundary.angle_deg))
+                _write_summary(run, settings)
+            return
+        result, seconds = outcome
         results[boundary] = result
-        if path is not None:
-            structure = f"{boundary.slug}.extxyz"
-            write(Path(out) / structure, result.atoms)
-            saved["boundaries"][boundary.slug] = dict(
-                label=boundary.label, sigma=boundary.sigma, plane=list(boundary.plane),
-                angle_deg=boundary.angle_deg, energy_mJ_m2=result.energy_mJ_m2,
-                n_atoms=result.n_atoms, structure=structure,
-                seconds=time.perf_counter() - started,
-                trials=[asdict(t) for t in result.trials],
-            )
-            write_text_atomic(path, json.dumps(saved, indent=1, ensure_ascii=False))
+        if run is not None:
+            structure = f"{slug}.extxyz"
+            run.owns(structure)
+            write(run.path / structure, result.atoms)
+            run.write_record(slug, _boundary_record(boundary, result, structure, seconds))
+            _write_summary(run, settings)
+
+    map_tasks(one, pending, on_result=on_result, n_workers=1, progress=progress,
+              desc="boundaries", total=len(todo))
+    if run is not None and not pending:
+        _write_summary(run, settings)
+    if failures:
+        raise PolymlpLabError(f"{len(failures)} of {len(todo)} boundaries failed (the others "
+                              f"are saved): {'; '.join(failures)}")
     return [results[b] for b in todo]
 
 

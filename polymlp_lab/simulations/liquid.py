@@ -10,21 +10,30 @@ Neighbours are all periodic images within the cutoff (the same pairs as
 cells as the cutoff needs), so ``r_max`` may exceed half the cell: a one-atom primitive cell
 gives the g(r) of the crystal.
 
+The liquid workflow :func:`melt_and_quench` (melt, then equilibrate and sample each
+temperature; every stage a resumable :func:`~polymlp_lab.simulations.md.run_md`) collects
+these per temperature, with the diffusion coefficient from the mean square displacement.
+
 Units: distances Å, densities atoms/Å³, wave vectors q 1/Å, angles degrees.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
 from ase import Atoms
+from ase.io import read
 from scipy.ndimage import gaussian_filter1d
 from scipy.spatial import cKDTree
 
 from ..errors import InvalidStructureError, PolymlpLabError
+from ..files import write_text_atomic
+from .md import MDResult, run_md
 
 __all__ = [
     "RDF",
@@ -35,6 +44,11 @@ __all__ = [
     "structure_factor",
     "debye_structure_factor",
     "bond_angle_distribution",
+    "melt_and_quench",
+    "LiquidState",
+    "set_density",
+    "density_g_cm3",
+    "diffusion_coefficient",
 ]
 
 #: Largest default r_max (Å).
@@ -481,3 +495,177 @@ def bond_angle_distribution(frames, *, r_cut: float, n_bins: int = 180
     width = 180.0 / n_bins
     theta = (np.arange(n_bins) + 0.5) * width
     return theta, counts / (counts.sum() * width)
+
+
+AMU_PER_A3_IN_G_PER_CM3 = 1.66053906660  # 1 amu/Å³ in g/cm³
+
+
+def set_density(atoms, density_g_cm3: float):
+    """A copy of ``atoms`` with its cell (and positions) scaled to ``density_g_cm3``."""
+    if not (np.isfinite(density_g_cm3) and density_g_cm3 > 0):
+        raise PolymlpLabError(f"density_g_cm3 must be positive, not {density_g_cm3!r}")
+    scaled = atoms.copy()
+    volume = scaled.get_masses().sum() * AMU_PER_A3_IN_G_PER_CM3 / density_g_cm3
+    scaled.set_cell(scaled.cell * (volume / scaled.get_volume()) ** (1.0 / 3.0), scale_atoms=True)
+    return scaled
+
+
+def density_g_cm3(atoms) -> float:
+    """Mass density of a periodic structure, g/cm³."""
+    return float(atoms.get_masses().sum() * AMU_PER_A3_IN_G_PER_CM3 / atoms.get_volume())
+
+
+def diffusion_coefficient(frames, time_ps) -> float:
+    """Self-diffusion coefficient (Å²/ps) from the mean square displacement, MSD = 6 D t.
+
+    Positions must be unwrapped (as ASE's integrators leave them); the slope is fitted on
+    the second half of the frames, past the ballistic start.
+    """
+    origin = frames[0].positions
+    msd = np.array([((f.positions - origin) ** 2).sum(axis=1).mean() for f in frames])
+    t = np.asarray(time_ps, dtype=float) - float(time_ps[0])
+    half = len(t) // 2
+    if len(t) - half < 2:
+        raise PolymlpLabError("need at least 4 frames for a diffusion coefficient")
+    return float(np.polyfit(t[half:], msd[half:], 1)[0] / 6.0)
+
+
+@dataclass
+class LiquidState:
+    """Structure of one temperature of :func:`melt_and_quench` (production frames).
+
+    temperature_K : target; mean_temperature_K : measured. potential_energy_eV : mean per
+    atom. density_g_cm3. rdf : :class:`~polymlp_lab.simulations.liquid.RDF`;
+    coordination : neighbours within the first minimum of g (``r_cut`` Å). q (1/Å), s_q :
+    S(q) by the Fourier route (Lorch window). angles_deg, p_angle : bond-angle distribution
+    within ``r_cut``. diffusion_A2_per_ps : from the mean square displacement.
+    """
+
+    temperature_K: float
+    mean_temperature_K: float
+    potential_energy_eV: float
+    density_g_cm3: float
+    rdf: object
+    r_cut: float
+    coordination: float
+    q: np.ndarray
+    s_q: np.ndarray
+    angles_deg: np.ndarray
+    p_angle: np.ndarray
+    diffusion_A2_per_ps: float
+    n_frames: int
+
+    def to_json(self) -> dict:
+        return {
+            "temperature_K": self.temperature_K,
+            "mean_temperature_K": self.mean_temperature_K,
+            "potential_energy_eV_per_atom": self.potential_energy_eV,
+            "density_g_cm3": self.density_g_cm3,
+            "r_A": self.rdf.r.tolist(),
+            "g": self.rdf.g.tolist(),
+            "r_cut_A": self.r_cut,
+            "coordination": self.coordination,
+            "q_per_A": self.q.tolist(),
+            "s_q": self.s_q.tolist(),
+            "angles_deg": self.angles_deg.tolist(),
+            "p_angle_per_deg": self.p_angle.tolist(),
+            "diffusion_A2_per_ps": self.diffusion_A2_per_ps,
+            "n_frames": self.n_frames,
+        }
+
+
+def _liquid_state(result: MDResult, frames, temperature_K: float, r_max) -> LiquidState:
+    rdf = radial_distribution(frames, r_max=r_max)
+    r_cut = first_minimum(rdf)
+    q, s_q = structure_factor(rdf)
+    angles, p_angle = bond_angle_distribution(frames, r_cut=r_cut)
+    return LiquidState(
+        temperature_K=float(temperature_K),
+        mean_temperature_K=float(result.array("temperature_K").mean()),
+        potential_energy_eV=float(result.array("potential_energy_eV").mean() / result.n_atoms),
+        density_g_cm3=density_g_cm3(frames[-1]),
+        rdf=rdf, r_cut=r_cut, coordination=coordination_number(rdf, r_cut), q=q, s_q=s_q,
+        angles_deg=angles, p_angle=p_angle,
+        diffusion_A2_per_ps=diffusion_coefficient(frames, result.records["time_ps"]),
+        n_frames=len(frames),
+    )
+
+
+def melt_and_quench(atoms, calc, *, temperatures_K, melt_temperature_K: float,
+                    density_g_cm3: Optional[float] = None, melt_ps: float = 5.0,
+                    equilibrate_ps: float = 2.0, production_ps: float = 5.0,
+                    timestep_fs: float = 2.0, sample_fs: float = 40.0,
+                    thermostat: str = "nose-hoover", tdamp_fs: float = 100.0, seed: int = 0,
+                    r_max: Optional[float] = None, out=None, progress: bool = True,
+                    restart: bool = False) -> list:
+    """The seed's liquid recipe: melt well above the melting point, then run each temperature.
+
+    1. the cell of ``atoms`` is scaled to ``density_g_cm3`` (e.g. the liquid at the melting
+       point; default: keep it), 2. NVT at ``melt_temperature_K`` for ``melt_ps``, 3. for each
+       of ``temperatures_K`` in the order given (highest first for a quench): NVT
+       equilibration for ``equilibrate_ps`` from the previous state, then NVT production for
+       ``production_ps`` sampled every ``sample_fs``; its frames give RDF, coordination,
+       S(q), bond angles and the diffusion coefficient.
+
+    ``out`` is a run (:mod:`polymlp_lab.runs`, kind "liquid": the recipe's settings, the
+    potential and the starting structure), and each stage a :func:`run_md` in
+    ``out/<stage>/`` (a temporary folder when ``out`` is None) with its own run record, its
+    input the state the previous stage ended in: an interrupted recipe resumes where it
+    stopped; more temperatures, or a longer ``production_ps``, extend it; other settings, a
+    potential or a structure are refused (RunMismatchError naming what differs), unless
+    ``restart`` (which deletes the recipe's earlier files, nothing else). ``out/liquid.json``
+    collects the per-temperature results. Returns a list of :class:`LiquidState`.
+    """
+    import tempfile
+
+    from ..runs import atoms_digest, calculator_inputs, open_run
+
+    temperatures = [float(t) for t in np.atleast_1d(temperatures_K)]
+    if not temperatures or min(temperatures) <= 0 or melt_temperature_K <= 0:
+        raise PolymlpLabError("temperatures_K and melt_temperature_K must be positive")
+    interval = max(1, int(round(sample_fs / timestep_fs)))
+
+    def steps(ps):
+        n = int(round(ps * 1000.0 / timestep_fs / interval)) * interval
+        if n <= 0:
+            raise PolymlpLabError(f"{ps} ps is shorter than one sample ({sample_fs} fs)")
+        return n
+
+    for ps in (melt_ps, equilibrate_ps, production_ps):
+        steps(ps)
+    common = dict(ensemble="nvt", timestep_fs=timestep_fs, thermostat=thermostat,
+                  tdamp_fs=tdamp_fs, interval=interval, seed=seed)
+    recipe = dict(density_g_cm3=density_g_cm3, melt_temperature_K=float(melt_temperature_K),
+                  melt_ps=melt_ps, equilibrate_ps=equilibrate_ps, production_ps=production_ps,
+                  timestep_fs=timestep_fs, sample_fs=sample_fs, thermostat=thermostat,
+                  tdamp_fs=tdamp_fs, seed=seed, r_max=r_max)
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(out) if out is not None else Path(scratch)
+        run = open_run(folder, kind="liquid", settings=recipe, counts=("production_ps",),
+                       inputs={**calculator_inputs(calc), "structure": atoms_digest(atoms)}, restart=restart)
+        run.owns("liquid.json", "melt")
+
+        def stage(name, start, temperature, ps, **kw):
+            result = run_md(start, calc, out=folder / name, steps=steps(ps),
+                            temperature_K=temperature, progress=progress, **common, **kw)
+            if result.failed:
+                raise PolymlpLabError(f"MD stage {name} ({temperature:g} K) failed at step "
+                                      f"{result.records['step'][-1]}: {result.failed}")
+            return result
+
+        start = atoms if density_g_cm3 is None else set_density(atoms, density_g_cm3)
+        state = stage("melt", start, melt_temperature_K, melt_ps).atoms
+        states = []
+        for temperature in temperatures:
+            name = f"T{temperature:g}K"
+            run.owns(name)
+            state = stage(f"{name}/equilibrate", state, temperature, equilibrate_ps,
+                          initialize=False).atoms
+            result = stage(f"{name}/production", state, temperature, production_ps,
+                           initialize=False)
+            frames = read(folder / name / "production" / "md.traj", index=":")
+            states.append(_liquid_state(result, frames, temperature, r_max))
+            state = result.atoms
+            write_text_atomic(folder / "liquid.json",
+                              json.dumps([s.to_json() for s in states], indent=1))
+    return states

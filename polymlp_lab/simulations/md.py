@@ -4,6 +4,10 @@ The integrators are ASE's: velocity Verlet (NVE); Langevin, Nosé–Hoover chain
 (NVT); isotropic or fully flexible MTK, or Berendsen (NPT). With a
 :class:`~polymlp_lab.PolymlpCalculator` the neighbour list is kept across steps (its skin).
 
+Runs with an output folder go through :mod:`polymlp_lab.runs`: a rerun resumes, extends
+(more steps) or is refused when the settings, the potential or the starting structure
+differ. The liquid workflow (``melt_and_quench``) is in :mod:`polymlp_lab.simulations.liquid`.
+
 Units: time fs (settings) and ps (records), energies eV per cell, temperature K, pressure
 GPa, volume Å³.
 """
@@ -11,15 +15,16 @@ GPa, volume Å³.
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 from ase import units
-from ase.io import Trajectory, read
+from ase.io import Trajectory
 from ase.md.langevin import Langevin
 from ase.md.verlet import VelocityVerlet
 
 from ..errors import PolymlpLabError
+from ..files import write_text_atomic
 from ..units import EV_PER_A3_IN_GPA
 
 ENSEMBLES = ("nve", "nvt", "npt")
@@ -79,6 +84,8 @@ class MDResult:
 
     ``records`` maps each of RECORD_FIELDS to a list; ``atoms`` is the final structure with
     its momenta; ``trajectory`` the ASE trajectory file (or None without ``out``).
+    ``stopped``: the ``stop`` callback ended the run; ``run_status``: "new", "resumed",
+    "extended" or "restarted" (see :func:`polymlp_lab.runs.open_run`).
     """
 
     settings: MDSettings
@@ -88,6 +95,8 @@ class MDResult:
     trajectory: Optional[Path] = None
     resumed_from_step: int = 0
     failed: Optional[str] = field(default=None)
+    stopped: bool = False
+    run_status: str = "new"
 
     def array(self, name: str) -> np.ndarray:
         """One record as a float array (e.g. ``"temperature_K"``)."""
@@ -99,6 +108,7 @@ class MDResult:
             "n_atoms": self.n_atoms,
             "resumed_from_step": self.resumed_from_step,
             "failed": self.failed,
+            "stopped": self.stopped,
             "trajectory": None if self.trajectory is None else self.trajectory.name,
             "records": self.records,
         }
@@ -182,53 +192,106 @@ def _has_stress(calc) -> bool:
     return "stress" in getattr(calc, "implemented_properties", ())
 
 
-def _same_run(saved, settings: MDSettings) -> bool:
-    """True when ``saved`` settings differ from ``settings`` at most in the step count."""
-    if not isinstance(saved, dict):
-        return False
-    wanted = asdict(settings)
-    return {k: v for k, v in saved.items() if k != "steps"} == {
-        k: v for k, v in wanted.items() if k != "steps"
-    }
-
-
-def _resume_point(out: Path, settings: MDSettings):
-    """(records so far, last saved Atoms) of a matching earlier run in ``out``, or None."""
-    log, traj = out / "md.jsonl", out / "md.traj"
-    if not (log.is_file() and traj.is_file()):
-        return None
-    lines = log.read_text().splitlines()
-    if not lines or not _same_run(json.loads(lines[0]).get("settings"), settings):
-        return None
-    records = [json.loads(line) for line in lines[1:] if line.strip()]
+def _read_log(path: Path) -> list:
+    """The complete records of ``md.jsonl`` (its first line: the settings). Reading stops at
+    the first line that is not a whole record: a crash mid-write leaves the last one cut
+    short, and that record is redone."""
+    if not path.is_file():
+        return []
+    lines = path.read_bytes().decode("utf-8", errors="replace").split("\n")
     try:
-        frames = read(traj, index=":")
-    except Exception:  # a frame cut short by the interruption: start again
-        return None
+        if not isinstance(json.loads(lines[0]).get("settings"), dict):
+            return []
+    except (ValueError, AttributeError):
+        return []
+    records = []
+    for line in lines[1:]:
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            break
+        if not isinstance(record, dict) or not set(RECORD_FIELDS) <= set(record):
+            break
+        records.append(record)
+    return records
+
+
+def _read_frames(path: Path, n: int) -> list:
+    """Up to ``n`` frames of ``md.traj``, stopping at one a crash cut short."""
+    frames = []
+    if n == 0 or not path.is_file():
+        return frames
+    try:
+        with Trajectory(path) as traj:
+            for index in range(min(len(traj), n)):
+                frames.append(traj[index])
+    except Exception:  # a frame cut short by the interruption: the ones before it stay
+        pass
+    return frames
+
+
+def _resume_point(out: Path):
+    """(records so far, last saved Atoms) of the earlier run in ``out``, or None."""
+    records = _read_log(out / "md.jsonl")
+    frames = _read_frames(out / "md.traj", len(records))
     n = min(len(records), len(frames))
     if n == 0:
         return None
-    return records[:n], frames[n - 1]
+    return records[:n], frames[:n]
 
 
-def run_md(atoms, calc, *, out=None, resume: bool = True, progress: bool = True,
-           initialize: Optional[bool] = None, **settings) -> MDResult:
+def _discard_new_run(out: Path) -> None:
+    """Remove the run.json of a run that recorded nothing, so that a corrected rerun is not
+    refused."""
+    from ..runs import RUN_FILE
+
+    (out / RUN_FILE).unlink(missing_ok=True)
+
+
+def _first_record(state, s: MDSettings, wants_pressure: bool) -> dict:
+    """The step-0 record; a structure the calculator cannot evaluate (atoms too close, an
+    element the potential lacks, a degenerate cell) raises a PolymlpLabError."""
+    try:
+        return _record(state, 0, s.timestep_fs, wants_pressure)
+    except PolymlpLabError:
+        raise
+    except Exception as exc:  # any calculator's failure on the starting structure
+        raise PolymlpLabError(
+            f"MD cannot start: the calculator fails on the starting structure "
+            f"({type(exc).__name__}: {exc})") from exc
+
+
+def run_md(atoms, calc, *, out=None, resume: bool = True, restart: bool = False,
+           progress: bool = True, initialize: Optional[bool] = None,
+           stop: Optional[Callable[[], bool]] = None, **settings) -> MDResult:
     """Integrate the equations of motion of a copy of ``atoms`` with ``calc``.
 
     Parameters
     ----------
     atoms : ase.Atoms
-        Starting structure; not modified. Its momenta are used when present.
+        Starting structure; not modified. Its momenta are used when present. A cell not
+        periodic in 3 directions (a cluster) runs NVE or NVT, with no pressure or volume.
     calc : ASE calculator (e.g. :class:`~polymlp_lab.PolymlpCalculator`).
     out : folder, optional
         Writes ``md.traj`` (ASE trajectory with momenta, one frame per record),
-        ``md.jsonl`` (settings, then one record per line, appended as the run goes) and,
-        at the end or on interruption, ``md.json`` (settings, n_atoms, records).
-    resume : continue a run of the same settings (the step count may differ, to extend a
-        run) found in ``out`` from its last frame; the thermostat's internal state and
-        random stream restart, the trajectory and records continue.
+        ``md.jsonl`` (settings, then one record per line, appended as the run goes),
+        ``md.json`` (settings, n_atoms, records; at the end, on failure or stop) and
+        ``run.json`` (the settings and the digests of the potential and the starting
+        structure; see :mod:`polymlp_lab.runs`).
+    resume : a rerun into ``out`` with the same settings, potential and starting structure
+        continues the earlier run from its last frame, and extends it when only ``steps``
+        grew; the thermostat's internal state and random stream restart, the trajectory and
+        records continue. Other settings or inputs are refused
+        (:class:`~polymlp_lab.runs.RunMismatchError`, naming what differs). A record cut
+        short by a crash is done again.
+    restart : start afresh, deleting the earlier run's files (only those it wrote);
+        ``resume=False`` means the same.
     initialize : draw Maxwell–Boltzmann velocities at ``temperature_K`` (default: when the
         atoms have no momenta).
+    stop : called after each record; True ends the run there (``stopped`` set), the records
+        and trajectory complete up to it.
     **settings : the fields of :class:`MDSettings` (ensemble, temperature_K, steps,
         timestep_fs, thermostat, barostat, pressure_GPa, tdamp_fs, pdamp_fs,
         friction_per_fs, interval, seed).
@@ -236,7 +299,8 @@ def run_md(atoms, calc, *, out=None, resume: bool = True, progress: bool = True,
     Returns
     -------
     MDResult; a calculator failure mid-run ends the run early with ``failed`` set and the
-    records up to it kept.
+    records up to it kept. A failure on the starting structure (step 0) raises a
+    PolymlpLabError.
     """
     unknown = set(settings) - set(MDSettings.__dataclass_fields__)
     if unknown:
@@ -249,29 +313,45 @@ def run_md(atoms, calc, *, out=None, resume: bool = True, progress: bool = True,
         raise PolymlpLabError("the structure has no atoms")
     state = atoms.copy()
     state.calc = calc
-    records, start, traj = [], 0, None
+    draw = bool(initialize or (initialize is None and not state.get_momenta().any()))
+    records, start, found, run = [], 0, None, None
     out = None if out is None else Path(out)
-    found = _resume_point(out, s) if (out is not None and resume) else None
+    if out is not None:
+        from ..runs import atoms_digest, calculator_inputs, open_run
+
+        run = open_run(out, kind="md", settings={**asdict(s), "initialize": draw},
+                       inputs={**calculator_inputs(calc), "structure": atoms_digest(atoms)},
+                       counts=("steps",), restart=restart or not resume)
+        run.owns("md.jsonl", "md.json", "md.traj")
+        if run.status in ("resumed", "extended"):
+            found = _resume_point(out)
     if found is not None:
-        records, last = found
+        records, frames = found
+        last = frames[-1]
         state.set_cell(last.cell, scale_atoms=False)
         state.set_positions(last.positions)
         state.set_momenta(last.get_momenta())
         start = records[-1]["step"]
-    else:
-        if initialize or (initialize is None and not state.get_momenta().any()):
-            initial_velocities(state, s.temperature_K, s.seed)
-    wants_pressure = s.ensemble == "npt" or _has_stress(calc)
+    elif draw:
+        initial_velocities(state, s.temperature_K, s.seed)
+    # a cluster has no stress to ask for: its pressure is recorded as None
+    wants_pressure = all(state.pbc) and (s.ensemble == "npt" or _has_stress(calc))
     dyn = make_integrator(state, s)
-    log = None
+    if found is None:
+        try:
+            first = _first_record(state, s, wants_pressure)
+        except PolymlpLabError:
+            if run is not None and run.status in ("new", "restarted"):
+                _discard_new_run(out)
+            raise
+    log = traj = None
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
         if found is None:
-            (out / "md.jsonl").write_text(json.dumps({"settings": asdict(s)}) + "\n")
+            write_text_atomic(out / "md.jsonl", json.dumps({"settings": asdict(s)}) + "\n")
             traj_mode = "w"
         else:
             _rewrite_log(out / "md.jsonl", s, records)
-            _truncate_trajectory(out / "md.traj", len(records))
+            _truncate_trajectory(out / "md.traj", frames)
             traj_mode = "a"
         traj = Trajectory(out / "md.traj", traj_mode, state)
         log = (out / "md.jsonl").open("a")
@@ -283,15 +363,20 @@ def run_md(atoms, calc, *, out=None, resume: bool = True, progress: bool = True,
             log.flush()
             traj.write()
 
+    def stopping() -> bool:
+        result.stopped = bool(stop is not None and stop())
+        return result.stopped
+
     result = MDResult(s, len(state), {}, state, None if out is None else out / "md.traj", start)
+    result.run_status = "new" if run is None else run.status
     try:
         if found is None:
-            save(_record(state, 0, s.timestep_fs, wants_pressure))
+            save(first)
         from tqdm.auto import tqdm
 
         bar = tqdm(total=s.steps, initial=start, desc=f"MD {s.ensemble}", disable=not progress)
         step = start
-        while step < s.steps:
+        while step < s.steps and not stopping():
             chunk = min(s.interval, s.steps - step)
             dyn.run(chunk)
             step += chunk
@@ -306,178 +391,19 @@ def run_md(atoms, calc, *, out=None, resume: bool = True, progress: bool = True,
             traj.close()
         result.records = {name: [r[name] for r in records] for name in RECORD_FIELDS}
         if out is not None:
-            (out / "md.json").write_text(json.dumps(result.to_json(), indent=1))
+            write_text_atomic(out / "md.json", json.dumps(result.to_json(), indent=1))
     return result
 
 
 def _rewrite_log(path: Path, settings: MDSettings, records) -> None:
     lines = [json.dumps({"settings": asdict(settings)})] + [json.dumps(r) for r in records]
-    path.write_text("\n".join(lines) + "\n")
+    write_text_atomic(path, "\n".join(lines) + "\n")
 
 
-def _truncate_trajectory(path: Path, n_frames: int) -> None:
-    frames = read(path, index=f":{n_frames}")
-    with Trajectory(path, "w") as traj:
+def _truncate_trajectory(path: Path, frames) -> None:
+    """``path`` rewritten to hold exactly ``frames`` (through a temporary file)."""
+    temporary = path.with_name(path.name + ".tmp")
+    with Trajectory(temporary, "w") as traj:
         for frame in frames:
             traj.write(frame)
-
-
-AMU_PER_A3_IN_G_PER_CM3 = 1.66053906660  # 1 amu/Å³ in g/cm³
-
-
-def set_density(atoms, density_g_cm3: float):
-    """A copy of ``atoms`` with its cell (and positions) scaled to ``density_g_cm3``."""
-    if not (np.isfinite(density_g_cm3) and density_g_cm3 > 0):
-        raise PolymlpLabError(f"density_g_cm3 must be positive, not {density_g_cm3!r}")
-    scaled = atoms.copy()
-    volume = scaled.get_masses().sum() * AMU_PER_A3_IN_G_PER_CM3 / density_g_cm3
-    scaled.set_cell(scaled.cell * (volume / scaled.get_volume()) ** (1.0 / 3.0), scale_atoms=True)
-    return scaled
-
-
-def density_g_cm3(atoms) -> float:
-    """Mass density of a periodic structure, g/cm³."""
-    return float(atoms.get_masses().sum() * AMU_PER_A3_IN_G_PER_CM3 / atoms.get_volume())
-
-
-def diffusion_coefficient(frames, time_ps) -> float:
-    """Self-diffusion coefficient (Å²/ps) from the mean square displacement, MSD = 6 D t.
-
-    Positions must be unwrapped (as ASE's integrators leave them); the slope is fitted on
-    the second half of the frames, past the ballistic start.
-    """
-    origin = frames[0].positions
-    msd = np.array([((f.positions - origin) ** 2).sum(axis=1).mean() for f in frames])
-    t = np.asarray(time_ps, dtype=float) - float(time_ps[0])
-    half = len(t) // 2
-    if len(t) - half < 2:
-        raise PolymlpLabError("need at least 4 frames for a diffusion coefficient")
-    return float(np.polyfit(t[half:], msd[half:], 1)[0] / 6.0)
-
-
-@dataclass
-class LiquidState:
-    """Structure of one temperature of :func:`melt_and_quench` (production frames).
-
-    temperature_K : target; mean_temperature_K : measured. potential_energy_eV : mean per
-    atom. density_g_cm3. rdf : :class:`~polymlp_lab.simulations.liquid.RDF`;
-    coordination : neighbours within the first minimum of g (``r_cut`` Å). q (1/Å), s_q :
-    S(q) by the Fourier route (Lorch window). angles_deg, p_angle : bond-angle distribution
-    within ``r_cut``. diffusion_A2_per_ps : from the mean square displacement.
-    """
-
-    temperature_K: float
-    mean_temperature_K: float
-    potential_energy_eV: float
-    density_g_cm3: float
-    rdf: object
-    r_cut: float
-    coordination: float
-    q: np.ndarray
-    s_q: np.ndarray
-    angles_deg: np.ndarray
-    p_angle: np.ndarray
-    diffusion_A2_per_ps: float
-    n_frames: int
-
-    def to_json(self) -> dict:
-        return {
-            "temperature_K": self.temperature_K,
-            "mean_temperature_K": self.mean_temperature_K,
-            "potential_energy_eV_per_atom": self.potential_energy_eV,
-            "density_g_cm3": self.density_g_cm3,
-            "r_A": self.rdf.r.tolist(),
-            "g": self.rdf.g.tolist(),
-            "r_cut_A": self.r_cut,
-            "coordination": self.coordination,
-            "q_per_A": self.q.tolist(),
-            "s_q": self.s_q.tolist(),
-            "angles_deg": self.angles_deg.tolist(),
-            "p_angle_per_deg": self.p_angle.tolist(),
-            "diffusion_A2_per_ps": self.diffusion_A2_per_ps,
-            "n_frames": self.n_frames,
-        }
-
-
-def _liquid_state(result: MDResult, frames, temperature_K: float, r_max) -> LiquidState:
-    from .liquid import (
-        bond_angle_distribution,
-        coordination_number,
-        first_minimum,
-        radial_distribution,
-        structure_factor,
-    )
-
-    rdf = radial_distribution(frames, r_max=r_max)
-    r_cut = first_minimum(rdf)
-    q, s_q = structure_factor(rdf)
-    angles, p_angle = bond_angle_distribution(frames, r_cut=r_cut)
-    return LiquidState(
-        temperature_K=float(temperature_K),
-        mean_temperature_K=float(result.array("temperature_K").mean()),
-        potential_energy_eV=float(result.array("potential_energy_eV").mean() / result.n_atoms),
-        density_g_cm3=density_g_cm3(frames[-1]),
-        rdf=rdf, r_cut=r_cut, coordination=coordination_number(rdf, r_cut), q=q, s_q=s_q,
-        angles_deg=angles, p_angle=p_angle,
-        diffusion_A2_per_ps=diffusion_coefficient(frames, result.records["time_ps"]),
-        n_frames=len(frames),
-    )
-
-
-def melt_and_quench(atoms, calc, *, temperatures_K, melt_temperature_K: float,
-                    density_g_cm3: Optional[float] = None, melt_ps: float = 5.0,
-                    equilibrate_ps: float = 2.0, production_ps: float = 5.0,
-                    timestep_fs: float = 2.0, sample_fs: float = 40.0,
-                    thermostat: str = "nose-hoover", tdamp_fs: float = 100.0, seed: int = 0,
-                    r_max: Optional[float] = None, out=None, progress: bool = True) -> list:
-    """The seed's liquid recipe: melt well above the melting point, then run each temperature.
-
-    1. the cell of ``atoms`` is scaled to ``density_g_cm3`` (e.g. the liquid at the melting
-       point; default: keep it), 2. NVT at ``melt_temperature_K`` for ``melt_ps``, 3. for each
-       of ``temperatures_K`` in the order given (highest first for a quench): NVT
-       equilibration for ``equilibrate_ps`` from the previous state, then NVT production for
-       ``production_ps`` sampled every ``sample_fs``; its frames give RDF, coordination,
-       S(q), bond angles and the diffusion coefficient.
-
-    Each stage is a :func:`run_md` in ``out/<stage>/`` (a temporary folder when ``out`` is
-    None), so an interrupted recipe resumes where it stopped; ``out/liquid.json`` collects
-    the per-temperature results. Returns a list of :class:`LiquidState`.
-    """
-    import tempfile
-
-    temperatures = [float(t) for t in np.atleast_1d(temperatures_K)]
-    if not temperatures or min(temperatures) <= 0 or melt_temperature_K <= 0:
-        raise PolymlpLabError("temperatures_K and melt_temperature_K must be positive")
-    interval = max(1, int(round(sample_fs / timestep_fs)))
-
-    def steps(ps):
-        n = int(round(ps * 1000.0 / timestep_fs / interval)) * interval
-        if n <= 0:
-            raise PolymlpLabError(f"{ps} ps is shorter than one sample ({sample_fs} fs)")
-        return n
-
-    common = dict(ensemble="nvt", timestep_fs=timestep_fs, thermostat=thermostat,
-                  tdamp_fs=tdamp_fs, interval=interval, seed=seed)
-    with tempfile.TemporaryDirectory() as scratch:
-        folder = Path(out) if out is not None else Path(scratch)
-        start = atoms if density_g_cm3 is None else set_density(atoms, density_g_cm3)
-        state = run_md(start, calc, out=folder / "melt", steps=steps(melt_ps),
-                       temperature_K=melt_temperature_K, progress=progress, **common).atoms
-        states = []
-        for temperature in temperatures:
-            stage = folder / f"T{temperature:g}K"
-            state = run_md(state, calc, out=stage / "equilibrate", initialize=False,
-                           steps=steps(equilibrate_ps), temperature_K=temperature,
-                           progress=progress, **common).atoms
-            result = run_md(state, calc, out=stage / "production", initialize=False,
-                            steps=steps(production_ps), temperature_K=temperature,
-                            progress=progress, **common)
-            if result.failed:
-                raise PolymlpLabError(f"MD at {temperature:g} K failed: {result.failed}")
-            frames = read(stage / "production" / "md.traj", index=":")
-            states.append(_liquid_state(result, frames, temperature, r_max))
-            state = result.atoms
-            (folder / "liquid.json").write_text(
-                json.dumps([s.to_json() for s in states], indent=1)
-            )
-    return states
+    temporary.replace(path)

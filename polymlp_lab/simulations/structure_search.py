@@ -1,20 +1,27 @@
 """Random structure search (AIRSS-like) for unary and binary systems, with any ASE calculator.
 
-Each trial builds a random cell with atoms at random positions (:func:`random_structure`) and
-relaxes positions and cell (:func:`~polymlp_lab.properties.mechanics.relax`, no symmetry
-kept) as one Dask task; the client writes its result as soon as it finishes:
+The driver: each trial builds a random cell with atoms at random positions
+(:mod:`.random_cells`) and relaxes positions and cell
+(:func:`~polymlp_lab.properties.mechanics.relax`, no symmetry kept) as one task of
+:func:`~polymlp_lab.runs.map_tasks` (Dask, or this process for ``n_workers=1``); each result
+is saved as soon as it finishes, and the unique structures go on the convex hull
+(:mod:`.search_hull`). The search directory ``OUT`` is a run (:mod:`polymlp_lab.runs`):
 
-- ``OUT/search.json``: the search settings (a rerun with other settings is refused);
-- ``OUT/trials/trial-NNNNN.json``: one record per trial, ``status`` "ok" or "failed: ...";
+- ``OUT/run.json``: the settings and the calculator input: the potential file's content
+  digest (not its path) or the calculator's class;
+- ``OUT/records/trial-NNNNN.json``: one record per trial, ``status`` "ok" or "failed: ...";
 - ``OUT/trials/trial-NNNNN.extxyz``: the relaxed structure with energy, forces and stress;
 - ``OUT/hull.json``: the unique structures with formation energy, energy above the convex
   hull, space group and volume; the stable and the metastable ones.
 
-A rerun with the same ``OUT`` skips the recorded trials. A failing trial (calculator
-exception, non-finite energy, atoms collapsing, no room for the atoms) is recorded with its
-reason and never stops the search. ``scheduler`` is the address of an existing Dask cluster;
-otherwise a LocalCluster of ``n_workers`` single-threaded processes runs here. The
-calculator is pickled to the workers, except a polymlp file path: each worker loads it.
+A rerun with the same ``OUT`` runs only the trials without an "ok" record: failed trials and
+records a crash cut short are done again; more ``trials`` extend the search. Other settings,
+or a potential file whose content changed (refitted in place), are refused naming what
+differs; ``restart=True`` starts afresh. A failing trial (calculator exception, non-finite
+energy, atoms collapsing, no room for the atoms) is recorded with its reason and never stops
+the search. ``scheduler`` is the address of an existing Dask cluster; otherwise a LocalCluster
+of ``n_workers`` single-threaded processes runs here. The calculator is pickled to the
+workers, except a polymlp file path: each worker loads it (and checks its digest).
 
 :func:`active_learning_step` labels the structures near the hull with a reference
 calculator (DFT, or a stand-in), adds them to the training set and refits a polymlp.
@@ -25,14 +32,11 @@ Units: Å, eV; energies per atom in eV/atom, windows above the hull in meV/atom.
 from __future__ import annotations
 
 import io
-import json
-import logging
-import math
 import os
+import json
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
-from itertools import product
 from pathlib import Path
 from typing import Optional
 
@@ -40,14 +44,16 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import PropertyNotImplementedError
 from ase.calculators.singlepoint import SinglePointCalculator
-from ase.data import atomic_numbers
 from ase.formula import Formula
 
 from ..errors import PolymlpLabError
 from ..files import write_text_atomic
-from ..properties.hull import convex_hull, formation_energies
 from ..properties.mechanics import relax
-from ..properties.prototypes import atomic_radius, estimate_volume_per_atom
+from ..runs import calculator_inputs, file_digest, map_tasks, open_run
+from .random_cells import (MIN_DISTANCE_FACTOR, _check_elements, _check_int, _formula,
+                           _pair_thresholds, _volume_range, enumerate_compositions,
+                           random_structure)
+from .search_hull import HullEntry, SearchResult, hull_from_structures, unique_structures
 
 __all__ = [
     "ActiveLearningStep", "HullEntry", "SearchResult", "active_learning_step",
@@ -55,228 +61,35 @@ __all__ = [
     "run_search", "run_trial", "select_near_hull", "unique_structures",
 ]
 
-ANGLE_RANGE_DEG = (60.0, 120.0)  # angles of a random cell
-MAX_ASPECT = 2.0  # longest / shortest length of a random cell
-MIN_SHAPE = 0.5  # V / (a b c) of a random cell: flatter ones are redrawn
-VOLUME_FACTORS = (1.0, 1.5)  # default volume range, × estimate_volume_per_atom
-MIN_DISTANCE_FACTOR = 0.75  # default minimum distance, × (r_i + r_j) of atomic_radius
+KIND = "structure-search"
+TRIALS = "trials"  # folder of the relaxed structures
+HULL_FILE = "hull.json"
 COLLAPSE_FACTOR = 0.5  # relaxed atoms closer than this × (r_i + r_j) fail the trial
-PLACEMENT_ATTEMPTS = 100  # random positions tried per atom in one cell
-_IMAGES = np.array(list(product(range(-2, 3), repeat=3)), dtype=float)
-
-UNITS = {
-    "energy_per_atom": "eV/atom", "formation_energy": "eV/atom", "e_above_hull": "eV/atom",
-    "volume_per_atom": "Å^3/atom", "references": "eV/atom", "window_meV": "meV/atom",
-}
-
-
-# ----------------------------------------------------------------------------- compositions
-
-
-def _check_symbol(symbol) -> str:
-    if not isinstance(symbol, str) or atomic_numbers.get(symbol, 0) == 0:
-        raise PolymlpLabError(f"unknown element '{symbol}'")
-    return symbol
-
-
-def _check_elements(elements) -> tuple:
-    elements = tuple(_check_symbol(e) for e in ((elements,) if isinstance(elements, str) else elements))
-    if not 1 <= len(elements) <= 2 or len(set(elements)) != len(elements):
-        raise PolymlpLabError(f"give one or two distinct elements, got {', '.join(elements)}")
-    return elements
-
-
-def _check_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise PolymlpLabError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _formula(elements, counts) -> str:
-    return str(Formula.from_dict({e: int(n) for e, n in zip(elements, counts) if n}))
-
-
-def enumerate_compositions(elements, max_atoms: int, composition_range=(0.0, 1.0)) -> list:
-    """Atom counts of every cell of 1 to ``max_atoms`` atoms in a composition range.
-
-    Parameters
-    ----------
-    elements : sequence of str
-        One or two chemical symbols, A (then B).
-    max_atoms : int
-        Largest number of atoms in a cell.
-    composition_range : (float, float)
-        Bounds of the fraction x_B of the second element, inclusive (binaries only).
-
-    Returns
-    -------
-    list of tuple of int
-        ``(count_A, count_B)`` for a binary, ``(count_A,)`` for an element; by number of
-        atoms, then count_B.
-
-    Raises
-    ------
-    PolymlpLabError
-        Unknown elements, ``max_atoms`` < 1, a range outside [0, 1], or no cell of at most
-        ``max_atoms`` atoms with x_B in the range.
-    """
-    elements = _check_elements(elements)
-    max_atoms = _check_int("max_atoms", max_atoms, 1)
-    if len(elements) == 1:
-        return [(n,) for n in range(1, max_atoms + 1)]
-    low, high = (float(v) for v in composition_range)
-    if not 0.0 <= low <= high <= 1.0:
-        raise PolymlpLabError(f"composition_range must satisfy 0 <= low <= high <= 1, got {composition_range}")
-
-    def fits(n):
-        return [k for k in range(n + 1) if low - 1e-12 <= k / n <= high + 1e-12]
-
-    found = [(n - k, k) for n in range(1, max_atoms + 1) for k in fits(n)]
-    if not found:
-        smallest = next((n for n in range(max_atoms + 1, 1001) if fits(n)), None)
-        hint = f"; the smallest such cell has {smallest} atoms" if smallest else ""
-        raise PolymlpLabError(
-            f"no cell of 1 to {max_atoms} atoms has x_{elements[1]} in [{low}, {high}]{hint}: "
-            "raise max_atoms or widen composition_range"
-        )
-    return found
-
-
-# ----------------------------------------------------------------------------- random structures
-
-
-def _volume_range(symbols, volume_per_atom) -> tuple:
-    if volume_per_atom is None:
-        estimate = estimate_volume_per_atom(symbols)
-        return VOLUME_FACTORS[0] * estimate, VOLUME_FACTORS[1] * estimate
-    values = np.atleast_1d(np.asarray(volume_per_atom, dtype=float)).reshape(-1)
-    if values.size == 1:
-        values = np.repeat(values, 2)
-    if values.size != 2 or not np.all(np.isfinite(values)) or values[0] <= 0 or values[0] > values[1]:
-        raise PolymlpLabError(
-            f"volume_per_atom must be a positive number or a (low, high) range, Å³/atom, got {volume_per_atom!r}"
-        )
-    return float(values[0]), float(values[1])
-
-
-def _pair_thresholds(symbols, factor: float, min_distance=None) -> np.ndarray:
-    """(n, n) smallest allowed distances, Å: ``min_distance``, or factor × (r_i + r_j)."""
-    if min_distance is not None:
-        value = float(min_distance)
-        if not math.isfinite(value) or value <= 0:
-            raise PolymlpLabError(f"min_distance must be a positive distance in Å, got {min_distance!r}")
-        return np.full((len(symbols), len(symbols)), value)
-    radii = np.array([atomic_radius(s) for s in symbols])
-    return factor * (radii[:, None] + radii[None, :])
-
-
-def _random_cell(rng, volume: float) -> np.ndarray:
-    """A right-handed, Minkowski-reduced cell of ``volume`` Å³ with random shape."""
-    from ase.geometry import cellpar_to_cell, minkowski_reduce
-
-    while True:
-        angles = rng.uniform(*ANGLE_RANGE_DEG, size=3)
-        cos = np.cos(np.radians(angles))
-        shape = 1.0 - (cos**2).sum() + 2.0 * cos.prod()  # (V / abc)²
-        if shape > MIN_SHAPE**2:
-            break
-    lengths = rng.uniform(1.0, MAX_ASPECT, size=3)
-    lengths *= (volume / (lengths.prod() * math.sqrt(shape))) ** (1 / 3)
-    cell, _ = minkowski_reduce(cellpar_to_cell(np.concatenate([lengths, angles])))
-    return -cell if np.linalg.det(cell) < 0 else cell
-
-
-def _place_atoms(rng, cell, thresholds) -> Optional[np.ndarray]:
-    """Random fractional positions at least ``thresholds`` apart (all images), or None."""
-    placed = np.zeros((0, 3))
-    for i in range(len(thresholds)):
-        for _ in range(PLACEMENT_ATTEMPTS):
-            trial = rng.random(3)
-            delta = placed - trial
-            delta -= np.round(delta)
-            distances = np.linalg.norm((delta[:, None, :] + _IMAGES[None]) @ cell, axis=2).min(axis=1)
-            if np.all(distances >= thresholds[i, :len(placed)]):
-                placed = np.vstack([placed, trial])
-                break
-        else:
-            return None
-    return placed
-
-
-def random_structure(elements, counts, *, rng, volume_per_atom=None, min_distance=None,
-                     max_tries: int = 200) -> Atoms:
-    """A random periodic cell holding ``counts[i]`` atoms of ``elements[i]``.
-
-    The cell has random lengths (longest/shortest ≤ 2) and angles (60–120°, not flat), is
-    Minkowski-reduced, and has a volume drawn uniformly from the volume range; each atom sits
-    at a random position at least the minimum distance from every atom and periodic image.
-
-    Parameters
-    ----------
-    elements : sequence of str
-        Chemical symbols.
-    counts : sequence of int
-        Atoms of each element (>= 0, at least one atom in all).
-    rng : numpy.random.Generator or int
-        Random source, or its seed: the same seed gives the same structure.
-    volume_per_atom : float or (float, float), optional
-        Volume per atom, Å³/atom, or the range it is drawn from. Default: 1.0–1.5 ×
-        :func:`~polymlp_lab.properties.prototypes.estimate_volume_per_atom` (Cu 11.8 Å³).
-    min_distance : float, optional
-        Smallest distance between two atoms, Å. Default: 0.75 × (r_i + r_j) of
-        :func:`~polymlp_lab.properties.prototypes.atomic_radius` (Cu–Cu 1.91 Å).
-    max_tries : int
-        Random cells tried before giving up.
-
-    Returns
-    -------
-    ase.Atoms
-        Periodic in 3D, atoms in the order of ``elements``.
-
-    Raises
-    ------
-    PolymlpLabError
-        Unknown elements, bad counts or volumes, or no placement within ``max_tries`` cells.
-    """
-    elements = tuple(_check_symbol(e) for e in elements)
-    counts = [int(n) for n in counts]
-    if len(counts) != len(elements) or min(counts, default=-1) < 0 or sum(counts) < 1:
-        raise PolymlpLabError(f"counts must give a number >= 0 per element and >= 1 atom in all, got {counts}")
-    rng = np.random.default_rng(rng)
-    symbols = [e for e, n in zip(elements, counts) for _ in range(n)]
-    low, high = _volume_range(symbols, volume_per_atom)
-    thresholds = _pair_thresholds(symbols, MIN_DISTANCE_FACTOR, min_distance)
-    for _ in range(max_tries):
-        cell = _random_cell(rng, len(symbols) * rng.uniform(low, high))
-        if np.linalg.norm(cell, axis=1).min() < thresholds.diagonal().max():
-            continue  # an atom would be too close to its own image
-        positions = _place_atoms(rng, cell, thresholds)
-        if positions is not None:
-            return Atoms(symbols, cell=cell, scaled_positions=positions, pbc=True)
-    raise PolymlpLabError(
-        f"could not place {_formula(elements, counts)} with atoms at least "
-        f"{thresholds.min():.3g} Å apart in {max_tries} random cells of {low:.3g}–{high:.3g} "
-        "Å³/atom: lower min_distance or raise volume_per_atom"
-    )
 
 
 # ----------------------------------------------------------------------------- one trial
 
 
 @lru_cache(maxsize=4)
-def _cached_potential(paths: tuple, mtimes: tuple):
+def _cached_potential(paths: tuple, digest: str):
+    """The potential of ``paths``, checked to be the content the run recorded."""
     from ..potential import load_potential
 
+    found = "+".join(file_digest(p) for p in paths)
+    if found != digest:
+        raise PolymlpLabError(
+            f"the potential file {', '.join(paths)} changed since the search started "
+            "(its content digest differs): rerun the search")
     return load_potential(list(paths))
 
 
 def _calculator_from(spec):
     """A fresh calculator of this task: loaded from polymlp files, or unpickled."""
-    kind, value = spec
+    kind, value = spec[0], spec[1]
     if kind == "potential":
         from ..calculator import PolymlpCalculator
 
-        return PolymlpCalculator(_cached_potential(value, tuple(os.stat(p).st_mtime_ns for p in value)))
+        return PolymlpCalculator(_cached_potential(value, spec[2]))
     import cloudpickle
 
     return cloudpickle.loads(value)
@@ -313,7 +126,7 @@ def _new_record(trial: int, elements, counts) -> dict:
 
 def run_trial(calculator_spec, elements, counts, *, seed: int, trial: int, fmax: float,
               steps: int, volume_per_atom=None, min_distance=None) -> dict:
-    """One trial, as a Dask task: random structure, then relaxation of positions and cell.
+    """One trial, as a task: random structure, then relaxation of positions and cell.
 
     The random structure comes from the seed sequence ``[seed, trial]``. Failures of the
     trial are recorded, not raised.
@@ -325,11 +138,12 @@ def run_trial(calculator_spec, elements, counts, *, seed: int, trial: int, fmax:
         energy_per_atom eV/atom, volume_per_atom Å³/atom, converged, steps, max_force eV/Å,
         seconds, file) and ``extxyz``, the relaxed structure's file text (None on failure).
     """
-    from numba import set_num_threads
+    from numba import get_num_threads, set_num_threads
 
     record = _new_record(trial, elements, counts)
     text = None
     start = time.perf_counter()
+    threads = get_num_threads()  # restored: a trial may run in the caller's process
     try:
         set_num_threads(1)
         calc = _calculator_from(calculator_spec)
@@ -345,9 +159,11 @@ def run_trial(calculator_spec, elements, counts, *, seed: int, trial: int, fmax:
         record.update(status="ok", energy_per_atom=float(result.energy_per_atom),
                       volume_per_atom=float(result.atoms.get_volume() / len(result.atoms)),
                       converged=result.converged, steps=result.steps, max_force=result.max_force,
-                      file=f"trials/{record['name']}.extxyz")
+                      file=f"{TRIALS}/{record['name']}.extxyz")
     except Exception as exc:  # recorded for this trial; the search goes on
         record["status"] = _failure(exc)
+    finally:
+        set_num_threads(threads)
     record["seconds"] = time.perf_counter() - start
     return {"record": record, "extxyz": text}
 
@@ -356,302 +172,32 @@ def _failure(exc: BaseException) -> str:
     return f"failed: {type(exc).__name__}: {exc}".replace("\n", " ")[:500]
 
 
-# ----------------------------------------------------------------------------- unique structures, hull
-
-
-@dataclass(frozen=True)
-class HullEntry:
-    """One unique structure of a search.
-
-    Attributes
-    ----------
-    name : str
-        Trial name (``info["name"]`` of a given structure).
-    formula : str
-        Formula of its cell, A first.
-    x_B : float
-        Fraction of the second element (0 for an element).
-    energy_per_atom, formation_energy, e_above_hull : float
-        eV/atom.
-    spacegroup : str
-        International symbol (spglib at the search's ``symprec``).
-    spacegroup_number : int
-        1–230.
-    volume_per_atom : float
-        Å³/atom.
-    n_found : int
-        Structures found to be this one (itself included).
-    file : str or None
-        Its extxyz file, relative to the search directory.
-    atoms : ase.Atoms
-        The structure, with its energy.
-    """
-
-    name: str
-    formula: str
-    x_B: float
-    energy_per_atom: float
-    formation_energy: float
-    e_above_hull: float
-    spacegroup: str
-    spacegroup_number: int
-    volume_per_atom: float
-    n_found: int
-    file: Optional[str]
-    atoms: Atoms = field(repr=False, compare=False)
-
-    def as_dict(self) -> dict:
-        return {k: getattr(self, k) for k in (
-            "name", "formula", "x_B", "energy_per_atom", "formation_energy", "e_above_hull",
-            "spacegroup", "spacegroup_number", "volume_per_atom", "n_found", "file")}
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    """Unique structures of a search on their convex hull.
-
-    Attributes
-    ----------
-    elements : tuple of str
-        A (and B).
-    references : dict
-        Energy per atom of each element's reference, eV/atom.
-    window_meV : float
-        Metastable structures lie at most this far above the hull, meV/atom.
-    entries : tuple of HullEntry
-        Unique structures, by x_B then energy.
-    hull_x : numpy.ndarray
-        Compositions of the hull corners, x_B from 0 to 1.
-    hull_formation_energy : numpy.ndarray
-        Formation energies of the hull corners, eV/atom.
-    trials : tuple of dict
-        Trial records of :func:`run_search` (empty for given structures).
-    """
-
-    elements: tuple
-    references: dict
-    window_meV: float
-    entries: tuple
-    hull_x: np.ndarray
-    hull_formation_energy: np.ndarray
-    trials: tuple = ()
-
-    @property
-    def stable(self) -> tuple:
-        """Entries on the hull (e_above_hull 0)."""
-        return tuple(e for e in self.entries if e.e_above_hull == 0.0)
-
-    @property
-    def metastable(self) -> tuple:
-        """Entries above the hull by at most ``window_meV``."""
-        return tuple(e for e in self.entries if 0.0 < e.e_above_hull <= self.window_meV / 1000.0)
-
-    @property
-    def failed(self) -> tuple:
-        """Records of the failed trials."""
-        return tuple(r for r in self.trials if r["status"] != "ok")
-
-    def as_dict(self) -> dict:
-        """The content of hull.json."""
-        return {
-            "elements": list(self.elements),
-            "units": UNITS,
-            "references": dict(self.references),
-            "window_meV": self.window_meV,
-            "n_trials": len(self.trials),
-            "n_failed": len(self.failed),
-            "n_unique": len(self.entries),
-            "structures": [e.as_dict() for e in self.entries],
-            "stable": [e.name for e in self.stable],
-            "metastable": [e.name for e in self.metastable],
-            "hull": {"x_B": self.hull_x.tolist(),
-                     "formation_energy": self.hull_formation_energy.tolist()},
-            "failed": [{k: r[k] for k in ("name", "formula", "status")} for r in self.failed],
-        }
-
-
-def _spacegroup(atoms: Atoms, symprec: float) -> tuple:
-    """(international symbol, number) by spglib; ("P1", 1) where it finds none."""
-    import warnings
-
-    import spglib
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        try:
-            dataset = spglib.get_symmetry_dataset(
-                (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers), symprec=symprec)
-        except Exception:  # spglib >= 2.8 raises where older ones return None
-            dataset = None
-    return ("P1", 1) if dataset is None else (str(dataset.international), int(dataset.number))
-
-
-def _describe(atoms, index: int, symprec: float) -> dict:
-    if not isinstance(atoms, Atoms) or len(atoms) == 0:
-        raise PolymlpLabError(f"structure {index} is not an ase.Atoms with atoms")
-    if atoms.calc is None:
-        raise PolymlpLabError(f"structure {index} has no energy (attach a SinglePointCalculator)")
-    symbols = atoms.get_chemical_symbols()
-    counts = {s: symbols.count(s) for s in sorted(set(symbols))}
-    divisor = math.gcd(*counts.values())
-    symbol, number = _spacegroup(atoms, symprec)
-    return dict(
-        index=index, counts=counts, key=tuple((s, n // divisor) for s, n in counts.items()),
-        energy_per_atom=float(atoms.get_potential_energy()) / len(atoms),
-        volume_per_atom=float(atoms.get_volume() / len(atoms)), spacegroup=symbol,
-        spacegroup_number=number,
-    )
-
-
-def _group_duplicates(described, energy_tol: float, volume_tol: float) -> list:
-    """Groups of indices into ``described`` (lowest energy first), by the lowest energy."""
-    groups = []
-    for d in sorted(described, key=lambda d: d["energy_per_atom"]):
-        for group in groups:
-            first = described[group[0]]
-            if (d["key"] == first["key"]
-                    and d["spacegroup_number"] == first["spacegroup_number"]
-                    and abs(d["energy_per_atom"] - first["energy_per_atom"]) <= energy_tol
-                    and abs(d["volume_per_atom"] - first["volume_per_atom"])
-                    <= volume_tol * first["volume_per_atom"]):
-                group.append(d["index"])
-                break
-        else:
-            groups.append([d["index"]])
-    return groups
-
-
-def unique_structures(structures, *, symprec: float = 0.1, energy_tol: float = 1e-3,
-                      volume_tol: float = 0.02) -> list:
-    """Group structures that are the same: same reduced composition, same space group, energy
-    within ``energy_tol`` eV/atom and volume within ``volume_tol`` (relative) per atom.
-
-    Parameters
-    ----------
-    structures : sequence of ase.Atoms
-        Each with its energy (e.g. a SinglePointCalculator).
-    symprec : float
-        spglib tolerance, Å.
-    energy_tol : float
-        eV/atom.
-    volume_tol : float
-        Relative difference of the volumes per atom.
-
-    Returns
-    -------
-    list of list of int
-        Indices of each group, lowest energy first; groups by their lowest energy.
-    """
-    described = [_describe(a, k, symprec) for k, a in enumerate(structures)]
-    return _group_duplicates(described, energy_tol, volume_tol)
-
-
-def _references(described, elements, references) -> dict:
-    given = dict(references or {})
-    unknown = sorted(set(given) - set(elements))
-    if unknown:
-        raise PolymlpLabError(f"references name {', '.join(unknown)}, not in the system {'-'.join(elements)}")
-    out = {}
-    for e in elements:
-        if e in given:
-            value = float(given[e])
-            if not np.isfinite(value):
-                raise PolymlpLabError(f"reference energy of {e} must be finite, got {value}")
-            out[e] = value
-            continue
-        pure = [d["energy_per_atom"] for d in described if set(d["counts"]) == {e}]
-        if not pure:
-            raise PolymlpLabError(
-                f"no pure {e} structure among the {len(described)} relaxed ones: give "
-                f"references={{'{e}': energy in eV/atom}} or run more trials"
-            )
-        out[e] = min(pure)
-    return out
-
-
-def hull_from_structures(structures, elements, *, references=None, window_meV: float = 50.0,
-                         symprec: float = 0.1, energy_tol: float = 1e-3,
-                         volume_tol: float = 0.02) -> SearchResult:
-    """Unique structures, formation energies and convex hull of relaxed structures.
-
-    Parameters
-    ----------
-    structures : sequence of ase.Atoms
-        Relaxed structures with their energies; ``info["name"]`` and ``info["file"]`` are
-        kept when present.
-    elements : sequence of str
-        A (and B).
-    references : dict, optional
-        {element: energy per atom, eV/atom}; elements left out take the lowest energy per atom
-        of their pure structures.
-    window_meV : float
-        Width of the metastable window above the hull, meV/atom.
-    symprec, energy_tol, volume_tol : float
-        Duplicates, see :func:`unique_structures`.
-
-    Returns
-    -------
-    SearchResult
-
-    Raises
-    ------
-    PolymlpLabError
-        No structures, a structure without energy or with another element, or an element
-        with neither a pure structure nor a reference.
-    """
-    elements = _check_elements(elements)
-    if not float(window_meV) >= 0:
-        raise PolymlpLabError(f"window_meV must be >= 0 (meV/atom), got {window_meV!r}")
-    structures = list(structures)
-    if not structures:
-        raise PolymlpLabError("no relaxed structures to build a hull from")
-    described = [_describe(a, k, symprec) for k, a in enumerate(structures)]
-    for d in described:
-        other = sorted(set(d["counts"]) - set(elements))
-        if other:
-            raise PolymlpLabError(
-                f"structure {d['index']} holds {', '.join(other)}, not in the system {'-'.join(elements)}")
-    groups = _group_duplicates(described, energy_tol, volume_tol)
-    chosen = [described[g[0]] for g in groups]
-    refs = _references(chosen, elements, references)
-    counts = [[d["counts"].get(e, 0) for e in elements] for d in chosen]
-    x = [c[1] / sum(c) if len(elements) == 2 else 0.0 for c in counts]
-    e_form = [f for _, f in formation_energies(
-        zip(x, (d["energy_per_atom"] for d in chosen)),
-        (refs[elements[0]], refs[elements[-1]] if len(elements) == 2 else 0.0))]
-    hull = convex_hull(x, e_form)
-    entries = []
-    for d, c, xb, ef, above, group in zip(chosen, counts, x, e_form, hull["e_above_hull"], groups):
-        atoms = structures[d["index"]]
-        entries.append(HullEntry(
-            name=str(atoms.info.get("name", f"structure-{d['index']}")),
-            formula=_formula(elements, c), x_B=float(xb), energy_per_atom=d["energy_per_atom"],
-            formation_energy=float(ef), e_above_hull=float(above), spacegroup=d["spacegroup"],
-            spacegroup_number=d["spacegroup_number"], volume_per_atom=d["volume_per_atom"],
-            n_found=len(group), file=atoms.info.get("file"), atoms=atoms,
-        ))
-    entries.sort(key=lambda e: (e.x_B, e.energy_per_atom))
-    return SearchResult(elements=elements, references=refs, window_meV=float(window_meV),
-                        entries=tuple(entries), hull_x=np.asarray(hull["hull_x"]),
-                        hull_formation_energy=np.asarray(hull["hull_e"]))
-
-
 # ----------------------------------------------------------------------------- the search
 
 
-def _calculator_spec(calc) -> tuple:
-    """(spec for the tasks, description for search.json)."""
-    paths = None
-    if isinstance(calc, (str, os.PathLike)):
-        paths = [calc]
-    elif isinstance(calc, (list, tuple)) and calc and all(isinstance(p, (str, os.PathLike)) for p in calc):
-        paths = list(calc)
+def potential_paths(value):
+    """The potential file(s) ``value`` names (a path or a list of paths), else None."""
+    if isinstance(value, (str, os.PathLike)):
+        return [value]
+    if (isinstance(value, (list, tuple)) and value
+            and all(isinstance(p, (str, os.PathLike)) for p in value)):
+        return list(value)
+    return None
+
+
+def _calculator_spec(calc, elements) -> tuple:
+    """(spec for the tasks, the run's inputs): polymlp files are checked to load here, and
+    to know ``elements``, before any trial."""
+    paths = potential_paths(calc)
+    inputs = calculator_inputs(calc)
     if paths is not None:
         paths = tuple(str(Path(p).resolve()) for p in paths)
-        missing = [p for p in paths if not Path(p).is_file()]
+        potential = _cached_potential(paths, inputs["potential"])
+        missing = [e for e in elements if e not in potential.elements]
         if missing:
-            raise PolymlpLabError(f"potential file not found: {', '.join(missing)}")
-        return ("potential", paths), list(paths)
+            raise PolymlpLabError(f"the potential does not know {', '.join(missing)} "
+                                  f"(it knows {', '.join(potential.elements)})")
+        return ("potential", paths, inputs["potential"]), inputs
     import cloudpickle
 
     try:
@@ -661,33 +207,12 @@ def _calculator_spec(calc) -> tuple:
             f"the calculator ({type(calc).__name__}) cannot be pickled for the Dask workers: {exc}; "
             "pass a picklable calculator or a polymlp file path"
         ) from exc
-    return ("pickled", payload), type(calc).__name__
+    return ("pickled", payload), inputs
 
 
-def _check_settings(out: Path, settings: dict) -> None:
-    settings = json.loads(json.dumps(settings))
-    path = out / "search.json"
-    if path.is_file():
-        saved = json.loads(path.read_text())
-        differ = [f"{k}: {saved.get(k)!r} now {v!r}" for k, v in settings.items() if saved.get(k) != v]
-        if differ:
-            raise PolymlpLabError(
-                f"{out} holds a search with other settings ({'; '.join(differ)}): use another out")
-    else:
-        write_text_atomic(path, json.dumps(settings, indent=1))
-
-
-def _read_trials(out: Path) -> dict:
-    """Trial number → record, for every trial recorded under ``out/trials``."""
-    records = (json.loads(p.read_text()) for p in sorted((out / "trials").glob("trial-*.json")))
-    return {r["trial"]: r for r in records}
-
-
-def _record(out: Path, result: dict) -> None:
-    record = result["record"]
-    if result["extxyz"] is not None:
-        write_text_atomic(out / record["file"], result["extxyz"])
-    write_text_atomic(out / "trials" / f"{record['name']}.json", json.dumps(record, indent=1))
+def _trial_task(spec, task: dict) -> dict:
+    """One task of :func:`~polymlp_lab.runs.map_tasks`: :func:`run_trial` of ``task``."""
+    return run_trial(spec, **task)
 
 
 def run_search(calc_or_potential_path, elements, *, max_atoms: int, trials: int,
@@ -695,7 +220,8 @@ def run_search(calc_or_potential_path, elements, *, max_atoms: int, trials: int,
                steps: int = 300, scheduler: Optional[str] = None, n_workers: Optional[int] = None,
                volume_per_atom=None, min_distance=None, references=None,
                window_meV: float = 50.0, symprec: float = 0.1, energy_tol: float = 1e-3,
-               volume_tol: float = 0.02, progress: bool = True) -> SearchResult:
+               volume_tol: float = 0.02, progress: bool = True,
+               restart: bool = False) -> SearchResult:
     """Random structure search on Dask, resumable; returns the hull of the unique structures.
 
     Trial ``i`` relaxes a random structure of composition ``enumerate_compositions(...)[i %
@@ -710,7 +236,8 @@ def run_search(calc_or_potential_path, elements, *, max_atoms: int, trials: int,
     max_atoms : int
         Largest cell, atoms.
     trials : int
-        Trials of the search (those recorded under ``out`` are not run again).
+        Trials of the search (those finished under ``out`` are not run again; more than
+        before extend the search).
     composition_range : (float, float)
         Range of x_B of the cells.
     out : str or Path
@@ -724,13 +251,16 @@ def run_search(calc_or_potential_path, elements, *, max_atoms: int, trials: int,
     scheduler : str, optional
         Address of a running Dask scheduler; None starts a LocalCluster here.
     n_workers : int, optional
-        Single-threaded worker processes of the LocalCluster (default: CPU count).
+        Single-threaded worker processes of the LocalCluster (default: CPU count); 1 runs
+        the trials in this process, without Dask.
     volume_per_atom, min_distance
         Random structures, see :func:`random_structure`.
     references, window_meV, symprec, energy_tol, volume_tol
         Hull and duplicates, see :func:`hull_from_structures`.
     progress : bool
         Show a tqdm progress bar of the trials.
+    restart : bool
+        Start afresh, deleting what an earlier search wrote in ``out`` (``--restart``).
 
     Returns
     -------
@@ -740,11 +270,11 @@ def run_search(calc_or_potential_path, elements, *, max_atoms: int, trials: int,
     Raises
     ------
     PolymlpLabError
-        Bad arguments, ``out`` holding a search with other settings, or a hull impossible to
-        build (e.g. every trial of an element failed and no reference is given).
+        Bad arguments, a potential file that does not load, ``out`` holding a search with
+        other settings or another potential (:class:`~polymlp_lab.runs.RunMismatchError`),
+        or a hull impossible to build (e.g. every trial of an element failed and no
+        reference is given).
     """
-    from tqdm.auto import tqdm
-
     elements = _check_elements(elements)
     compositions = enumerate_compositions(elements, max_atoms, composition_range)
     trials = _check_int("trials", trials, 1)
@@ -755,64 +285,52 @@ def run_search(calc_or_potential_path, elements, *, max_atoms: int, trials: int,
     # bad arguments raise here, not in every trial
     volume_range = None if volume_per_atom is None else list(_volume_range(elements, volume_per_atom))
     _pair_thresholds(elements, MIN_DISTANCE_FACTOR, min_distance)
-    spec, description = _calculator_spec(calc_or_potential_path)
-    out = Path(out)
-    (out / "trials").mkdir(parents=True, exist_ok=True)
-    _check_settings(out, dict(
-        elements=elements, calculator=description, max_atoms=max_atoms,
+    spec, inputs = _calculator_spec(calc_or_potential_path, elements)
+    settings = dict(
+        elements=elements, max_atoms=max_atoms,
         composition_range=[float(v) for v in composition_range] if len(elements) == 2 else None,
-        seed=seed,
-        fmax=float(fmax), steps=steps, volume_per_atom=volume_range,
-        min_distance=None if min_distance is None else float(min_distance)))
-    todo = [i for i in range(trials) if i not in _read_trials(out)]
+        seed=seed, fmax=float(fmax), steps=steps, volume_per_atom=volume_range,
+        min_distance=None if min_distance is None else float(min_distance), trials=trials)
+    run = open_run(out, kind=KIND, settings=settings, inputs=inputs, counts=("trials",),
+                   restart=restart)
+    run.owns(TRIALS, HULL_FILE)
+    out = run.path
+    (out / TRIALS).mkdir(exist_ok=True)
 
-    if todo:
-        from distributed import Client, LocalCluster, as_completed
+    def done(record) -> bool:  # "ok", with its structure file
+        return record.get("status") == "ok" and (out / str(record.get("file"))).is_file()
 
-        if scheduler:
-            client, cluster = Client(scheduler), None
-        else:
-            cluster = LocalCluster(n_workers=int(n_workers or os.cpu_count() or 1),
-                                   threads_per_worker=1, processes=True,
-                                   dashboard_address=":0", silence_logs=logging.ERROR)
-            client = Client(cluster)
-        bar = tqdm(total=trials, initial=trials - len(todo), desc="trials", unit="trial",
-                   disable=not progress)
-        failed = 0
-        try:
-            [shared_spec] = client.scatter([spec], broadcast=True)
-            futures = {
-                client.submit(run_trial, shared_spec, elements, compositions[i % len(compositions)],
-                              seed=seed, trial=i, fmax=float(fmax), steps=steps,
-                              volume_per_atom=volume_per_atom, min_distance=min_distance,
-                              pure=False, priority=sum(compositions[i % len(compositions)]),
-                              key=f"structure-search-{_trial_name(i)}-{time.time_ns()}"): i
-                for i in todo
-            }
-            for future in as_completed(futures):
-                try:
-                    result = future.result()
-                except Exception as exc:  # the task itself failed (worker lost, ...)
-                    i = futures[future]
-                    record = _new_record(i, elements, compositions[i % len(compositions)])
-                    record["status"] = _failure(exc)
-                    result = {"record": record, "extxyz": None}
-                _record(out, result)
-                failed += result["record"]["status"] != "ok"
-                bar.set_postfix(failed=failed, refresh=False)
-                bar.update(1)
-        finally:
-            bar.close()
-            client.close()
-            if cluster is not None:
-                cluster.close()
+    finished = {name for name, record in run.read_records().items() if done(record)}
+    tasks = {}
+    for i in range(trials):
+        if _trial_name(i) not in finished:
+            tasks[_trial_name(i)] = dict(
+                elements=elements, counts=compositions[i % len(compositions)], seed=seed,
+                trial=i, fmax=float(fmax), steps=steps, volume_per_atom=volume_per_atom,
+                min_distance=min_distance)
+
+    def on_result(name, result, error):
+        if error is not None:  # the task itself failed (worker lost, ...)
+            task = tasks[name]
+            record = _new_record(task["trial"], elements, task["counts"])
+            record["status"] = _failure(error)
+            result = {"record": record, "extxyz": None}
+        record = result["record"]
+        if result["extxyz"] is not None:  # the structure first: an "ok" record has its file
+            write_text_atomic(out / record["file"], result["extxyz"])
+        run.write_record(name, record)
+
+    map_tasks(_trial_task, tasks, on_result=on_result, scheduler=scheduler,
+              n_workers=n_workers, shared=(spec,), progress=progress, desc="trials",
+              total=trials, priority={name: sum(t["counts"]) for name, t in tasks.items()})
 
     from ase.io import read
 
-    records = [r for i, r in sorted(_read_trials(out).items()) if i < trials]
+    saved = run.read_records()
+    records = [saved[_trial_name(i)] for i in range(trials) if _trial_name(i) in saved]
     structures = []
     for r in records:
-        if r["status"] == "ok":
+        if done(r):
             atoms = read(out / r["file"], format="extxyz")
             atoms.info.update(name=r["name"], file=r["file"])
             structures.append(atoms)
@@ -820,7 +338,7 @@ def run_search(calc_or_potential_path, elements, *, max_atoms: int, trials: int,
                                   window_meV=window_meV, symprec=symprec,
                                   energy_tol=energy_tol, volume_tol=volume_tol)
     result = replace(result, trials=tuple(records))
-    write_text_atomic(out / "hull.json", json.dumps(result.as_dict(), indent=1))
+    write_text_atomic(out / HULL_FILE, json.dumps(result.as_dict(), indent=1))
     return result
 
 
