@@ -4,6 +4,7 @@ JSON-ready values."""
 import math
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -41,22 +42,32 @@ def check_output_dir(path) -> Path:
     return path
 
 
-def write_text_atomic(path, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` through a temporary file renamed over it."""
+@contextmanager
+def atomic_path(path):
+    """A temporary path beside ``path`` to write to; renamed over ``path`` when the block
+    ends, removed if it raises: a kill never leaves half a file."""
     path = Path(path)
     temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
+    try:
+        yield temporary
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
     temporary.replace(path)
-    return path
+
+
+def write_text_atomic(path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file renamed over it."""
+    with atomic_path(path) as temporary:
+        temporary.write_text(text, encoding="utf-8")
+    return Path(path)
 
 
 def write_bytes_atomic(path, data: bytes) -> Path:
     """Write ``data`` to ``path`` through a temporary file renamed over it."""
-    path = Path(path)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_bytes(data)
-    temporary.replace(path)
-    return path
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(data)
+    return Path(path)
 
 
 def jsonable(value):

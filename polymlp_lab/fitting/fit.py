@@ -9,7 +9,6 @@ and the one with the lowest weighted test RMSE is kept, as pypolymlp does.
 
 import concurrent.futures
 import hashlib
-import os
 import time
 from pathlib import Path
 from typing import Optional
@@ -17,6 +16,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import PolymlpLabError
+from ..files import atomic_path
 from .datasets import Dataset, validate_dataset
 from .gram import NormalEquations, block_of, reference_energy, structure_rows
 
@@ -323,9 +323,8 @@ class PolymlpFit:
             state.update(eq.state(kind))
         for (kind, k), mask in done.items():
             state[f"done_{kind}_{k}"] = mask
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, **state)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, **state)
 
     @staticmethod
     def _load_checkpoint(path, fingerprint, sums, done):

@@ -40,7 +40,7 @@ from pathlib import Path
 
 from ..errors import PolymlpLabError
 from ..files import check_output_dir
-from .search import RESULT_COLUMNS, result_files, table_columns, write_front
+from .search import RESULT_COLUMNS, result_files, table_columns, write_figure, write_front
 
 DEFAULT_ERROR_KEY = "test"
 ERROR_FILE = "polymlp_error.yaml"
@@ -341,10 +341,6 @@ def write_pareto(folder, out, *, error_key=None, error="energy", system=None):
     """Read the grid of ``folder`` (:func:`read_grid`) and write ``out/models.csv``,
     ``out/pareto.csv`` (with ``on_convex_hull``), ``out/summary.json`` and
     ``out/pareto.png``, each file atomically. Returns (rows, front)."""
-    import matplotlib.pyplot as plt
-
-    from .search import plot_pareto
-
     if error not in ("energy", "force"):
         raise PolymlpLabError(f"error must be 'energy' or 'force', not {error!r}")
     folder, out = Path(folder), Path(out)
@@ -363,11 +359,5 @@ def write_pareto(folder, out, *, error_key=None, error="energy", system=None):
         title += f": {dataset_label(datasets[0])}"
     elif error_key is not None:
         title += f": datasets matching '{error_key}'"
-    figure = plot_pareto({title: drawable}, error=error)
-    temporary = out / "pareto.png.tmp"
-    try:
-        figure.savefig(temporary, format="png", dpi=150)
-    finally:
-        plt.close(figure)
-    temporary.replace(out / "pareto.png")
+    write_figure(out, drawable, error=error, system=title)
     return rows, front

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PolymlpLabError
-from ..files import write_bytes_atomic, write_text_atomic
+from ..files import atomic_path, write_bytes_atomic, write_text_atomic
 from ..runs import reopen_run
 from .candidates import ModelSpec
 from .pareto import lower_convex_hull_mask, pareto_mask
@@ -149,13 +149,11 @@ def time_models(out, elements, *, repeats=5, steps=3, progress=True, run=None) -
 
 
 def _write_csv(path: Path, rows, columns):
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as handle:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
             writer.writerow(row)
-    tmp.replace(path)
 
 
 def result_files(out) -> list:
@@ -384,7 +382,7 @@ def write_figure(out, rows, *, error: str = "energy", system: str = "") -> Path:
 
 
 def plot_pareto(systems: dict, *, error: str = "energy"):
-    """Figure like the seed paper's Figure 1: test RMSE against cost (log) for every model,
+    """Figure like Figure 1 of Seko and Wakai's Repository paper: test RMSE against cost (log) for every model,
     the Pareto front and the convex-hull models, one panel per system ({name: rows})."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter

@@ -61,6 +61,7 @@ from ase.data import atomic_masses, atomic_numbers
 from ase.neighborlist import neighbor_list
 
 from ..errors import PolymlpLabError, UnknownElementError
+from ..files import atomic_path
 
 __all__ = [
     "SuttonChenParams", "SUTTON_CHEN", "UnknownSuttonChenElementError",
@@ -319,8 +320,7 @@ def write_sutton_chen_eam_alloy(
                   for e, q in zip(elements, p)),
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as fd:
+    with atomic_path(path) as tmp, open(tmp, "w") as fd:
         for line in header:
             fd.write(line.replace("\n", " ") + "\n")
         fd.write(f"{len(elements)} {' '.join(elements)}\n")
@@ -333,7 +333,6 @@ def write_sutton_chen_eam_alloy(
         for i in range(len(elements)):
             for j in range(i + 1):
                 _write_block(fd, r * model.pair[i][j][0](r))
-    os.replace(tmp, path)
     return path
 
 

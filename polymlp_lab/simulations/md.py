@@ -24,7 +24,7 @@ from ase.md.langevin import Langevin
 from ase.md.verlet import VelocityVerlet
 
 from ..errors import PolymlpLabError
-from ..files import write_text_atomic
+from ..files import atomic_path, write_text_atomic
 from ..units import EV_PER_A3_IN_GPA
 
 ENSEMBLES = ("nve", "nvt", "npt")
@@ -402,8 +402,6 @@ def _rewrite_log(path: Path, settings: MDSettings, records) -> None:
 
 def _truncate_trajectory(path: Path, frames) -> None:
     """``path`` rewritten to hold exactly ``frames`` (through a temporary file)."""
-    temporary = path.with_name(path.name + ".tmp")
-    with Trajectory(temporary, "w") as traj:
+    with atomic_path(path) as temporary, Trajectory(temporary, "w") as traj:
         for frame in frames:
             traj.write(frame)
-    temporary.replace(path)
