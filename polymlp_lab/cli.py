@@ -12,6 +12,11 @@ from .files import check_output_dir
 from .units import EV_PER_A3_IN_GPA
 
 
+def _pot_argument(parser) -> None:
+    parser.add_argument("--pot", action="append", required=True,
+                        help="potential file (polymlp.yaml or polymlp.lammps); repeat for a hybrid")
+
+
 def _headless_plots() -> None:
     """The command draws into files: Matplotlib's non-interactive backend."""
     import matplotlib
@@ -56,6 +61,13 @@ def _eval(args) -> int:
     return 0
 
 
+def _eval_arguments(parser) -> None:
+    _pot_argument(parser)
+    parser.add_argument("--format", default=None, help="ase.io format of the structures (default: guess)")
+    parser.add_argument("--json", action="store_true", help="print JSON for machines")
+    parser.add_argument("structures", nargs="+", help="structure files (POSCAR, extxyz, cif, ...)")
+
+
 def _eval_record(potential, atoms, name) -> dict:
     """The ``eval`` record of one structure (``name``: the file, or ``file@frame``)."""
     result = potential.evaluate(atoms)  # NonFiniteResultError for NaN/inf results
@@ -90,6 +102,15 @@ def _fit(args) -> int:
     times = ", ".join(f"{k[:-2]} {v:.1f} s" for k, v in fit.timings_.items())
     print(f"polymlp-lab: wrote polymlp.yaml, polymlp_error.yaml, predictions/ in {args.output} ({times})")
     return 0
+
+
+def _fit_arguments(parser) -> None:
+    parser.add_argument("infile", help="pypolymlp input file (polymlp.in)")
+    parser.add_argument("--output", default=".", help="directory for polymlp.yaml and reports")
+    parser.add_argument("--checkpoint", default=None,
+                        help="file keeping finished structures; rerun to resume an interrupted fit")
+    parser.add_argument("--workers", type=int, default=None, help="threads (default: all cores)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _grid(args) -> int:
@@ -145,6 +166,32 @@ def _grid(args) -> int:
     return 0
 
 
+def _grid_arguments(parser) -> None:
+    parser.add_argument("--elements", nargs="+", required=True, help="element symbols, model order")
+    parser.add_argument("--data", nargs="+", required=True, help="training data files or globs")
+    parser.add_argument("--test-data", nargs="+", help="test data (default: split from --data)")
+    parser.add_argument("--out", required=True, help="output directory (rerun to resume)")
+    parser.add_argument("--scheduler", help="address of an existing Dask scheduler")
+    parser.add_argument("--workers", type=int, help="LocalCluster workers (default: all cores)")
+    parser.add_argument("--atomic-energy", nargs="+", metavar="EL=eV", help="isolated-atom energies")
+    parser.add_argument("--cutoffs", nargs="+", type=float, help="cutoffs, Å (default: pypolymlp's)")
+    parser.add_argument("--n-gaussians", nargs="+", type=int, help="numbers of Gaussians")
+    parser.add_argument("--feature-types", nargs="+", default=["pair", "gtinv"], choices=["pair", "gtinv"])
+    parser.add_argument("--model-types", nargs="+", type=int, default=[2, 3, 4])
+    parser.add_argument("--pair-max-ps", nargs="+", type=int, default=[2, 3])
+    parser.add_argument("--gtinv-order-max", type=int, default=4)
+    parser.add_argument("--gtinv-maxl-max", nargs="+", type=int, help="largest max_l per order (12 8 2 1 1)")
+    parser.add_argument("--max-features", type=int, help="skip models with more coefficients")
+    parser.add_argument("--alphas", nargs=3, type=float, default=[-4, 1, 6],
+                        metavar=("LOG10_MIN", "LOG10_MAX", "N"), help="ridge alphas (pypolymlp's -4 1 6)")
+    parser.add_argument("--error", choices=["energy", "force"], default="energy",
+                        help="test RMSE the Pareto front is drawn on")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--restart", action="store_true",
+                        help="start afresh in --out, deleting what an earlier grid wrote there "
+                        "(a grid of other settings or data is otherwise refused)")
+
+
 def _pareto(args) -> int:
     _headless_plots()
     from .grid.external import dataset_label, write_pareto
@@ -163,6 +210,19 @@ def _pareto(args) -> int:
           f"convex hull; tables in {args.out}/models.csv, {args.out}/pareto.csv, "
           f"figure {args.out}/pareto.png")
     return 0
+
+
+def _pareto_arguments(parser) -> None:
+    parser.add_argument("--from", dest="source", required=True, metavar="DIR",
+                        help="folder of model folders (polymlp_error.yaml, polymlp_cost.yaml), "
+                        "or a polymlp-lab grid (records/*.json)")
+    parser.add_argument("--error-key", metavar="KEY",
+                        help="RMSE of the first dataset whose name contains KEY (pypolymlp's --key "
+                        "rule; default: the first test dataset)")
+    parser.add_argument("--error", choices=["energy", "force"], default="energy",
+                        help="test RMSE the Pareto front is drawn on")
+    parser.add_argument("--out", required=True, help="output directory (models.csv, pareto.csv, "
+                        "summary.json, pareto.png)")
 
 
 def _card(args) -> int:
@@ -231,6 +291,23 @@ def _card(args) -> int:
     return 0
 
 
+def _card_arguments(parser) -> None:
+    parser.add_argument("--pot", help="potential file (polymlp.yaml or polymlp.lammps)")
+    parser.add_argument("--repository",
+                        help="a Kyoto Repository entry (<system>/ with polymlps/ and predictions/), "
+                             "its polymlps/, or a folder of <name>/polymlp.yaml: a card per MLP, "
+                             "beside the Repository's predictions where the entry has them")
+    parser.add_argument("--out", required=True, help="output directory (card.json, plots, index.html)")
+    parser.add_argument("--prototypes", nargs="+", help="prototype names (default: all)")
+    parser.add_argument("--detailed", type=int, default=3,
+                        help="lowest structures per composition with EOS, elastic and phonons")
+    parser.add_argument("--eam-peer", nargs="?", const=True, default=None, metavar="FILE.eam.alloy",
+                        help="also the card of an EAM on the same prototypes, compared side by "
+                             "side: the given .eam.alloy file, or bare, a Sutton-Chen EAM of the "
+                             "same elements (Ni Cu Rh Pd Ag Ir Pt Au Al Pb)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def _read_structure(path, format=None):
     from ase.io import read
 
@@ -276,6 +353,31 @@ def _md(args) -> int:
         print(f"polymlp-lab: the run stopped early: {result.failed}", file=sys.stderr)
         return 1
     return 0
+
+
+def _md_arguments(parser) -> None:
+    _pot_argument(parser)
+    parser.add_argument("--structure", required=True, help="starting structure (POSCAR, extxyz, ...)")
+    parser.add_argument("--supercell", nargs=3, type=int, metavar=("N1", "N2", "N3"),
+                        help="repeat the structure first")
+    parser.add_argument("--ensemble", choices=["nve", "nvt", "npt"], default="nve")
+    parser.add_argument("--temperature", type=float, default=300.0,
+                        help="K: thermostat target, and the initial velocities")
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--timestep", type=float, default=1.0, help="fs")
+    parser.add_argument("--thermostat", choices=["nose-hoover", "langevin", "bussi"],
+                        default="nose-hoover", help="for nvt")
+    parser.add_argument("--barostat", choices=["mtk", "mtk-aniso", "berendsen"], default="mtk",
+                        help="for npt (mtk: isotropic)")
+    parser.add_argument("--pressure", type=float, default=0.0, help="GPa, for npt")
+    parser.add_argument("--interval", type=int, default=10, help="steps between records and frames")
+    parser.add_argument("--seed", type=int, default=0, help="initial velocities and thermostat noise")
+    parser.add_argument("--skin", type=float, default=1.0, help="neighbour-list skin, Å")
+    parser.add_argument("--out", required=True, help="output directory (rerun to resume or extend)")
+    parser.add_argument("--restart", action="store_true",
+                        help="start afresh, deleting what an earlier run wrote in --out "
+                        "(a run of other settings or inputs is otherwise refused)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _single_element(potential, element) -> str:
@@ -324,6 +426,26 @@ def _gb(args) -> int:
     return 0
 
 
+def _gb_arguments(parser) -> None:
+    _pot_argument(parser)
+    parser.add_argument("--sigma", help="Σ values, e.g. 3,9,11 (default: every Σ up to --max-sigma)")
+    parser.add_argument("--max-sigma", type=int, default=33, help="largest Σ of the table")
+    parser.add_argument("--element", help="the fcc element (default: the potential's only one)")
+    parser.add_argument("--a", type=float, help="starting lattice constant, Å (relaxed first)")
+    parser.add_argument("--grid", nargs=2, type=int, default=[3, 3], metavar=("NX", "NY"),
+                        help="in-plane rigid-body translations tried")
+    parser.add_argument("--expansions", nargs="+", type=float, default=[0.0, 0.5],
+                        help="normal expansions tried at each boundary, Å")
+    parser.add_argument("--fmax", type=float, default=0.005, help="relaxation criterion, eV/Å")
+    parser.add_argument("--steps", type=int, default=500, help="largest number of optimizer steps")
+    parser.add_argument("--thickness", type=float, default=20.0, help="smallest grain thickness, Å")
+    parser.add_argument("--out", required=True,
+                        help="output directory (rerun to resume; more --sigma extend)")
+    parser.add_argument("--restart", action="store_true",
+                        help="start afresh, deleting what an earlier run wrote in --out")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def _rss(args) -> int:
     check_output_dir(args.out)  # a file or read-only folder is refused before any work
     from .simulations.structure_search import plot_hull, run_search
@@ -343,6 +465,26 @@ def _rss(args) -> int:
           f"{len(result.entries)} unique structures; stable: {stable}; "
           f"{len(result.metastable)} within {args.window:g} meV/atom; {args.out}/hull.json")
     return 0
+
+
+def _rss_arguments(parser) -> None:
+    _pot_argument(parser)
+    parser.add_argument("--elements", nargs="+", required=True, help="one or two element symbols")
+    parser.add_argument("--max-atoms", type=int, required=True, help="largest cell, atoms")
+    parser.add_argument("--trials", type=int, required=True, help="random structures relaxed")
+    parser.add_argument("--composition-range", nargs=2, type=float, default=[0.0, 1.0],
+                        metavar=("XMIN", "XMAX"), help="range of the fraction of the second element")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fmax", type=float, default=0.05, help="relaxation criterion, eV/Å")
+    parser.add_argument("--steps", type=int, default=300, help="largest number of optimizer steps")
+    parser.add_argument("--window", type=float, default=50.0,
+                        help="metastable window above the hull, meV/atom")
+    parser.add_argument("--scheduler", help="address of an existing Dask scheduler")
+    parser.add_argument("--workers", type=int, help="LocalCluster workers (default: all cores)")
+    parser.add_argument("--out", required=True, help="output directory (rerun to resume or extend)")
+    parser.add_argument("--restart", action="store_true",
+                        help="start afresh, deleting what an earlier search wrote in --out")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def warmup() -> float:
@@ -380,142 +522,34 @@ def warmup() -> float:
     return time.perf_counter() - start
 
 
+COMMANDS = {  # name: (help, the function adding its arguments, its handler)
+    "eval": ("energy, forces and stress of structures", _eval_arguments, _eval),
+    "fit": ("fit a potential from a pypolymlp polymlp.in", _fit_arguments, _fit),
+    "grid": ("train and time a grid of models; Pareto front of cost vs error",
+             _grid_arguments, _grid),
+    "pareto": ("Pareto front and convex hull of a grid made elsewhere (pypolymlp's "
+               "polymlp-*/ folders, or ours)", _pareto_arguments, _pareto),
+    "card": ("property card: prototypes, EOS, elastic, phonons, hull", _card_arguments, _card),
+    "md": ("molecular dynamics: NVE, NVT or NPT; md.json and trajectory", _md_arguments, _md),
+    "gb": ("FCC <110> symmetric tilt grain boundaries; energies in gb.json",
+           _gb_arguments, _gb),
+    "rss": ("random structure search on Dask; convex hull in hull.json",
+            _rss_arguments, _rss),
+}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="polymlp-lab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    ev = sub.add_parser("eval", help="energy, forces and stress of structures")
-    ev.add_argument("--pot", action="append", required=True,
-                    help="potential file (polymlp.yaml or polymlp.lammps); repeat for a hybrid")
-    ev.add_argument("--format", default=None, help="ase.io format of the structures (default: guess)")
-    ev.add_argument("--json", action="store_true", help="print JSON for machines")
-    ev.add_argument("structures", nargs="+", help="structure files (POSCAR, extxyz, cif, ...)")
-    ft = sub.add_parser("fit", help="fit a potential from a pypolymlp polymlp.in")
-    ft.add_argument("infile", help="pypolymlp input file (polymlp.in)")
-    ft.add_argument("--output", default=".", help="directory for polymlp.yaml and reports")
-    ft.add_argument("--checkpoint", default=None,
-                    help="file keeping finished structures; rerun to resume an interrupted fit")
-    ft.add_argument("--workers", type=int, default=None, help="threads (default: all cores)")
-    ft.add_argument("--quiet", action="store_true", help="no progress bar")
-    gr = sub.add_parser("grid", help="train and time a grid of models; Pareto front of cost vs error")
-    gr.add_argument("--elements", nargs="+", required=True, help="element symbols, model order")
-    gr.add_argument("--data", nargs="+", required=True, help="training data files or globs")
-    gr.add_argument("--test-data", nargs="+", help="test data (default: split from --data)")
-    gr.add_argument("--out", required=True, help="output directory (rerun to resume)")
-    gr.add_argument("--scheduler", help="address of an existing Dask scheduler")
-    gr.add_argument("--workers", type=int, help="LocalCluster workers (default: all cores)")
-    gr.add_argument("--atomic-energy", nargs="+", metavar="EL=eV", help="isolated-atom energies")
-    gr.add_argument("--cutoffs", nargs="+", type=float, help="cutoffs, Å (default: pypolymlp's)")
-    gr.add_argument("--n-gaussians", nargs="+", type=int, help="numbers of Gaussians")
-    gr.add_argument("--feature-types", nargs="+", default=["pair", "gtinv"], choices=["pair", "gtinv"])
-    gr.add_argument("--model-types", nargs="+", type=int, default=[2, 3, 4])
-    gr.add_argument("--pair-max-ps", nargs="+", type=int, default=[2, 3])
-    gr.add_argument("--gtinv-order-max", type=int, default=4)
-    gr.add_argument("--gtinv-maxl-max", nargs="+", type=int, help="largest max_l per order (12 8 2 1 1)")
-    gr.add_argument("--max-features", type=int, help="skip models with more coefficients")
-    gr.add_argument("--alphas", nargs=3, type=float, default=[-4, 1, 6],
-                    metavar=("LOG10_MIN", "LOG10_MAX", "N"), help="ridge alphas (pypolymlp's -4 1 6)")
-    gr.add_argument("--error", choices=["energy", "force"], default="energy",
-                    help="test RMSE the Pareto front is drawn on")
-    gr.add_argument("--quiet", action="store_true", help="no progress bar")
-    gr.add_argument("--restart", action="store_true",
-                    help="start afresh in --out, deleting what an earlier grid wrote there "
-                    "(a grid of other settings or data is otherwise refused)")
-    pa = sub.add_parser("pareto", help="Pareto front and convex hull of a grid made elsewhere "
-                        "(pypolymlp's polymlp-*/ folders, or ours)")
-    pa.add_argument("--from", dest="source", required=True, metavar="DIR",
-                    help="folder of model folders (polymlp_error.yaml, polymlp_cost.yaml), "
-                    "or a polymlp-lab grid (records/*.json)")
-    pa.add_argument("--error-key", metavar="KEY",
-                    help="RMSE of the first dataset whose name contains KEY (pypolymlp's --key "
-                    "rule; default: the first test dataset)")
-    pa.add_argument("--error", choices=["energy", "force"], default="energy",
-                    help="test RMSE the Pareto front is drawn on")
-    pa.add_argument("--out", required=True, help="output directory (models.csv, pareto.csv, "
-                    "summary.json, pareto.png)")
-    cd = sub.add_parser("card", help="property card: prototypes, EOS, elastic, phonons, hull")
-    cd.add_argument("--pot", help="potential file (polymlp.yaml or polymlp.lammps)")
-    cd.add_argument("--repository",
-                    help="a Kyoto Repository entry (<system>/ with polymlps/ and predictions/), "
-                         "its polymlps/, or a folder of <name>/polymlp.yaml: a card per MLP, "
-                         "beside the Repository's predictions where the entry has them")
-    cd.add_argument("--out", required=True, help="output directory (card.json, plots, index.html)")
-    cd.add_argument("--prototypes", nargs="+", help="prototype names (default: all)")
-    cd.add_argument("--detailed", type=int, default=3,
-                    help="lowest structures per composition with EOS, elastic and phonons")
-    cd.add_argument("--eam-peer", nargs="?", const=True, default=None, metavar="FILE.eam.alloy",
-                    help="also the card of an EAM on the same prototypes, compared side by "
-                         "side: the given .eam.alloy file, or bare, a Sutton-Chen EAM of the "
-                         "same elements (Ni Cu Rh Pd Ag Ir Pt Au Al Pb)")
-    cd.add_argument("--quiet", action="store_true", help="no progress bars")
-    md = sub.add_parser("md", help="molecular dynamics: NVE, NVT or NPT; md.json and trajectory")
-    md.add_argument("--pot", action="append", required=True,
-                    help="potential file (polymlp.yaml or polymlp.lammps); repeat for a hybrid")
-    md.add_argument("--structure", required=True, help="starting structure (POSCAR, extxyz, ...)")
-    md.add_argument("--supercell", nargs=3, type=int, metavar=("N1", "N2", "N3"),
-                    help="repeat the structure first")
-    md.add_argument("--ensemble", choices=["nve", "nvt", "npt"], default="nve")
-    md.add_argument("--temperature", type=float, default=300.0,
-                    help="K: thermostat target, and the initial velocities")
-    md.add_argument("--steps", type=int, default=1000)
-    md.add_argument("--timestep", type=float, default=1.0, help="fs")
-    md.add_argument("--thermostat", choices=["nose-hoover", "langevin", "bussi"],
-                    default="nose-hoover", help="for nvt")
-    md.add_argument("--barostat", choices=["mtk", "mtk-aniso", "berendsen"], default="mtk",
-                    help="for npt (mtk: isotropic)")
-    md.add_argument("--pressure", type=float, default=0.0, help="GPa, for npt")
-    md.add_argument("--interval", type=int, default=10, help="steps between records and frames")
-    md.add_argument("--seed", type=int, default=0, help="initial velocities and thermostat noise")
-    md.add_argument("--skin", type=float, default=1.0, help="neighbour-list skin, Å")
-    md.add_argument("--out", required=True, help="output directory (rerun to resume or extend)")
-    md.add_argument("--restart", action="store_true", help="start again, ignoring an earlier run")
-    md.add_argument("--quiet", action="store_true", help="no progress bar")
-    gb = sub.add_parser("gb", help="FCC <110> symmetric tilt grain boundaries; energies in gb.json")
-    gb.add_argument("--pot", action="append", required=True,
-                    help="potential file (polymlp.yaml or polymlp.lammps); repeat for a hybrid")
-    gb.add_argument("--sigma", help="Σ values, e.g. 3,9,11 (default: every Σ up to --max-sigma)")
-    gb.add_argument("--max-sigma", type=int, default=33, help="largest Σ of the table")
-    gb.add_argument("--element", help="the fcc element (default: the potential's only one)")
-    gb.add_argument("--a", type=float, help="starting lattice constant, Å (relaxed first)")
-    gb.add_argument("--grid", nargs=2, type=int, default=[3, 3], metavar=("NX", "NY"),
-                    help="in-plane rigid-body translations tried")
-    gb.add_argument("--expansions", nargs="+", type=float, default=[0.0, 0.5],
-                    help="normal expansions tried at each boundary, Å")
-    gb.add_argument("--fmax", type=float, default=0.005, help="relaxation criterion, eV/Å")
-    gb.add_argument("--steps", type=int, default=500, help="largest number of optimizer steps")
-    gb.add_argument("--thickness", type=float, default=20.0, help="smallest grain thickness, Å")
-    gb.add_argument("--out", required=True,
-                    help="output directory (rerun to resume; more --sigma extend)")
-    gb.add_argument("--restart", action="store_true",
-                    help="start afresh, deleting what an earlier run wrote in --out")
-    gb.add_argument("--quiet", action="store_true", help="no progress bar")
-    rs = sub.add_parser("rss", help="random structure search on Dask; convex hull in hull.json")
-    rs.add_argument("--pot", action="append", required=True,
-                    help="potential file (polymlp.yaml or polymlp.lammps); repeat for a hybrid")
-    rs.add_argument("--elements", nargs="+", required=True, help="one or two element symbols")
-    rs.add_argument("--max-atoms", type=int, required=True, help="largest cell, atoms")
-    rs.add_argument("--trials", type=int, required=True, help="random structures relaxed")
-    rs.add_argument("--composition-range", nargs=2, type=float, default=[0.0, 1.0],
-                    metavar=("XMIN", "XMAX"), help="range of the fraction of the second element")
-    rs.add_argument("--seed", type=int, default=0)
-    rs.add_argument("--fmax", type=float, default=0.05, help="relaxation criterion, eV/Å")
-    rs.add_argument("--steps", type=int, default=300, help="largest number of optimizer steps")
-    rs.add_argument("--window", type=float, default=50.0,
-                    help="metastable window above the hull, meV/atom")
-    rs.add_argument("--scheduler", help="address of an existing Dask scheduler")
-    rs.add_argument("--workers", type=int, help="LocalCluster workers (default: all cores)")
-    rs.add_argument("--out", required=True, help="output directory (rerun to resume or extend)")
-    rs.add_argument("--restart", action="store_true",
-                    help="start afresh, deleting what an earlier search wrote in --out")
-    rs.add_argument("--quiet", action="store_true", help="no progress bar")
+    for name, (help_text, add_arguments, _) in COMMANDS.items():
+        add_arguments(sub.add_parser(name, help=help_text))
     sub.add_parser("warmup", help="compile the Numba kernels into their on-disk cache")
     args = parser.parse_args(argv)
     if args.command == "warmup":
         print(f"polymlp-lab: engine kernels compiled and cached in {warmup():.1f} s")
         return 0
     try:
-        commands = {"fit": _fit, "grid": _grid, "card": _card, "eval": _eval, "md": _md,
-                    "gb": _gb, "rss": _rss, "pareto": _pareto}
-        return commands[args.command](args)
+        return COMMANDS[args.command][2](args)
     except PolymlpLabError as exc:
         print(f"polymlp-lab: error: {exc}", file=sys.stderr)
         return 2
