@@ -21,6 +21,7 @@ from ase.constraints import FixSymmetry
 
 from ..errors import InvalidStructureError, PolymlpLabError
 from ..units import EV_PER_A3_IN_GPA
+from .symmetry import symmetry_dataset
 
 try:  # ASE >= 3.23
     from ase.filters import FrechetCellFilter as _CellFilter
@@ -321,18 +322,10 @@ def lattice_constants(atoms: Atoms, *, symprec: float = 1e-3) -> dict:
     InvalidStructureError
         Empty or non-periodic structure, or spglib finds no symmetry at this ``symprec``.
     """
-    import spglib
-
     _check_atoms(atoms, periodic=True)
-    cell = (atoms.cell.array, atoms.get_scaled_positions(), atoms.numbers)
-    try:
-        dataset = spglib.get_symmetry_dataset(cell, symprec=symprec)
-    except Exception as err:  # spglib >= 2.5 may raise SpglibError
-        raise InvalidStructureError(f"spglib failed on this structure: {err}") from err
+    dataset = symmetry_dataset(atoms, symprec=symprec)
     if dataset is None:
-        raise InvalidStructureError(
-            f"spglib found no symmetry (symprec={symprec} Å): {spglib.get_error_message()}"
-        )
+        raise InvalidStructureError(f"spglib found no symmetry (symprec={symprec} Å)")
     from ase.geometry import cell_to_cellpar
 
     a, b, c, alpha, beta, gamma = cell_to_cellpar(np.asarray(dataset.std_lattice))

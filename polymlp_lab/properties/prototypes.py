@@ -42,6 +42,7 @@ from ase import Atoms
 from ase.data import atomic_numbers, chemical_symbols, covalent_radii, reference_states
 
 from ..errors import PolymlpLabError
+from .symmetry import symmetry_dataset
 
 __all__ = [
     "PACKING_FRACTION",
@@ -387,17 +388,7 @@ def build(name, elements=None, *, volume_per_atom: Optional[float] = None) -> At
 
 def _spacegroup_number(atoms: Atoms, numbers) -> Optional[int]:
     """spglib's space-group number (symprec 1e-3 Å), None where spglib finds none."""
-    import warnings
-
-    import spglib
-
-    with warnings.catch_warnings():  # spglib 2.x announces its change of error handling
-        warnings.simplefilter("ignore", DeprecationWarning)
-        try:
-            dataset = spglib.get_symmetry_dataset(
-                (atoms.cell[:], atoms.get_scaled_positions(), np.asarray(numbers)), symprec=1e-3)
-        except Exception:  # spglib >= 2.8 raises SpglibError where older ones return None
-            return None
+    dataset = symmetry_dataset(atoms, symprec=1e-3, numbers=numbers)
     return None if dataset is None else int(dataset.number)
 
 

@@ -19,6 +19,7 @@ from ase import Atoms
 
 from ..errors import PolymlpLabError
 from ..properties.hull import convex_hull, formation_energies
+from ..properties.symmetry import symmetry_dataset
 from .random_cells import _check_elements, _formula
 
 __all__ = ["HullEntry", "SearchResult", "hull_from_structures", "unique_structures", "UNITS"]
@@ -142,17 +143,7 @@ class SearchResult:
 
 def _spacegroup(atoms: Atoms, symprec: float) -> tuple:
     """(international symbol, number) by spglib; ("P1", 1) where it finds none."""
-    import warnings
-
-    import spglib
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        try:
-            dataset = spglib.get_symmetry_dataset(
-                (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers), symprec=symprec)
-        except Exception:  # spglib >= 2.8 raises where older ones return None
-            dataset = None
+    dataset = symmetry_dataset(atoms, symprec=symprec)
     return ("P1", 1) if dataset is None else (str(dataset.international), int(dataset.number))
 
 
