@@ -13,11 +13,9 @@ from ase.data import atomic_numbers, chemical_symbols
 
 from .engine.evaluate import evaluate_model
 from .engine.model import ModelTables, build_tables
-from .engine.neighbors import periodic_vectors_independent
-from .errors import (
-    InvalidStructureError, NonFiniteResultError, PotentialFileError, UnknownElementError,
-)
+from .errors import NonFiniteResultError, PotentialFileError, UnknownElementError
 from .io import read_potential_file, write_lammps, write_yaml
+from .structures import check_structure
 
 
 @dataclass(frozen=True)
@@ -114,7 +112,7 @@ class Potential:
         Raises NonFiniteResultError (naming the potential files) when the energy, a force
         or the stress is NaN or infinite, as an overflowing coefficient gives.
         """
-        cell, positions, numbers, pbc = _checked_structure(atoms)
+        cell, positions, numbers, pbc = check_structure(atoms)
         n_atom = len(numbers)
         type_ids = [c.type_ids(numbers) for c in self.components]
         described = np.any([t >= 0 for t in type_ids], axis=0)
@@ -205,24 +203,3 @@ def load_potential(path_or_paths) -> Potential:
         tables = build_tables(params, coeffs, path=path)
         components.append(PotentialComponent(path, params, coeffs, tables))
     return Potential(components)
-
-
-def _checked_structure(atoms):
-    """(cell, positions, atomic numbers, pbc) of ase.Atoms, rejecting unusable structures."""
-    if len(atoms) == 0:
-        raise InvalidStructureError("the structure has no atoms")
-    positions = np.ascontiguousarray(atoms.get_positions(), dtype=np.float64)
-    bad = np.flatnonzero(~np.isfinite(positions).all(axis=1))
-    if len(bad):
-        raise InvalidStructureError(
-            f"atom {bad[0]} has a non-finite position {positions[bad[0]].tolist()}"
-        )
-    cell = np.array(atoms.cell.array, dtype=np.float64)
-    if not np.isfinite(cell).all():
-        raise InvalidStructureError("the cell has non-finite entries")
-    pbc = np.array(atoms.pbc, dtype=bool)
-    if not periodic_vectors_independent(cell, pbc):
-        raise InvalidStructureError(
-            "the structure is periodic but its cell vectors are zero or linearly dependent"
-        )
-    return cell, positions, np.asarray(atoms.numbers, dtype=np.int64), pbc

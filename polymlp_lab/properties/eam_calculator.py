@@ -39,8 +39,9 @@ from ase.data import atomic_numbers
 from numba import njit
 
 from ..calculator import EngineCalculator
-from ..engine.neighbors import NeighborCache, half_neighbor_list, periodic_vectors_independent
-from ..errors import InvalidStructureError, PolymlpLabError, PotentialFileError, UnknownElementError
+from ..engine.neighbors import NeighborCache, half_neighbor_list
+from ..errors import PolymlpLabError, PotentialFileError, UnknownElementError
+from ..structures import check_structure
 
 __all__ = ["EAMFileError", "EAMElementError", "EAMPotential", "EAMCalculator", "read_eam_alloy",
            "peer_calculator"]
@@ -143,17 +144,9 @@ class EAMPotential:
         """(energy eV, per-atom energies (N,) eV, forces (N, 3) eV/Å or None, stress (6,)
         eV/Å³ or None) of ``atoms``; stress only for cells periodic in 3 directions.
         ``neighbors``: a NeighborCache to take the bonds from (reused across calls)."""
-        positions = np.ascontiguousarray(atoms.positions, dtype=np.float64)
-        cell = np.asarray(atoms.cell.array, dtype=np.float64)
-        pbc = np.asarray(atoms.pbc, dtype=bool)
+        cell, positions, _, pbc = check_structure(atoms)
         types = self.type_ids(atoms.get_chemical_symbols())
         n_atom = len(positions)
-        if n_atom == 0:
-            raise InvalidStructureError("the structure has no atoms")
-        if not (np.all(np.isfinite(positions)) and np.all(np.isfinite(cell))):
-            raise InvalidStructureError("positions or cell hold NaN or infinite values")
-        if not periodic_vectors_independent(cell, pbc):
-            raise InvalidStructureError("the periodic cell vectors are zero or linearly dependent")
         if neighbors is None:
             bond_i, bond_j, bond_d = half_neighbor_list(cell, positions, pbc, self.cutoff)
         else:

@@ -20,6 +20,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.constraints import FixSymmetry
 
 from ..errors import InvalidStructureError, PolymlpLabError
+from ..structures import check_structure
 from ..units import EV_PER_A3_IN_GPA
 from .symmetry import symmetry_dataset
 
@@ -62,23 +63,6 @@ class RelaxResult:
     converged: bool
     steps: int
     max_force: float
-
-
-def _check_atoms(atoms, *, periodic: bool) -> None:
-    if not isinstance(atoms, Atoms):
-        raise InvalidStructureError(f"expected ase.Atoms, got {type(atoms).__name__}")
-    if len(atoms) == 0:
-        raise InvalidStructureError("structure has no atoms")
-    if not np.all(np.isfinite(atoms.positions)):
-        raise InvalidStructureError("structure has NaN or infinite positions")
-    if periodic:
-        if not all(atoms.pbc):
-            raise InvalidStructureError(
-                f"this property needs a cell periodic in all three directions (pbc={atoms.pbc.tolist()})"
-            )
-        volume = abs(np.linalg.det(atoms.cell.array))
-        if not np.isfinite(volume) or volume < 1e-8:
-            raise InvalidStructureError(f"cell is singular (volume {volume:g} Å³)")
 
 
 def _positive(name: str, value) -> float:
@@ -157,7 +141,7 @@ def relax(
     PolymlpLabError
         Non-positive ``fmax``, negative ``steps`` or an unknown optimizer.
     """
-    _check_atoms(atoms, periodic=cell)
+    check_structure(atoms, periodic=cell)
     fmax = _positive("fmax", fmax)
     steps = int(steps)
     if steps < 0:
@@ -258,7 +242,7 @@ def equation_of_state(
     """
     from ase.eos import EquationOfState
 
-    _check_atoms(atoms, periodic=True)
+    check_structure(atoms, periodic=True)
     strains = np.asarray(strains, dtype=float).reshape(-1)
     if len(np.unique(strains)) < 5 or not np.all(np.isfinite(strains)) or np.any(strains <= -1):
         raise PolymlpLabError(
@@ -322,7 +306,7 @@ def lattice_constants(atoms: Atoms, *, symprec: float = 1e-3) -> dict:
     InvalidStructureError
         Empty or non-periodic structure, or spglib finds no symmetry at this ``symprec``.
     """
-    _check_atoms(atoms, periodic=True)
+    check_structure(atoms, periodic=True)
     dataset = symmetry_dataset(atoms, symprec=symprec)
     if dataset is None:
         raise InvalidStructureError(f"spglib found no symmetry (symprec={symprec} Å)")
@@ -420,7 +404,7 @@ def elastic_constants(
     PolymlpLabError
         Non-positive or too large (>= 0.1) ``delta``.
     """
-    _check_atoms(atoms, periodic=True)
+    check_structure(atoms, periodic=True)
     delta = _positive("delta", delta)
     if delta >= 0.1:
         raise PolymlpLabError(f"delta is a small strain; got {delta} (use e.g. 0.005)")

@@ -14,7 +14,8 @@ from typing import Optional, Sequence, Union
 import numpy as np
 from ase import Atoms
 
-from ..errors import InvalidStructureError, PolymlpLabError
+from ..errors import PolymlpLabError
+from ..structures import check_structure
 
 __all__ = ["phonon_properties", "make_phonopy"]
 
@@ -66,12 +67,7 @@ def make_phonopy(
     from phonopy import Phonopy
     from phonopy.structure.atoms import PhonopyAtoms
 
-    if not isinstance(atoms, Atoms) or len(atoms) == 0:
-        raise InvalidStructureError("phonons need an ase.Atoms with at least one atom")
-    if not all(atoms.pbc):
-        raise InvalidStructureError(f"phonons need a cell periodic in all three directions (pbc={atoms.pbc.tolist()})")
-    if not np.all(np.isfinite(atoms.positions)) or abs(np.linalg.det(atoms.cell.array)) < 1e-8:
-        raise InvalidStructureError("structure has NaN positions or a singular cell")
+    check_structure(atoms, periodic=True, label="the structure of a phonon calculation")
     displacement = float(displacement)
     if not np.isfinite(displacement) or displacement <= 0:
         raise PolymlpLabError(f"displacement must be a positive distance in Å, got {displacement!r}")

@@ -33,6 +33,7 @@ from scipy.spatial import cKDTree
 
 from ..errors import InvalidStructureError, PolymlpLabError
 from ..files import write_text_atomic
+from ..structures import check_structure
 from .md import MDResult, run_md
 
 __all__ = [
@@ -105,17 +106,7 @@ def _frames(frames) -> list:
     for n, atoms in enumerate(frames):
         if not isinstance(atoms, Atoms):
             raise PolymlpLabError(f"frame {n} is a {type(atoms).__name__}, not an ase.Atoms")
-        if not atoms.pbc.all():
-            raise InvalidStructureError(
-                f"frames must be periodic in 3 directions: frame {n} has pbc={atoms.pbc.tolist()}"
-            )
-        if len(atoms) == 0:
-            raise InvalidStructureError(f"frame {n} has no atoms")
-        if not np.isfinite(atoms.positions).all():
-            raise InvalidStructureError(f"frame {n} has non-finite positions")
-        volume = abs(np.linalg.det(atoms.cell.array))
-        if not (np.isfinite(volume) and volume > 1e-6):
-            raise InvalidStructureError(f"frame {n} has a singular cell (volume {volume:g} Å³)")
+        check_structure(atoms, periodic=True, label=f"frame {n}")
     return frames
 
 

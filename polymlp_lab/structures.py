@@ -1,0 +1,36 @@
+"""One check of the structures every calculation takes (ase.Atoms), with one singular-cell rule."""
+
+import numpy as np
+from ase import Atoms
+
+from .engine.neighbors import periodic_vectors_independent
+from .errors import InvalidStructureError
+
+
+def check_structure(atoms, *, periodic: bool = False, label: str = "the structure"):
+    """(cell, positions, atomic numbers, pbc) as float64/int64/bool arrays of ``atoms``, or
+    an InvalidStructureError naming the problem: not an ase.Atoms, no atoms, an atom with a
+    non-finite position (named), a non-finite cell, periodic cell vectors that are zero or
+    linearly dependent (a singular cell), or, with ``periodic``, a direction that is not
+    periodic. ``label`` names the structure in messages (e.g. "frame 3")."""
+    if not isinstance(atoms, Atoms):
+        raise InvalidStructureError(f"{label} is a {type(atoms).__name__}, not an ase.Atoms")
+    if len(atoms) == 0:
+        raise InvalidStructureError(f"{label} has no atoms")
+    positions = np.ascontiguousarray(atoms.get_positions(), dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(positions).all(axis=1))
+    if len(bad):
+        raise InvalidStructureError(
+            f"{label}: atom {bad[0]} has a non-finite position {positions[bad[0]].tolist()}")
+    cell = np.array(atoms.cell.array, dtype=np.float64)
+    if not np.isfinite(cell).all():
+        raise InvalidStructureError(f"{label}: the cell has non-finite entries")
+    pbc = np.array(atoms.pbc, dtype=bool)
+    if periodic and not pbc.all():
+        raise InvalidStructureError(
+            f"{label} must be periodic in all three directions (pbc={pbc.tolist()})")
+    if not periodic_vectors_independent(cell, pbc):
+        raise InvalidStructureError(
+            f"{label} is periodic but its cell vectors are zero or linearly dependent "
+            "(a singular cell)")
+    return cell, positions, np.asarray(atoms.numbers, dtype=np.int64), pbc
