@@ -25,6 +25,7 @@ from ase.md.verlet import VelocityVerlet
 
 from ..errors import PolymlpLabError
 from ..files import atomic_path, write_text_atomic
+from ..structures import check_structure
 from ..units import EV_PER_A3_IN_GPA
 
 ENSEMBLES = ("nve", "nvt", "npt")
@@ -309,8 +310,7 @@ def run_md(atoms, calc, *, out=None, resume: bool = True, restart: bool = False,
             f"(known: {', '.join(MDSettings.__dataclass_fields__)})"
         )
     s = MDSettings(**settings).check()
-    if len(atoms) == 0:
-        raise PolymlpLabError("the structure has no atoms")
+    check_structure(atoms)
     state = atoms.copy()
     state.calc = calc
     draw = bool(initialize or (initialize is None and not state.get_momenta().any()))
@@ -346,14 +346,10 @@ def run_md(atoms, calc, *, out=None, resume: bool = True, restart: bool = False,
             raise
     log = traj = None
     if out is not None:
-        if found is None:
-            write_text_atomic(out / "md.jsonl", json.dumps({"settings": asdict(s)}) + "\n")
-            traj_mode = "w"
-        else:
-            _rewrite_log(out / "md.jsonl", s, records)
+        _rewrite_log(out / "md.jsonl", s, records)  # the settings line, then what is kept
+        if found is not None:
             _truncate_trajectory(out / "md.traj", frames)
-            traj_mode = "a"
-        traj = Trajectory(out / "md.traj", traj_mode, state)
+        traj = Trajectory(out / "md.traj", "w" if found is None else "a", state)
         log = (out / "md.jsonl").open("a")
 
     def save(record):
