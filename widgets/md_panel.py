@@ -5,7 +5,6 @@ redraws the plot. Stop makes the run end at its next record (``run_md``'s ``stop
 the trajectory then plays in the embedded viewer.
 """
 
-import json
 import tempfile
 import threading
 from dataclasses import asdict
@@ -16,24 +15,10 @@ from ase.io import read
 from matplotlib.figure import Figure
 
 from polymlp_lab.errors import PolymlpLabError
-from polymlp_lab.simulations.md import ENSEMBLES, THERMOSTATS, MDSettings, run_md
+from polymlp_lab.simulations.md import ENSEMBLES, THERMOSTATS, MDSettings, read_log, run_md
 
 from .base import Panel
 from .viewer import IntTuple, StructureViewer, as_calculator
-
-
-def read_records(log: Path) -> list:
-    """The records of ``run_md``'s ``md.jsonl`` written so far (a partial last line, being
-    written, is skipped)."""
-    if not log.is_file():
-        return []
-    records = []
-    for line in log.read_text(errors="replace").split("\n")[1:-1]:  # first: the settings
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            break
-    return records
 
 
 class MDPanel(Panel):
@@ -167,7 +152,7 @@ class MDPanel(Panel):
         shown = 0
         while True:
             ended = finished.wait(self.refresh_s)
-            records = read_records(log)
+            records = read_log(log)
             if len(records) > shown:
                 shown = len(records)
                 step = records[-1]["step"]

@@ -193,10 +193,10 @@ def _has_stress(calc) -> bool:
     return "stress" in getattr(calc, "implemented_properties", ())
 
 
-def _read_log(path: Path) -> list:
+def read_log(path: Path) -> list:
     """The complete records of ``md.jsonl`` (its first line: the settings). Reading stops at
-    the first line that is not a whole record: a crash mid-write leaves the last one cut
-    short, and that record is redone."""
+    the first line that is not a whole record: the one being written (the MD panel follows a
+    running log), or one a crash cut short (a resumed run does it again)."""
     if not path.is_file():
         return []
     lines = path.read_bytes().decode("utf-8", errors="replace").split("\n")
@@ -235,7 +235,7 @@ def _read_frames(path: Path, n: int) -> list:
 
 def _resume_point(out: Path):
     """(records so far, last saved Atoms) of the earlier run in ``out``, or None."""
-    records = _read_log(out / "md.jsonl")
+    records = read_log(out / "md.jsonl")
     frames = _read_frames(out / "md.traj", len(records))
     n = min(len(records), len(frames))
     if n == 0:
