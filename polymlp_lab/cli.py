@@ -85,11 +85,13 @@ def _eval_record(potential, atoms, name) -> dict:
 
 
 def _fit(args) -> int:
-    check_output_dir(args.output)  # a file or read-only folder is refused before any work
+    for folder in (args.output, args.checkpoint):  # a file or read-only folder: refused at once
+        if folder is not None:
+            check_output_dir(folder)
     from .fitting import fit_polymlp_in
 
     fit = fit_polymlp_in(
-        args.infile, output_dir=args.output, checkpoint=args.checkpoint,
+        args.infile, output_dir=args.output, checkpoint=args.checkpoint, restart=args.restart,
         progress=not args.quiet, n_workers=args.workers,
     )
     print(f"polymlp-lab: {fit.n_features_} features, alpha = {fit.alpha_:g}")
@@ -108,7 +110,10 @@ def _fit_arguments(parser) -> None:
     parser.add_argument("infile", help="pypolymlp input file (polymlp.in)")
     parser.add_argument("--output", default=".", help="directory for polymlp.yaml and reports")
     parser.add_argument("--checkpoint", default=None,
-                        help="file keeping finished structures; rerun to resume an interrupted fit")
+                        help="folder keeping the sums of finished structures; rerun the same fit "
+                             "to resume it")
+    parser.add_argument("--restart", action="store_true",
+                        help="start the checkpoint's fit afresh (another fit there is refused)")
     parser.add_argument("--workers", type=int, default=None, help="threads (default: all cores)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 

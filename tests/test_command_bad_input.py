@@ -31,6 +31,8 @@ def _refuse(*args, **kwargs):
 # starts with (patched to raise WorkStarted, so that work before the refusal fails the test)
 COMMANDS = {
     "fit": (["fit", "polymlp.in"], "--output", ["polymlp_lab.fitting.fit_polymlp_in"]),
+    "fit-checkpoint": (["fit", "polymlp.in", "--output", "{tmp}/fit"], "--checkpoint",
+                       ["polymlp_lab.fitting.fit_polymlp_in"]),
     "grid": (["grid", "--elements", "Al", "--data", "data.xyz"], "--out",
              ["polymlp_lab.fitting.read_dataset", "polymlp_lab.grid.run_grid"]),
     "pareto": (["pareto", "--from", "{tmp}"], "--out",

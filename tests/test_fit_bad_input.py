@@ -1,7 +1,7 @@
 """Training on bad input: the fitting code raises our exceptions, naming what is wrong.
 
 Every case checks the exception type (DatasetError, PotentialFileError, ModelTooLargeError,
-CheckpointError: all PolymlpLabError) and that the message names the file, the structure,
+RunMismatchError: all PolymlpLabError) and that the message names the file, the structure,
 the element, the line or the key. The datasets are made here: small fcc-Cu cells labelled
 with a random-coefficient potential (``conftest.random_potential``), so the tests run
 anywhere and fast; one vasprun test also uses ../shared/conformance when present.
@@ -21,9 +21,9 @@ from conftest import SHARED, random_potential
 import polymlp_lab.fitting.fit as fit_module
 from polymlp_lab.cli import main
 from polymlp_lab.errors import PolymlpLabError, PotentialFileError
+from polymlp_lab.runs import RunMismatchError
 from polymlp_lab.units import KBAR_PER_EV_PER_A3
 from polymlp_lab.fitting import (
-    CheckpointError,
     Dataset,
     DatasetError,
     ModelTooLargeError,
@@ -32,6 +32,7 @@ from polymlp_lab.fitting import (
     read_polymlp_in,
 )
 from polymlp_lab.fitting.datasets import read_vasprun, validate_dataset
+from polymlp_lab.fitting.fit import STATE_FILE
 from polymlp_lab.models import n_features
 
 # ---------------------------------------------------------------------------------------
@@ -530,7 +531,7 @@ def positions_of(train, test):
 
 
 def done_in(checkpoint):
-    with np.load(checkpoint) as state:
+    with np.load(checkpoint / STATE_FILE) as state:
         assert set(k for k in state.files if k.startswith("done_")) == {"done_train_0", "done_test_0"}
         return {(kind, int(i)) for kind in ("train", "test")
                 for i in np.flatnonzero(state[f"done_{kind}_0"])}
@@ -540,7 +541,7 @@ def test_interrupted_fit_resumes_without_losing_finished_structures(tmp_path, ck
     train, test = ck_data
     where = positions_of(train, test)
     reference = make_fit(**RESUME_FIT).fit(train, test).coef_
-    checkpoint = tmp_path / "ck.npz"
+    checkpoint = tmp_path / "ck"
     k = 3
     lock = threading.Lock()
     finished, calls = [], [0]
@@ -561,8 +562,8 @@ def test_interrupted_fit_resumes_without_losing_finished_structures(tmp_path, ck
     monkeypatch.setattr(fit_module, "structure_rows", interrupting)
     with pytest.raises(KeyboardInterrupt):
         make_fit(**RESUME_FIT, checkpoint=checkpoint).fit(train, test)
-    assert checkpoint.is_file()
-    assert not list(tmp_path.glob("*.tmp*")), "temporary checkpoint left behind"
+    assert (checkpoint / STATE_FILE).is_file()
+    assert not list(checkpoint.glob("*.tmp*")), "temporary checkpoint left behind"
     assert len(finished) == k
     assert done_in(checkpoint) == set(finished)
 
@@ -588,7 +589,7 @@ def test_interrupted_fit_resumes_without_losing_finished_structures(tmp_path, ck
 def test_structure_finishing_during_interrupt_is_kept(tmp_path, ck_data, monkeypatch):
     train, test = ck_data
     where = positions_of(train, test)
-    checkpoint = tmp_path / "ck.npz"
+    checkpoint = tmp_path / "ck"
     lock = threading.Lock()
     finished, calls = [], [0]
 
@@ -613,22 +614,26 @@ def test_structure_finishing_during_interrupt_is_kept(tmp_path, ck_data, monkeyp
 @pytest.fixture(scope="module")
 def finished_checkpoint(tmp_path_factory, ck_data):
     """A checkpoint of a completed fit on ck_data."""
-    checkpoint = tmp_path_factory.mktemp("ck") / "ck.npz"
+    checkpoint = tmp_path_factory.mktemp("ck") / "ck"
     make_fit(batch_size=4, n_workers=1, checkpoint=checkpoint).fit(*ck_data)
-    assert checkpoint.is_file()
+    assert (checkpoint / STATE_FILE).is_file()
     return checkpoint
 
 
+def folder_bytes(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
 def _other_energies(train, potential):
-    return Dataset("train", cu_cells(potential, len(train), seed=17)), {}
+    return Dataset("train", cu_cells(potential, len(train), seed=17)), {}, "input train data 0"
 
 
 def _other_model(train, potential):
-    return train, {"gaussian_params2": (0.0, 3.0, 4)}
+    return train, {"gaussian_params2": (0.0, 3.0, 4)}, "pair_params: "
 
 
 def _other_weight(train, potential):
-    return Dataset("train", train.structures, weight=2.0), {}
+    return Dataset("train", train.structures, weight=2.0), {}, "input train data 0"
 
 
 @pytest.mark.parametrize("change", [_other_energies, _other_model, _other_weight],
@@ -637,32 +642,69 @@ def test_checkpoint_of_another_fit_is_refused(finished_checkpoint, ck_data, cu_p
     calls = []
     monkeypatch.setattr(fit_module, "structure_rows", lambda *a, **k: calls.append(1))
     train, test = ck_data
-    train, model = change(train, cu_potential)
-    before = finished_checkpoint.read_bytes()
+    train, model, named = change(train, cu_potential)
+    before = folder_bytes(finished_checkpoint)
     options = dict(MODEL, **model)
     fit = PolymlpFit(elements=("Cu",), **options, progress=False, checkpoint=finished_checkpoint)
-    with pytest.raises(CheckpointError) as info:
+    with pytest.raises(RunMismatchError) as info:
         fit.fit(train, test)
     assert str(finished_checkpoint) in str(info.value)
-    assert finished_checkpoint.read_bytes() == before, "the refused checkpoint was modified"
+    assert any(d.startswith(named) for d in info.value.differences), info.value.differences
+    assert folder_bytes(finished_checkpoint) == before, "the refused checkpoint was modified"
     assert not calls
 
 
 def test_checkpoint_of_data_with_other_forces_is_refused(finished_checkpoint, ck_data):
     train, test = ck_data
     changed = [relabel(a, forces=2.0 * np.asarray(a.calc.results["forces"])) for a in train.structures]
-    with pytest.raises(CheckpointError):
+    with pytest.raises(RunMismatchError) as info:
         make_fit(batch_size=4, n_workers=1, checkpoint=finished_checkpoint).fit(
             Dataset("train", changed), test
         )
+    assert [d.split(":")[0] for d in info.value.differences] == ["input train data 0 (train)"]
 
 
-def test_unreadable_checkpoint_names_the_file(tmp_path, ck_data):
+def test_checkpoint_with_other_alphas_resumes_everything(finished_checkpoint, ck_data, monkeypatch):
+    """The sums do not depend on alpha: another alpha list solves again, computing nothing."""
+    calls = []
+    monkeypatch.setattr(fit_module, "structure_rows", lambda *a, **k: calls.append(1))
+    fit = make_fit(batch_size=4, n_workers=1, alphas=(0.5,), checkpoint=finished_checkpoint)
+    fit.fit(*ck_data)
+    assert not calls
+    assert fit.resumed_structures_ == sum(len(d) for d in ck_data)
+    assert fit.alpha_ == 0.5
+
+
+def test_restart_discards_the_other_fit(tmp_path, ck_data, cu_potential):
+    checkpoint = tmp_path / "ck"
+    make_fit(batch_size=4, n_workers=1, checkpoint=checkpoint).fit(*ck_data)
+    other = Dataset("train", cu_cells(cu_potential, 5, seed=21))
+    fit = make_fit(batch_size=4, n_workers=1, checkpoint=checkpoint, restart=True)
+    fit.fit(other, ck_data[1])
+    assert fit.resumed_structures_ == 0
+    with np.load(checkpoint / STATE_FILE) as state:
+        assert state["done_train_0"].shape == (5,) and state["done_train_0"].all()
+
+
+def test_damaged_checkpoint_is_computed_again(tmp_path, ck_data):
+    """A state file cut short (a crash outside our atomic write, a full disk) is redone."""
+    checkpoint = tmp_path / "ck"
+    reference = make_fit(**RESUME_FIT, checkpoint=checkpoint).fit(*ck_data).coef_
+    state = checkpoint / STATE_FILE
+    state.write_bytes(state.read_bytes()[:100])
+    with pytest.warns(UserWarning, match="unreadable"):
+        fit = make_fit(**RESUME_FIT, checkpoint=checkpoint).fit(*ck_data)
+    assert fit.resumed_structures_ == 0
+    np.testing.assert_allclose(fit.coef_, reference, rtol=1e-10, atol=1e-10 * np.abs(reference).max())
+
+
+def test_checkpoint_that_is_a_file_names_the_file(tmp_path, ck_data):
     checkpoint = tmp_path / "ck.npz"
     checkpoint.write_text("not a checkpoint\n")
     with pytest.raises(PolymlpLabError) as info:
         make_fit(checkpoint=checkpoint).fit(*ck_data)
     assert str(checkpoint) in str(info.value)
+    assert checkpoint.read_text() == "not a checkpoint\n"
 
 
 # ---------------------------------------------------------------------------------------

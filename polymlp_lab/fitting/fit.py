@@ -7,9 +7,12 @@ standard deviation of the training energy rows, ridge solutions are computed for
 and the one with the lowest weighted test RMSE is kept, as pypolymlp does.
 """
 
+import collections
 import concurrent.futures
-import hashlib
+import contextlib
+import functools
 import time
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -25,10 +28,6 @@ DEFAULT_ALPHAS = (1e-3, 1e-2, 1e-1, 1.0, 10.0)  # pypolymlp's reg_alpha_params -
 
 class ModelTooLargeError(PolymlpLabError):
     """The normal equations of the model would not fit in the memory available."""
-
-
-class CheckpointError(PolymlpLabError):
-    """A checkpoint file belongs to another fit (other model, data or weights)."""
 
 
 def available_memory_bytes() -> int:
@@ -58,7 +57,10 @@ class PolymlpFit:
     train_ratio : share of each dataset used for training when no test set is given.
     n_workers : threads computing structures in parallel (default: Numba's thread count).
     batch_size : structures per task (rows of a task are summed into XᵀX together).
-    checkpoint : file where finished structures' sums are saved; a rerun resumes from it.
+    checkpoint : run directory keeping the sums of finished structures (``run.json``,
+        ``normal_equations.npz``); a rerun of the same fit resumes from it, another fit is
+        refused with :class:`~polymlp_lab.runs.RunMismatchError` naming what differs.
+    restart : start the checkpoint's run afresh instead.
     progress : show a tqdm progress bar.
 
     Attributes after ``fit``
@@ -75,7 +77,7 @@ class PolymlpFit:
         feature_type="gtinv", gaussian_params1=(1.0, 1.0, 1), gaussian_params2=(0.0, 5.0, 7),
         n_gaussians=None, gtinv_order=3, gtinv_maxl=(4, 4), gtinv_version=1, distance=None,
         alphas=DEFAULT_ALPHAS, atomic_energy=None, weight_stress=0.1, train_ratio=0.9,
-        n_workers=None, batch_size=8, checkpoint=None, progress=True,
+        n_workers=None, batch_size=8, checkpoint=None, restart=False, progress=True,
     ):
         self.elements = elements
         self.params = params
@@ -97,6 +99,7 @@ class PolymlpFit:
         self.n_workers = n_workers
         self.batch_size = batch_size
         self.checkpoint = checkpoint
+        self.restart = restart
         self.progress = progress
 
     # ------------------------------------------------------------------ set-up
@@ -150,22 +153,23 @@ class PolymlpFit:
                 "model (fewer Gaussians, lower gtinv_maxl or gtinv_order, smaller max_p)"
             )
 
-    def _fingerprint(self, params, sets) -> str:
-        digest = hashlib.sha256()
-        digest.update(repr(sorted(params.as_dict().items())).encode()
-                      if hasattr(params, "as_dict") else repr(params).encode())
-        digest.update(repr((self.weight_stress, sorted(self._atomic_energy(params.elements).items()))).encode())
-        for kind, datasets in sets:
-            for d in datasets:
-                digest.update(repr((kind, d.name, d.weight, d.include_force, d.include_stress, len(d))).encode())
-                for atoms in d.structures:
-                    results = atoms.calc.results
-                    digest.update(np.float64(results["energy"]).tobytes())
-                    for values in (atoms.positions, atoms.cell.array, atoms.numbers, atoms.pbc,
-                                   results.get("forces"), results.get("stress")):
-                        if values is not None:
-                            digest.update(np.ascontiguousarray(values).tobytes())
-        return digest.hexdigest()
+    def _open_checkpoint(self, params, sets):
+        """The fit's run directory (``checkpoint``): settings and data digests recorded once,
+        so that a rerun resumes only the same fit (alphas and batch size may change)."""
+        from ..runs import dataset_digest, open_run
+
+        model = params.as_dict()["model"]
+        settings = {key: model[key] for key in (
+            "cutoff", "model_type", "max_p", "max_l", "feature_type", "pair_type", "pair_params")}
+        settings["gtinv"] = {k: model["gtinv"][k] for k in ("order", "max_l", "version")}
+        settings.update(elements=list(params.elements),
+                        atomic_energy=self._atomic_energy(params.elements),
+                        weight_stress=self.weight_stress,
+                        datasets=[[kind, d.name, len(d)] for kind, ds in sets for d in ds])
+        inputs = {f"{kind} data {k} ({d.name})": dataset_digest(d)
+                  for kind, ds in sets for k, d in enumerate(ds)}
+        return open_run(self.checkpoint, kind="fit", settings=settings, inputs=inputs,
+                        restart=self.restart)
 
     # ------------------------------------------------------------------ fitting
     def fit(self, train, test=None) -> "PolymlpFit":
@@ -197,14 +201,8 @@ class PolymlpFit:
             for d in train for a in d.structures
         )
         sets = [("train", train), ("test", test)]
-        sums = {kind: NormalEquations.zeros(tables.n_features) for kind, _ in sets}
-        done = {(kind, k): np.zeros(len(d), dtype=bool) for kind, ds in sets for k, d in enumerate(ds)}
-        fingerprint = self._fingerprint(params, sets)
-        checkpoint = Path(self.checkpoint) if self.checkpoint else None
-        if checkpoint is not None:
-            checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        if checkpoint is not None and checkpoint.is_file():
-            self._load_checkpoint(checkpoint, fingerprint, sums, done)
+        run = self._open_checkpoint(params, sets) if self.checkpoint is not None else None
+        sums, done = _load_state(run, tables.n_features, sets)
         self.resumed_structures_ = int(sum(m.sum() for m in done.values()))
 
         tasks = []
@@ -213,9 +211,10 @@ class PolymlpFit:
                 todo = np.flatnonzero(~done[(kind, k)])
                 for start in range(0, len(todo), self.batch_size):
                     tasks.append((kind, k, todo[start:start + self.batch_size]))
+        rows_of = functools.partial(
+            _task_rows, tables, dict(sets), atomic_energy, min_energy, self.weight_stress)
         t_rows = time.perf_counter()
-        self._accumulate(tables, sets, tasks, sums, done, atomic_energy, min_energy,
-                         n_workers, checkpoint, fingerprint)
+        self._accumulate(rows_of, tasks, sums, done, n_workers, run)
         t_solve = time.perf_counter()
         self._solve(sums["train"], sums["test"])
         self.n_features_ = tables.n_features
@@ -232,117 +231,30 @@ class PolymlpFit:
         }
         return self
 
-    def _accumulate(self, tables, sets, tasks, sums, done, atomic_energy, min_energy,
-                    n_workers, checkpoint, fingerprint):
+    def _accumulate(self, rows_of, tasks, sums, done, n_workers, run) -> None:
+        """Add the tasks' row blocks to ``sums`` in task order (reproducible sums), saving the
+        state to the run every 30 s and when the work ends or is interrupted."""
         from threadpoolctl import threadpool_limits
         from tqdm.auto import tqdm
 
-        datasets = dict(sets)
-        elements = tables.elements
-
-        def run(task):
-            kind, k, indices = task
-            d = datasets[kind][k]
-            parts, e_rows = [], []
-            for i in indices:
-                atoms = d.structures[i]
-                type_ids = np.array([elements.index(s) for s in atoms.get_chemical_symbols()])
-                p, e_row = structure_rows(
-                    tables, atoms, type_ids, atomic_energy=atomic_energy, min_energy=min_energy,
-                    weight=d.weight, include_force=d.include_force,
-                    include_stress=d.include_stress, weight_stress=self.weight_stress,
-                )
-                parts.append(p)
-                e_rows.append(e_row)
-            return task, block_of(parts, np.array(e_rows))
-
-        total = sum(len(t[2]) for t in tasks)
-        bar = tqdm(total=total, desc="features", unit="structure", disable=not self.progress)
-        state = {"last_save": time.perf_counter(), "merged": 0}
-        futures = {}  # task number -> future; merged in task order, so fits are reproducible
-
-        def merge_ready():
-            """Merge finished tasks in order; return the first failed future, if any."""
-            while state["merged"] in futures and futures[state["merged"]].done():
-                future = futures[state["merged"]]
-                if future.cancelled() or future.exception() is not None:
-                    return future
-                del futures[state["merged"]]
-                (kind, k, indices), block = future.result()
-                sums[kind].add(block)
-                done[(kind, k)][indices] = True
-                bar.update(len(indices))
-                state["merged"] += 1
-            if checkpoint is not None and time.perf_counter() - state["last_save"] > 30.0:
-                self._save_checkpoint(checkpoint, fingerprint, sums, done)
-                state["last_save"] = time.perf_counter()
-            return None
-
-        def wait_and_merge():
-            concurrent.futures.wait([futures[state["merged"]]])
-            failed = merge_ready()
-            if failed is not None:
-                failed.result()  # raises the task's exception
-
+        bar = tqdm(total=sum(len(t[2]) for t in tasks), desc="features", unit="structure",
+                   disable=not self.progress)
+        last_save = time.perf_counter()
         try:
             with threadpool_limits(limits=1, user_api="blas"), \
-                    concurrent.futures.ThreadPoolExecutor(n_workers, initializer=_one_numba_thread) as pool:
-                try:
-                    for number, task in enumerate(tasks):
-                        while len(futures) >= 2 * n_workers:
-                            wait_and_merge()
-                        futures[number] = pool.submit(run, task)
-                    while futures:
-                        wait_and_merge()
-                except BaseException:
-                    # interrupted or failed: let running tasks finish and keep every finished
-                    # structure (up to the first failure) for the next run
-                    for future in futures.values():
-                        future.cancel()
-                    concurrent.futures.wait(list(futures.values()))
-                    for number in sorted(futures):
-                        future = futures[number]
-                        if not future.cancelled() and future.exception() is None:
-                            (kind, k, indices), block = future.result()
-                            sums[kind].add(block)
-                            done[(kind, k)][indices] = True
-                    raise
-        except BaseException:
-            if checkpoint is not None:
-                self._save_checkpoint(checkpoint, fingerprint, sums, done)
-            raise
+                    concurrent.futures.ThreadPoolExecutor(n_workers, initializer=_one_numba_thread) as pool, \
+                    contextlib.closing(_in_order(pool, rows_of, tasks, 2 * n_workers)) as results:
+                for (kind, k, indices), block in results:
+                    sums[kind].add(block)
+                    done[(kind, k)][indices] = True
+                    bar.update(len(indices))
+                    if run is not None and time.perf_counter() - last_save > 30.0:
+                        _save_state(run, sums, done)
+                        last_save = time.perf_counter()
         finally:
             bar.close()
-        if checkpoint is not None and tasks:
-            self._save_checkpoint(checkpoint, fingerprint, sums, done)
-
-    @staticmethod
-    def _save_checkpoint(path, fingerprint, sums, done):
-        state = {"fingerprint": np.array(fingerprint)}
-        for kind, eq in sums.items():
-            state.update(eq.state(kind))
-        for (kind, k), mask in done.items():
-            state[f"done_{kind}_{k}"] = mask
-        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-            np.savez(handle, **state)
-
-    @staticmethod
-    def _load_checkpoint(path, fingerprint, sums, done):
-        try:
-            state = np.load(path)
-            state["fingerprint"]
-        except Exception as exc:  # not an npz of ours
-            raise CheckpointError(f"{path}: not a checkpoint of polymlp-lab ({exc})") from exc
-        with state:
-            if str(state["fingerprint"]) != fingerprint:
-                raise CheckpointError(
-                    f"{path}: checkpoint of another fit (model, data or weights differ); "
-                    "delete it or choose another checkpoint path"
-                )
-            for kind in sums:
-                sums[kind] = NormalEquations.from_state(state, kind)
-            for (kind, k) in done:
-                done[(kind, k)][:] = state[f"done_{kind}_{k}"]
+            if run is not None and tasks:
+                _save_state(run, sums, done)
 
     def _solve(self, train: NormalEquations, test: NormalEquations) -> None:
         from scipy.linalg import LinAlgError, cho_factor, cho_solve
@@ -410,6 +322,73 @@ class PolymlpFit:
             raise PolymlpLabError("call fit() first")
 
 
+STATE_FILE = "normal_equations.npz"  # the sums of a fit's run directory so far
+
+
+def _task_rows(tables, datasets, atomic_energy, min_energy, weight_stress, task):
+    """(task, RowBlock) of one task (kind, dataset number, structure indices)."""
+    kind, k, indices = task
+    d = datasets[kind][k]
+    parts, e_rows = [], []
+    for i in indices:
+        atoms = d.structures[i]
+        type_ids = np.array([tables.elements.index(s) for s in atoms.get_chemical_symbols()])
+        p, e_row = structure_rows(
+            tables, atoms, type_ids, atomic_energy=atomic_energy, min_energy=min_energy,
+            weight=d.weight, include_force=d.include_force, include_stress=d.include_stress,
+            weight_stress=weight_stress,
+        )
+        parts.append(p)
+        e_rows.append(e_row)
+    return task, block_of(parts, np.array(e_rows))
+
+
+def _in_order(pool, function, tasks, window):
+    """Yield ``function(task)`` in task order, at most ``window`` tasks in flight; on an
+    error or interrupt, tasks not yet started are cancelled and running ones awaited."""
+    pending = collections.deque()
+    try:
+        for task in tasks:
+            pending.append(pool.submit(function, task))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
+        concurrent.futures.wait(pending)
+
+
+def _load_state(run, n_features, sets):
+    """(sums, done) of the run so far, or zero sums when there is none (or it is unreadable:
+    then every structure is computed again)."""
+    sums = {kind: NormalEquations.zeros(n_features) for kind, _ in sets}
+    done = {(kind, k): np.zeros(len(d), dtype=bool) for kind, ds in sets for k, d in enumerate(ds)}
+    path = None if run is None else run.path / STATE_FILE
+    if path is None or not path.is_file():
+        return sums, done
+    try:
+        with np.load(path) as state:
+            loaded = {kind: NormalEquations.from_state(state, kind) for kind in sums}
+            masks = {key: np.array(state[f"done_{key[0]}_{key[1]}"], dtype=bool) for key in done}
+    except Exception as exc:  # cut short or damaged: start again rather than fail
+        warnings.warn(f"{path}: unreadable ({exc}); every structure is computed again")
+        return sums, done
+    return loaded, masks
+
+
+def _save_state(run, sums, done) -> None:
+    state = {}
+    for kind, eq in sums.items():
+        state.update(eq.state(kind))
+    for (kind, k), mask in done.items():
+        state[f"done_{kind}_{k}"] = mask
+    run.owns(STATE_FILE)
+    with atomic_path(run.path / STATE_FILE) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **state)
+
+
 def _one_numba_thread():
     from numba import set_num_threads
 
@@ -422,8 +401,8 @@ def _default_workers() -> int:
     return max(1, int(config.NUMBA_NUM_THREADS))
 
 
-def fit_polymlp_in(path, *, output_dir: Optional[str] = None, checkpoint=None, progress=True,
-                   n_workers=None) -> PolymlpFit:
+def fit_polymlp_in(path, *, output_dir: Optional[str] = None, checkpoint=None, restart=False,
+                   progress=True, n_workers=None) -> PolymlpFit:
     """Fit what a pypolymlp ``polymlp.in`` describes; write polymlp.yaml, polymlp_error.yaml
     and parity data into ``output_dir`` (default: the working directory)."""
     from .infile import read_polymlp_in
@@ -432,7 +411,7 @@ def fit_polymlp_in(path, *, output_dir: Optional[str] = None, checkpoint=None, p
     spec = read_polymlp_in(path)
     fit = PolymlpFit(
         params=spec.params, alphas=spec.alphas, atomic_energy=spec.atomic_energy,
-        checkpoint=checkpoint, progress=progress, n_workers=n_workers,
+        checkpoint=checkpoint, restart=restart, progress=progress, n_workers=n_workers,
     ).fit(spec.train, spec.test)
     out = Path(output_dir or ".")
     out.mkdir(parents=True, exist_ok=True)
