@@ -9,7 +9,6 @@ import numpy as np
 
 from .errors import PolymlpLabError
 from .files import check_output_dir
-from .units import EV_PER_A3_IN_GPA
 
 
 def _pot_argument(parser) -> None:
@@ -71,17 +70,8 @@ def _eval_arguments(parser) -> None:
 def _eval_record(potential, atoms, name) -> dict:
     """The ``eval`` record of one structure (``name``: the file, or ``file@frame``)."""
     result = potential.evaluate(atoms)  # NonFiniteResultError for NaN/inf results
-    return {
-        "structure": name,
-        "n_atoms": len(atoms),
-        "energy_eV": result.energy,
-        "energy_per_atom_eV": result.energy / len(atoms),
-        "energies_eV": result.energies.tolist(),
-        "forces_eV_per_A": result.forces.tolist(),
-        "stress_eV_per_A3": None if result.stress is None else result.stress.tolist(),
-        "stress_GPa": None if result.stress is None
-        else (result.stress * EV_PER_A3_IN_GPA).tolist(),
-    }
+    return {"structure": name, "n_atoms": len(atoms),
+            "energy_per_atom_eV": result.energy / len(atoms), **result.as_dict()}
 
 
 def _fit(args) -> int:

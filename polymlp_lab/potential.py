@@ -16,6 +16,7 @@ from .engine.model import ModelTables, build_tables
 from .errors import NonFiniteResultError, PotentialFileError, UnknownElementError
 from .io import read_potential_file, write_lammps, write_yaml
 from .structures import check_structure
+from .units import EV_PER_A3_IN_GPA
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,17 @@ class Evaluation:
     energies: np.ndarray
     forces: Optional[np.ndarray]
     stress: Optional[np.ndarray]
+
+    def as_dict(self) -> dict:
+        """JSON-ready values, units in the keys (stress also in GPa)."""
+        stress = None if self.stress is None else self.stress.tolist()
+        return {
+            "energy_eV": self.energy,
+            "energies_eV": self.energies.tolist(),
+            "forces_eV_per_A": None if self.forces is None else self.forces.tolist(),
+            "stress_eV_per_A3": stress,
+            "stress_GPa": None if stress is None else (self.stress * EV_PER_A3_IN_GPA).tolist(),
+        }
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,13 @@ class RelaxResult:
     steps: int
     max_force: float
 
+    def as_dict(self) -> dict:
+        """JSON-ready summary: the scalars, the relaxed cell (Å) and the formula."""
+        return {"formula": self.atoms.get_chemical_formula(),
+                "cell_A": self.atoms.cell.array.tolist(),
+                "energy_per_atom_eV": self.energy_per_atom, "converged": self.converged,
+                "steps": self.steps, "max_force_eV_per_A": self.max_force}
+
 
 def _positive(name: str, value) -> float:
     value = float(value)
@@ -155,10 +162,8 @@ def relax(
     work.calc = calc
 
     if cell:
-        from ase.units import GPa
-
         target = _CellFilter(work, hydrostatic_strain=hydrostatic,
-                             scalar_pressure=float(pressure) * GPa)
+                             scalar_pressure=float(pressure) / EV_PER_A3_IN_GPA)
     else:
         target = work
     opt = opt_class(target, logfile=None)

@@ -30,13 +30,14 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
 from ..errors import FileContentError
+from ..files import jsonable
 
 __all__ = [
     "DFTComparison",
@@ -442,6 +443,15 @@ class RepositoryPredictions:
     comparisons: dict
     formation: Optional[FormationEnergies]
     missing: list
+
+    def as_dict(self) -> dict:
+        """Plain JSON-ready data (arrays as lists)."""
+        return jsonable({"folder": self.folder,
+                         "prototypes": {k: asdict(v) for k, v in self.prototypes.items()},
+                         "comparisons": {k: {**c.summary(), "ids": c.ids, "dft": c.dft, "mlp": c.mlp}
+                                         for k, c in self.comparisons.items()},
+                         "formation": None if self.formation is None else asdict(self.formation),
+                         "missing": self.missing})
 
 
 def _lattice(block, path, text, key) -> Optional[dict]:

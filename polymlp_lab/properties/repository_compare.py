@@ -18,7 +18,6 @@ import io
 import json
 import math
 import re
-from dataclasses import asdict
 from pathlib import Path
 from typing import Optional
 
@@ -36,7 +35,6 @@ __all__ = [
     "plot_property_parity",
     "plot_repository_hull",
     "prediction_rows",
-    "predictions_as_dict",
     "predictions_html",
     "repository_figures",
     "write_repository_comparison",
@@ -463,14 +461,3 @@ def predictions_html(predictions: RepositoryPredictions) -> str:
     return ("<h4>The Repository's predictions</h4>"
             + _html_table(PREDICTION_HEADER, prediction_rows(predictions))
             + (f"<p>MLP against DFT: {errors}</p>" if errors else "") + missing)
-
-
-def predictions_as_dict(predictions: RepositoryPredictions) -> dict:
-    """Plain data of :class:`RepositoryPredictions` (arrays as lists)."""
-    return jsonable({"folder": predictions.folder,
-                   "prototypes": {k: asdict(v) for k, v in predictions.prototypes.items()},
-                   "comparisons": {k: {**c.summary(), "ids": c.ids, "dft": c.dft, "mlp": c.mlp}
-                                   for k, c in predictions.comparisons.items()},
-                   "formation": None if predictions.formation is None
-                   else asdict(predictions.formation),
-                   "missing": predictions.missing})

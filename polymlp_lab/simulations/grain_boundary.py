@@ -124,6 +124,12 @@ class GBResult:
         """Σ and plane, e.g. "Σ3(111)"."""
         return TiltBoundary(self.sigma, self.plane, self.angle_deg).label
 
+    def as_dict(self) -> dict:
+        """JSON-ready summary (the structure left out: it is written as a file)."""
+        return dict(label=self.label, sigma=self.sigma, plane=list(self.plane),
+                    angle_deg=self.angle_deg, energy_mJ_m2=self.energy_mJ_m2,
+                    n_atoms=self.n_atoms, trials=[asdict(t) for t in self.trials])
+
 
 # --- the table of boundaries --------------------------------------------------------------
 
@@ -524,14 +530,6 @@ def _boundaries(sigmas, max_sigma: int) -> list:
     return sorted(chosen, key=lambda b: b.angle_deg)
 
 
-def _boundary_record(boundary: TiltBoundary, result: GBResult, structure: str,
-                     seconds: float) -> dict:
-    return dict(status="ok", label=boundary.label, sigma=boundary.sigma,
-                plane=list(boundary.plane), angle_deg=boundary.angle_deg,
-                energy_mJ_m2=result.energy_mJ_m2, n_atoms=result.n_atoms, structure=structure,
-                seconds=seconds, trials=[asdict(t) for t in result.trials])
-
-
 def _result_from(folder: Path, boundary: TiltBoundary, record: dict) -> GBResult:
     """A finished boundary read back from its record and structure file."""
     return GBResult(
@@ -660,7 +658,8 @@ def search_boundaries(symbol: str, a: float, calc, sigmas=None, *, out=None,
             structure = f"{slug}.extxyz"
             run.owns(structure)
             write(run.path / structure, result.atoms)
-            run.write_record(slug, _boundary_record(boundary, result, structure, seconds))
+            run.write_record(slug, dict(status="ok", **result.as_dict(), structure=structure,
+                                        seconds=seconds))
             _write_summary(run, settings)
 
     map_tasks(one, pending, on_result=on_result, n_workers=1, progress=progress,

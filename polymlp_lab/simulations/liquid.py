@@ -546,7 +546,8 @@ class LiquidState:
     diffusion_A2_per_ps: float
     n_frames: int
 
-    def to_json(self) -> dict:
+    def as_dict(self) -> dict:
+        """JSON-ready summary (one entry of ``liquid.json``)."""
         return {
             "temperature_K": self.temperature_K,
             "mean_temperature_K": self.mean_temperature_K,
@@ -589,7 +590,7 @@ def melt_and_quench(atoms, calc, *, temperatures_K, melt_temperature_K: float,
                     thermostat: str = "nose-hoover", tdamp_fs: float = 100.0, seed: int = 0,
                     r_max: Optional[float] = None, out=None, progress: bool = True,
                     restart: bool = False) -> list:
-    """The seed's liquid recipe: melt well above the melting point, then run each temperature.
+    """The paper's liquid recipe: melt well above the melting point, then run each temperature.
 
     1. the cell of ``atoms`` is scaled to ``density_g_cm3`` (e.g. the liquid at the melting
        point; default: keep it), 2. NVT at ``melt_temperature_K`` for ``melt_ps``, 3. for each
@@ -658,5 +659,5 @@ def melt_and_quench(atoms, calc, *, temperatures_K, melt_temperature_K: float,
             states.append(_liquid_state(result, frames, temperature, r_max))
             state = result.atoms
             write_text_atomic(folder / "liquid.json",
-                              json.dumps([s.to_json() for s in states], indent=1))
+                              json.dumps([s.as_dict() for s in states], indent=1))
     return states

@@ -103,7 +103,8 @@ class MDResult:
         """One record as a float array (e.g. ``"temperature_K"``)."""
         return np.asarray(self.records[name], dtype=float)
 
-    def to_json(self) -> dict:
+    def as_dict(self) -> dict:
+        """JSON-ready summary (what ``md.json`` holds)."""
         return {
             "settings": asdict(self.settings),
             "n_atoms": self.n_atoms,
@@ -387,7 +388,7 @@ def run_md(atoms, calc, *, out=None, resume: bool = True, restart: bool = False,
             traj.close()
         result.records = {name: [r[name] for r in records] for name in RECORD_FIELDS}
         if out is not None:
-            write_text_atomic(out / "md.json", json.dumps(result.to_json(), indent=1))
+            write_text_atomic(out / "md.json", json.dumps(result.as_dict(), indent=1))
     return result
 
 
