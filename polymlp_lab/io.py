@@ -358,3 +358,33 @@ def write_lammps(path, params, coeffs):
     lines.append(f"{int(type_full)} # type_full")
     lines.append(f"{' '.join(str(int(t)) for t in type_indices)} # type_indices")
     Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def error_dataset_entry(data, error_key=None, *, last_if_none=False) -> dict:
+    """The dataset entry of a parsed polymlp_error.yaml (pypolymlp's ``write_error_yaml``)
+    that a model's error is taken from: the first of ``prediction_errors`` (else
+    ``prediction_errors_test``) whose dataset name contains ``error_key`` (None: 'test' in
+    any case; every dataset of ``prediction_errors_test`` is a test set). None found: the
+    last entry with ``last_if_none``, else LookupError naming what there is. A file of
+    another layout raises ValueError."""
+    if not isinstance(data, dict):
+        raise ValueError("not a mapping of prediction errors")
+    section = "prediction_errors" if "prediction_errors" in data else "prediction_errors_test"
+    entries = data.get(section)
+    if not isinstance(entries, list) or not entries or not all(
+            isinstance(e, dict) and "dataset" in e for e in entries):
+        raise ValueError("no list 'prediction_errors' (or 'prediction_errors_test') of "
+                         "datasets")
+    names = [str(e["dataset"]) for e in entries]
+    if error_key is None:
+        found = [e for e, n in zip(entries, names) if "test" in n.lower()]
+        if not found and section == "prediction_errors_test":
+            found = entries
+    else:
+        found = [e for e, n in zip(entries, names) if error_key in n]
+    if not found and last_if_none:
+        return entries[-1]
+    if not found:
+        key = "test" if error_key is None else error_key
+        raise LookupError(f"no dataset matching '{key}' (has: {', '.join(names)})")
+    return found[0]

@@ -40,9 +40,9 @@ from pathlib import Path
 
 from ..errors import PolymlpLabError
 from ..files import check_output_dir
+from ..io import error_dataset_entry
 from .search import RESULT_COLUMNS, result_files, table_columns, write_figure, write_front
 
-DEFAULT_ERROR_KEY = "test"
 ERROR_FILE = "polymlp_error.yaml"
 COST_FILE = "polymlp_cost.yaml"
 POTENTIAL_FILES = ("polymlp.yaml", "polymlp.lammps")
@@ -135,38 +135,13 @@ def _number(value, what: str) -> float:
     return number
 
 
-def match_dataset(data, error_key=None) -> dict:
-    """The entry of a parsed polymlp_error.yaml that the error is taken from: the first of
-    ``prediction_errors`` (else ``prediction_errors_test``) whose dataset name contains
-    ``error_key`` (None: 'test' in any case). Raises LookupError naming what there is."""
-    if not isinstance(data, dict):
-        raise ValueError("not a mapping of prediction errors")
-    section = "prediction_errors" if "prediction_errors" in data else "prediction_errors_test"
-    entries = data.get(section)
-    if not isinstance(entries, list) or not all(isinstance(e, dict) and "dataset" in e
-                                                for e in entries):
-        raise ValueError("no list 'prediction_errors' (or 'prediction_errors_test') of "
-                         "datasets")
-    names = [str(e["dataset"]) for e in entries]
-    if error_key is None:
-        found = [e for e, n in zip(entries, names) if DEFAULT_ERROR_KEY in n.lower()]
-        if not found and section == "prediction_errors_test":
-            found = entries  # every dataset of that list is a test set
-    else:
-        found = [e for e, n in zip(entries, names) if error_key in n]
-    if not found:
-        key = DEFAULT_ERROR_KEY if error_key is None else error_key
-        raise LookupError(f"no dataset matching '{key}' (has: {', '.join(names) or 'none'})")
-    return found[0]
-
-
 def _read_errors(directory: Path, row: dict, error_key, problems: list) -> None:
     path = directory / ERROR_FILE
     if not path.is_file():
         problems.append(f"no {ERROR_FILE}")
         return
     try:
-        entry = match_dataset(_load_yaml(path), error_key)
+        entry = error_dataset_entry(_load_yaml(path), error_key)
     except LookupError as exc:
         problems.append(exc.args[0])
         return
@@ -349,7 +324,7 @@ def write_pareto(folder, out, *, error_key=None, error="energy", system=None):
     rows = read_grid(folder, error_key=error_key)
     out.mkdir(parents=True, exist_ok=True)
     datasets = sorted({r["error_dataset"] for r in rows if r.get("error_dataset")})
-    key = error_key if error_key is not None else f"{DEFAULT_ERROR_KEY} (default)"
+    key = error_key if error_key is not None else "test (default)"
     front = write_front(out, rows, error, columns=table_columns() + EXTRA_COLUMNS,
                         summary={"source": str(folder), "layout": grid_layout(folder),
                                  "error_key": key, "error_datasets": datasets})

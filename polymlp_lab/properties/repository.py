@@ -38,6 +38,7 @@ import numpy as np
 
 from ..errors import FileContentError
 from ..files import jsonable
+from ..io import error_dataset_entry
 
 __all__ = [
     "DFTComparison",
@@ -235,21 +236,18 @@ def open_entry(folder) -> RepositoryEntry:
 def _read_errors(path: Path) -> dict:
     """rmse/mae of the test dataset of a polymlp_error.yaml (pypolymlp ``write_error_yaml``:
     ``prediction_errors`` list of ``dataset``, ``rmse_energy`` meV/atom, ``rmse_force`` eV/Å,
-    ``mae_*``). The first dataset whose name holds 'test' is used, else the last one."""
+    ``mae_*``): :func:`~polymlp_lab.io.error_dataset_entry`'s test dataset, else the last one."""
     data, text = _load_yaml(path)
-    data = _mapping(data, path, text, "prediction_errors", "a mapping with prediction_errors")
-    key = "prediction_errors" if "prediction_errors" in data else "prediction_errors_test"
-    blocks = data.get(key)
-    if not isinstance(blocks, list) or not blocks or not all(isinstance(b, dict) for b in blocks):
-        raise _fail("expected a list of datasets (dataset, rmse_energy, rmse_force)",
-                    path, text, "prediction_errors")
-    tests = [b for b in blocks if "test" in str(b.get("dataset", "")).lower()]
-    block = (tests or blocks)[0 if tests else -1]
+    try:
+        block = error_dataset_entry(data, last_if_none=True)
+    except ValueError as exc:
+        raise _fail(f"{exc} (dataset, rmse_energy, rmse_force)", path, text,
+                    "prediction_errors") from None
     values = {name: _number(block.get(name), path, text, name)
               for name in ("rmse_energy", "rmse_force", "mae_energy", "mae_force")}
-    dataset = block.get("dataset")
-    values["error_dataset"] = None if dataset is None else str(dataset)
-    values["error_note"] = None if tests else (
+    values["error_dataset"] = str(block["dataset"])
+    is_test = "test" in values["error_dataset"].lower() or "prediction_errors" not in data
+    values["error_note"] = None if is_test else (
         f"no test dataset in {path.name}: {values['error_dataset']} used")
     return values
 
