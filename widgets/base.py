@@ -1,8 +1,11 @@
 """What every panel shares: controls, a status line, a progress bar and an Output.
 
 A panel is an ``ipywidgets.VBox``. User errors (bad input, a failing calculation) are shown
-in its status line, never as a traceback. Long work runs in a background thread so the
-kernel keeps sending progress to the browser; ``wait()`` joins it (tests, scripts).
+in its status line in plain words, never as a traceback or an exception's class name; a
+value out of its range is refused with a message (never silently changed). Long work runs
+in a background thread so the kernel keeps sending progress to the browser: "running …" and
+the progress bar appear the instant a button is pressed, and the previous output goes.
+``wait()`` joins the work (tests, scripts).
 """
 
 import html
@@ -11,8 +14,30 @@ import traceback
 
 import ipywidgets as w
 
+from polymlp_lab.errors import PolymlpLabError
+
 ERROR_STYLE = "color:#b00020"
 OK_STYLE = "color:#1b5e20"
+NOTE_STYLE = "color:#555;font-style:italic"
+UNEXPECTED = ("the calculation stopped on an unexpected problem; try other settings (a "
+              "smaller structure, supercell or step count). The details are in the panel's "
+              "last_traceback.")
+
+
+class InputError(PolymlpLabError, ValueError):
+    """A value typed into a panel that cannot be used; the message names it and what to do."""
+
+
+def plain_message(exc: BaseException) -> str:
+    """What to tell the user about ``exc``: our errors' own words (they name the file, key,
+    element ...), a file system error's reason and path, else a plain note."""
+    if isinstance(exc, PolymlpLabError):
+        return str(exc) or UNEXPECTED
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    if isinstance(exc, MemoryError):
+        return "not enough memory: choose a smaller structure, supercell or model"
+    return UNEXPECTED
 
 
 class Panel(w.VBox):
@@ -34,6 +59,7 @@ class Panel(w.VBox):
         self.last_traceback = None
         self._thread = None
         self._working = False
+        self._checks = []  # callables returning a problem with an input, or None
         # Display data is formatted by IPython's shell: make sure it exists in this (main)
         # thread, not first in a worker thread (headless runs, where no kernel made it).
         from IPython.core.interactiveshell import InteractiveShell
@@ -42,6 +68,14 @@ class Panel(w.VBox):
         super().__init__([self.title, *controls, self.status, self.progress, self.output],
                          **kwargs)
 
+    @property
+    def why(self) -> w.HTML:
+        """Note beside the buttons saying why one is disabled (see :meth:`set_available`);
+        a subclass places it among its controls (it exists before ``__init__``)."""
+        if getattr(self, "_why", None) is None:
+            self._why = w.HTML("")
+        return self._why
+
     # --- messages -----------------------------------------------------------------------
     def say(self, text: str) -> None:
         """Show an informative message in the status line."""
@@ -49,10 +83,53 @@ class Panel(w.VBox):
         self.status.value = f"<span style='{OK_STYLE}'>{html.escape(text)}</span>"
 
     def show_error(self, exc: BaseException) -> None:
-        """Show ``exc`` as one line in the panel (its type and message, no traceback)."""
-        message = str(exc) or type(exc).__name__
-        self.error = f"{type(exc).__name__}: {message}"
+        """Show ``exc`` in plain words in the status line (:func:`plain_message`) and clear
+        the output, so that no earlier result stands under an error."""
+        if not isinstance(exc, PolymlpLabError):
+            self.last_traceback = "".join(traceback.format_exception(exc))
+        self.error = plain_message(exc)
+        self.clear()
         self.status.value = f"<span style='{ERROR_STYLE}'>⚠ {html.escape(self.error)}</span>"
+
+    # --- inputs -------------------------------------------------------------------------
+    def limit(self, control, name: str = "", low=None, high=None) -> None:
+        """Refuse values of ``control`` outside [low, high] with a message naming ``name``,
+        as soon as one is typed and again when work starts (the value is kept, not
+        changed). ``control`` may also be anything with a ``problem`` attribute (IntTuple)."""
+        names = ["value"]
+        if hasattr(control, "problem"):
+            check = lambda: control.problem  # noqa: E731
+            names.append("problem")
+        else:
+            def check():
+                value = control.value
+                if (low is not None and value < low) or (high is not None and value > high):
+                    span = (f"from {low} to {high}" if high is not None and low is not None
+                            else f"at least {low}" if low is not None else f"at most {high}")
+                    return f"{name}: {value} is out of range; enter a value {span}"
+                return None
+        self._checks.append(check)
+        control.observe(lambda _change: self._show_input_problem(), names=names)
+
+    def input_problem(self):
+        """The first problem with an input, or None."""
+        return next((p for p in (check() for check in self._checks) if p), None)
+
+    def _show_input_problem(self) -> None:
+        problem = self.input_problem()
+        if problem:
+            self.error = problem
+            self.status.value = f"<span style='{ERROR_STYLE}'>⚠ {html.escape(problem)}</span>"
+        elif self.error is not None and not self.busy:
+            self.error = None
+            self.status.value = ""
+
+    def set_available(self, button, reason=None) -> None:
+        """Enable ``button``, or disable it and say ``reason`` beside it (``self.why``)."""
+        button.disabled = reason is not None
+        button.tooltip = reason or ""
+        self.why.value = (f"<span style='{NOTE_STYLE}'>{html.escape(reason)}</span>"
+                          if reason else "")
 
     def report(self, fraction: float, text: str = "") -> None:
         """Progress of long work, 0..1 (callable from the worker thread; ignored when idle)."""
@@ -123,14 +200,21 @@ class Panel(w.VBox):
         """True while work started by :meth:`start` runs."""
         return self._working
 
-    def start(self, work, *, done=None, background: bool = True) -> None:
+    def start(self, work, *, done=None, background: bool = True,
+              message: str = "running …") -> bool:
         """Run ``work()`` (long) in a thread, then ``done(result)``; errors go to the panel.
 
-        A second start while work runs is refused with a message.
+        At once: ``message`` and the progress bar are shown and the previous output cleared.
+        Refused (returns False) while earlier work runs or an input is out of range.
         """
         if self.busy:
-            self.show_error(RuntimeError("still working on the previous request"))
-            return
+            self.show_error(InputError("still working on the previous request: wait for it "
+                                       "to finish"))
+            return False
+        problem = self.input_problem()
+        if problem:
+            self.show_error(InputError(problem))
+            return False
 
         def target():
             try:
@@ -139,19 +223,22 @@ class Panel(w.VBox):
                     done(result)
             except Exception as exc:  # shown in the panel, kept for debugging
                 self.show_error(exc)
-                self.last_traceback = traceback.format_exc()
             finally:
                 self._working = False
                 self.progress.layout.visibility = "hidden"
 
         self.error = None
-        self.progress.value = 0.0
         self._working = True
+        self.clear()
+        self.progress.value = 0.0
+        self.progress.layout.visibility = "visible"
+        self.status.value = html.escape(message)
         if background:
             self._thread = threading.Thread(target=target, daemon=True)
             self._thread.start()
         else:
             target()
+        return True
 
     def wait(self, timeout: float = None) -> None:
         """Block until background work has finished."""

@@ -104,8 +104,8 @@ class GBPanel(Panel):
         self.grid = IntTuple("translation grid", (3, 3))
         self.expansions = w.Text("0, 0.5", description="expansions (Å)",
                                  style={"description_width": "auto"})
-        self.steps = w.BoundedIntText(500, min=1, max=100_000, description="relax steps",
-                                      style={"description_width": "auto"})
+        self.steps = w.IntText(500, description="relax steps",
+                               style={"description_width": "auto"})
         self.folder = w.Text(str(out), description="folder")
         self.restart = w.Checkbox(False, description="restart (delete the earlier run)",
                                   indent=False)
@@ -115,10 +115,14 @@ class GBPanel(Panel):
         self.figure = None
         self.redraws = []
         super().__init__([self.boundaries, self.grid, w.HBox([self.expansions, self.steps]),
-                          w.HBox([self.folder, self.run_button, self.restart])], title=title)
+                          w.HBox([self.folder, self.run_button, self.restart, self.why])],
+                         title=title)
         self.children = (*self.children, self.chooser)
+        self.limit(self.grid)
+        self.limit(self.steps, "relax steps", low=1, high=100_000)
         self.calc = self.guarded(as_calculator, potential_or_calc)
-        self.run_button.disabled = self.calc is None
+        self.set_available(self.run_button, None if self.calc is not None
+                           else "no calculator: see the message below")
         self.run_button.on_click(lambda _: self.guarded(self.run))
 
     def run(self) -> None:
@@ -130,11 +134,11 @@ class GBPanel(Panel):
                         expansions=parse_lengths(self.expansions.value, "expansions"),
                         steps=self.steps.value, fmax=self.fmax,
                         min_thickness=self.min_thickness, restart=self.restart.value)
-        self.restart.value = False  # once: a second click resumes
         folder = Path(self.folder.value)
         self.redraws = []
-        self.report(0.0, f"searching {len(chosen)} boundaries in {folder}")
-        self.start(lambda: self._search(chosen, folder, settings), done=self._finish)
+        if self.start(lambda: self._search(chosen, folder, settings), done=self._finish,
+                      message=f"running: {len(chosen)} boundaries in {folder} …"):
+            self.restart.value = False  # once: a second click resumes
 
     def _search(self, chosen, folder: Path, settings: dict) -> list:
         finished = threading.Event()

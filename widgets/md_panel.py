@@ -75,11 +75,16 @@ class MDPanel(Panel):
             w.HBox([self.temperature, self.pressure]),
             w.HBox([self.timestep, self.steps, self.interval]),
             self.supercell,
-            w.HBox([self.run_button, self.stop_button]),
+            w.HBox([self.run_button, self.stop_button, self.why]),
         ], title=title)
         self.children = (*self.children, self.viewer)
+        self.limit(self.supercell)
+        self.limit(self.temperature, "T (K)", low=0.0)
+        self.limit(self.timestep, "Δt (fs)", low=0.01, high=20.0)
+        self.limit(self.steps, "steps", low=1)
+        self.limit(self.interval, "record every", low=1)
         self.calc = self.guarded(as_calculator, potential_or_calc)
-        self.run_button.disabled = self.calc is None
+        self._set_running(False)
         self._enable_choices()
         self.ensemble.observe(self._enable_choices, names="value")
         self.run_button.on_click(lambda _: self.guarded(self.run))
@@ -107,8 +112,10 @@ class MDPanel(Panel):
         self._stop.clear()
         self.redraws = []
         self._set_running(True)
-        self.report(0.0, f"starting {settings.steps} steps of {settings.ensemble.upper()} MD")
-        self.start(lambda: self._simulate(settings, supercell), done=self._finish)
+        if not self.start(lambda: self._simulate(settings, supercell), done=self._finish,
+                          message=f"running: {settings.steps} steps of "
+                                  f"{settings.ensemble.upper()} MD …"):
+            self._set_running(False)
 
     def stop(self) -> None:
         """End the running simulation at its next recorded step."""
@@ -117,7 +124,10 @@ class MDPanel(Panel):
             self.say("stopping at the next recorded step …")
 
     def _set_running(self, running: bool) -> None:
-        self.run_button.disabled = running
+        if self.calc is None:
+            self.set_available(self.run_button, "no calculator: see the message below")
+        else:
+            self.set_available(self.run_button, "a run is going on" if running else None)
         self.stop_button.disabled = not running
 
     def _simulate(self, settings: MDSettings, supercell) -> tuple:

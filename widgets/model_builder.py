@@ -15,7 +15,7 @@ from pathlib import Path
 import ipywidgets as w
 import numpy as np
 
-from .base import Panel
+from .base import InputError, Panel
 
 MAX_ORDER = 6  # highest gtinv order offered (the engine's limit)
 DEFAULT_MAXL = (4, 4, 2, 1, 1)  # max_l of orders 2..6 (pypolymlp's grid bounds go 12, 8, 2, 1, 1)
@@ -38,13 +38,13 @@ def parse_elements(text: str) -> tuple:
 
     symbols = tuple(s for s in re.split(r"[\s,;\-]+", text.strip()) if s)
     if not symbols:
-        raise ValueError("no elements given (type symbols such as 'Al' or 'Mg O')")
+        raise InputError("no elements given (type symbols such as 'Al' or 'Mg O')")
     for symbol in symbols:
         if symbol not in chemical_symbols[1:]:
-            raise ValueError(f"unknown element '{symbol}'")
+            raise InputError(f"unknown element '{symbol}'")
     repeated = sorted({s for s in symbols if symbols.count(s) > 1})
     if repeated:
-        raise ValueError(f"element {', '.join(repeated)} given more than once")
+        raise InputError(f"element {', '.join(repeated)} given more than once")
     return symbols
 
 
@@ -133,13 +133,13 @@ class ModelBuilder(Panel):
                                           description="log10 α range", style=style)
         self.summary = w.HTML()
         self.train_button = w.Button(description="Train", icon="play",
-                                     disabled=train is None,
-                                     tooltip="fit the model to the data" if train is not None
-                                     else "no training data: ModelBuilder(train=...)")
+                                     disabled=train is None)
         self.time_button = w.Button(description="Time it", icon="clock-o",
                                     tooltip="measure the cost with random coefficients")
         self.save_path = w.Text(value="polymlp.yaml", description="save to")
         self.save_button = w.Button(description="Save", icon="save", disabled=True)
+        self.train_why = w.HTML("" if train is not None else
+                                "<i>Train needs training data: ModelBuilder(train=...)</i>")
 
         self.train_button.on_click(lambda _: self.guarded(self.train))
         self.time_button.on_click(lambda _: self.guarded(self.time_model))
@@ -154,8 +154,10 @@ class ModelBuilder(Panel):
             w.HBox([self.feature_type, self.model_type, self.max_p]),
             self.gtinv_order, *self.maxl, self.log_alpha, self.summary,
             w.HBox([self.train_button, self.time_button, self.save_path, self.save_button]),
+            w.HBox([self.train_why, self.why]),
         ]
         super().__init__(controls, title="Model builder")
+        self.set_available(self.save_button, "Save: train the model first")
         self.update()
 
     # --- choices ------------------------------------------------------------------------
@@ -180,11 +182,11 @@ class ModelBuilder(Panel):
         cutoff = float(self.cutoff.value)
         low, high = CUTOFF_RANGE  # and pypolymlp spreads the Gaussians over [0, cutoff - 1 Å]
         if not low < cutoff <= high:
-            raise ValueError(f"cutoff {cutoff:g} Å: it must be above {low:g} Å and at most "
+            raise InputError(f"cutoff {cutoff:g} Å: it must be above {low:g} Å and at most "
                              f"{high:g} Å")
         feature_type = self.feature_type.value
         if feature_type == "pair" and self.model_type.value > 2:
-            raise ValueError(f"model_type {self.model_type.value} needs gtinv features: "
+            raise InputError(f"model_type {self.model_type.value} needs gtinv features: "
                              "pair features allow model_type 1 or 2")
         choices = dict(elements=elements, cutoff=cutoff, n_gaussians=int(self.n_gaussians.value),
                        feature_type=feature_type, model_type=int(self.model_type.value),
@@ -239,7 +241,7 @@ class ModelBuilder(Panel):
         from polymlp_lab.fitting import PolymlpFit
 
         if self.train_set is None:
-            raise ValueError("no training data: give ModelBuilder(train=...)")
+            raise InputError("no training data: give ModelBuilder(train=...)")
         fit = PolymlpFit(params=self.params(), alphas=self.alphas,
                          atomic_energy=self.atomic_energy, progress=False)
         n_features = self.n_features
@@ -260,7 +262,7 @@ class ModelBuilder(Panel):
         fit, seconds = result
         self.fit_ = fit
         self.potential = fit.potential_
-        self.save_button.disabled = False
+        self.set_available(self.save_button)
         self.show_figure(plot_parity(fit.errors_))
         self.show_html(errors_table(fit.errors_))
         test = [e for e in fit.errors_ if e["kind"] == "test"] or fit.errors_
@@ -295,7 +297,7 @@ class ModelBuilder(Panel):
     def save(self, path="polymlp.yaml") -> Path:
         """Write the fitted potential (polymlp.yaml) and polymlp_error.yaml beside it."""
         if self.fit_ is None:
-            raise ValueError("nothing to save yet: train the model first")
+            raise InputError("nothing to save yet: train the model first")
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         self.fit_.save(path)

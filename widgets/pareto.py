@@ -18,7 +18,7 @@ from pathlib import Path
 
 import ipywidgets as w
 
-from .base import Panel
+from .base import InputError, Panel
 from .repository import CARD_SETTINGS, CardActions, html_table, number
 
 MODEL_FILES = ("polymlp.yaml", "polymlp_error.yaml", "polymlp_cost.yaml")
@@ -70,9 +70,7 @@ class ParetoExplorer(CardActions, Panel):
         self._total = 0  # models of the running search
         self._quiet = False  # True while the model list is rebuilt
 
-        self.run_button = w.Button(description="Run", icon="play", disabled=train is None,
-                                   tooltip="run the grid search" if train is not None
-                                   else "no training data: ParetoExplorer(out, train=...)")
+        self.run_button = w.Button(description="Run", icon="play")
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
         self.watch = w.ToggleButton(description="Watch", icon="eye",
                                     tooltip=f"read the folder every {self.poll_seconds:g} s")
@@ -91,11 +89,10 @@ class ParetoExplorer(CardActions, Panel):
             trace.on_click(self.on_point_click)
         self.model_choice = w.Dropdown(options=[], description="model",
                                        layout=w.Layout(width="45%"))
-        self.card_button = w.Button(description="Card", icon="table", disabled=True,
-                                    tooltip="choose a model first")
+        self.card_button = w.Button(description="Card", icon="table")
         self.save_folder = w.Text(value="polymlps", description="save in")
-        self.save_button = w.Button(description="Save", icon="save", disabled=True,
-                                    tooltip="choose a model first")
+        self.save_button = w.Button(description="Save", icon="save")
+        self.run_why = w.HTML("")
 
         self.run_button.on_click(lambda _: self.guarded(self.run))
         self.refresh_button.on_click(lambda _: self.guarded(self.refresh))
@@ -108,11 +105,15 @@ class ParetoExplorer(CardActions, Panel):
         self.card_button.on_click(lambda _: self.guarded(self.compute_card))
         self.save_button.on_click(lambda _: self.guarded(self.save, self.save_folder.value))
         controls = [w.HBox([self.run_button, self.refresh_button, self.watch, self.error_kind,
-                            self.error_key_box]),
+                            self.error_key_box, self.run_why]),
                     self.figure,
                     w.HBox([self.model_choice, self.card_button, self.save_folder,
-                            self.save_button])]
+                            self.save_button]), self.why]
         super().__init__(controls, title=f"Grid search: {self.out}")
+        self.run_button.disabled = train is None
+        self.run_why.value = ("" if train is not None else
+                              "<i>Run needs training data: ParetoExplorer(out, train=...)</i>")
+        self._enable_actions()
         self.guarded(self.refresh)
 
     @classmethod
@@ -248,7 +249,7 @@ class ParetoExplorer(CardActions, Panel):
         from polymlp_lab.grid import enumerate_models, run_grid
 
         if self.train_set is None:
-            raise ValueError("no training data: give ParetoExplorer(out, train=...)")
+            raise InputError("no training data: give ParetoExplorer(out, train=...)")
         sets = [self.train_set] if isinstance(self.train_set, Dataset) else self.train_set
         elements = self.elements or tuple(dict.fromkeys(
             s for d in sets for a in d.structures for s in a.get_chemical_symbols()))
@@ -284,8 +285,8 @@ class ParetoExplorer(CardActions, Panel):
         self.show_details()
 
     def _enable_actions(self) -> None:
-        """Card and Save need the selected model's potential file; their tooltips say why
-        they are disabled."""
+        """Card and Save need the selected model's potential file; the note below them says
+        why they are disabled."""
         r = self.selected
         if r is None:
             reason = "choose a model first"
@@ -294,9 +295,8 @@ class ParetoExplorer(CardActions, Panel):
                       f" ({r.get('potential_note') or 'no polymlp.yaml'})")
         else:
             reason = None
-        self.card_button.disabled = self.save_button.disabled = reason is not None
-        self.card_button.tooltip = reason or "compute the property card of this model"
-        self.save_button.tooltip = reason or "copy its potential, error and cost files"
+        self.set_available(self.card_button, reason and f"Card and Save: {reason}")
+        self.save_button.disabled = self.card_button.disabled
 
     def show_details(self) -> None:
         """The selected model's parameters, test and train errors and cost (output area)."""
@@ -340,15 +340,15 @@ class ParetoExplorer(CardActions, Panel):
     def compute_card(self) -> None:
         """The property card of the selected model, computed in the background."""
         if self.selected is None:
-            raise ValueError("choose a model first")
+            raise InputError("choose a model first")
         self._require_potential()
         self.start_card(self.selected["potential"], self.selected["name"])
 
     def _require_potential(self) -> Path:
         if self.selected is None:
-            raise ValueError("choose a model first")
+            raise InputError("choose a model first")
         if not self.selected.get("potential"):
-            raise FileNotFoundError(
+            raise InputError(
                 f"{self.selected['name']} has no potential file, only its errors and cost "
                 f"({self.selected.get('potential_note') or 'no polymlp.yaml'})")
         return Path(self.selected["potential"])
@@ -357,10 +357,10 @@ class ParetoExplorer(CardActions, Panel):
         """Copy the selected model's potential (with its error and cost files) to
         ``folder/<name>/``, a Repository layout; returns the potential file written."""
         if self.selected is None:
-            raise ValueError("choose a model first")
+            raise InputError("choose a model first")
         potential = self._require_potential()
         if not potential.is_file():
-            raise FileNotFoundError(f"{potential}: the model's potential file is gone")
+            raise InputError(f"{potential}: the model's potential file is gone")
         name = self.selected["name"]
         target = Path(folder).expanduser() / name
         target.mkdir(parents=True, exist_ok=True)

@@ -78,17 +78,20 @@ class PhononPanel(Panel):
         self.run_button = w.Button(description="Run", button_style="primary", icon="play")
         self.result = None
         self.structure = None
-        super().__init__([self.supercell, self.mesh, w.HBox([self.relax_first, self.run_button])],
-                         title=title)
+        super().__init__([self.supercell, self.mesh,
+                          w.HBox([self.relax_first, self.run_button, self.why])], title=title)
+        self.limit(self.supercell)
+        self.limit(self.mesh)
         self.calc = self.guarded(as_calculator, potential_or_calc)
-        self.run_button.disabled = self.calc is None
-        self.run_button.on_click(lambda _: self.run())
+        self.set_available(self.run_button, None if self.calc is not None
+                           else "no calculator: see the message below")
+        self.run_button.on_click(lambda _: self.guarded(self.run))
 
     def run(self) -> None:
         """Compute in the background with the chosen settings (what the Run button does)."""
         supercell, mesh, relax_first = self.supercell.value, self.mesh.value, self.relax_first.value
-        self.report(0.0, "starting")
-        self.start(lambda: self._compute(supercell, mesh, relax_first), done=self._finish)
+        self.start(lambda: self._compute(supercell, mesh, relax_first), done=self._finish,
+                   message=f"running: phonons of a {'×'.join(map(str, supercell))} supercell …")
 
     def _compute(self, supercell, mesh, relax_first: bool) -> tuple:
         atoms, note = self.atoms, ""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import ipywidgets as w
 
-from .base import Panel
+from .base import InputError, Panel
 
 # Small settings: a card in seconds to a minute for a small potential (compute_card's keywords).
 CARD_SETTINGS = dict(prototypes=("fcc", "bcc", "hcp", "sc"), n_detailed=1,
@@ -133,8 +133,8 @@ class RepositoryBrowser(CardActions, Panel):
         self.table = w.HTML()
         self.choice = w.Select(options=[], description="potential", rows=6,
                                layout=w.Layout(width="60%"))
-        self.card_button = w.Button(description="Card", icon="table", disabled=True)
-        self.load_button = w.Button(description="Load", icon="upload", disabled=True)
+        self.card_button = w.Button(description="Card", icon="table")
+        self.load_button = w.Button(description="Load", icon="upload")
 
         self.scan_button.on_click(lambda _: self.guarded(self.scan))
         self.choice.observe(
@@ -142,7 +142,7 @@ class RepositoryBrowser(CardActions, Panel):
         self.card_button.on_click(lambda _: self.guarded(self.compute_card))
         self.load_button.on_click(lambda _: self.guarded(self.load))
         controls = [w.HBox([self.folder, self.scan_button]), self.table,
-                    w.HBox([self.choice, w.VBox([self.card_button, self.load_button])])]
+                    w.HBox([self.choice, w.VBox([self.card_button, self.load_button, self.why])])]
         super().__init__(controls, title="Potential repository")
         self.guarded(self.scan)
 
@@ -153,7 +153,7 @@ class RepositoryBrowser(CardActions, Panel):
         folder = Path(self.folder.value).expanduser()
         if not folder.is_dir():
             self._show_rows([])
-            raise FileNotFoundError(f"{folder}: no such folder")
+            raise InputError(f"{folder}: no such folder")
         self._show_rows([])  # a scan that fails lists nothing
         self._predictions = {}
         empty = []
@@ -182,7 +182,8 @@ class RepositoryBrowser(CardActions, Panel):
     def _show_rows(self, rows) -> None:
         self.rows = rows
         self.selected = None
-        self.card_button.disabled = self.load_button.disabled = True
+        self.set_available(self.card_button, "Card and Load: choose a potential first")
+        self.load_button.disabled = True
         self.table.value = html_table(
             ["name", "elements", "cutoff (Å)", "coefficients", "test RMSE E (meV/atom)",
              "test RMSE F (eV/Å)", "cost (ms/atom/step)", "predictions", "status"],
@@ -206,7 +207,8 @@ class RepositoryBrowser(CardActions, Panel):
             return
         self.selected = next(r for r in self.rows if r["name"] == name)
         self.predictions = None
-        self.card_button.disabled = self.load_button.disabled = False
+        self.set_available(self.card_button)
+        self.load_button.disabled = False
         self.show_details()
         if self.selected.get("predictions"):
             self.predictions = self._read_predictions(self.selected)  # errors: status line
@@ -242,7 +244,7 @@ class RepositoryBrowser(CardActions, Panel):
     def compute_card(self) -> None:
         """The property card of the selected potential, computed in the background."""
         if self.selected is None:
-            raise ValueError("choose a potential first")
+            raise InputError("choose a potential first")
         self._card_row = self.selected
         paths = self.selected.get("paths") or [self.selected["path"]]
         self.start_card(paths if len(paths) > 1 else paths[0], self.selected["name"])
@@ -277,7 +279,7 @@ class RepositoryBrowser(CardActions, Panel):
         from polymlp_lab.properties.repository import load_row_potential
 
         if self.selected is None:
-            raise ValueError("choose a potential first")
+            raise InputError("choose a potential first")
         row = self.selected
 
         def done(potential):

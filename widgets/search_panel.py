@@ -105,14 +105,14 @@ class SearchPanel(Panel):
         self.elements = (elements,) if isinstance(elements, str) else tuple(elements)
         self.seed, self.fmax, self.steps, self.window_meV = seed, fmax, steps, window_meV
         self.refresh_s = float(refresh_s)
-        self.max_atoms = w.BoundedIntText(4, min=1, max=64, description="max atoms")
-        self.trials = w.BoundedIntText(20, min=1, max=100_000, description="trials")
+        self.max_atoms = w.IntText(4, description="max atoms")
+        self.trials = w.IntText(20, description="trials")
         second = self.elements[-1]
         self.composition = w.FloatRangeSlider(
             value=(0.0, 1.0), min=0.0, max=1.0, step=0.05, description=f"x_{second}",
             layout=w.Layout(display="flex" if len(self.elements) == 2 else "none"))
         cores = os.cpu_count() or 1
-        self.workers = w.BoundedIntText(cores, min=1, max=max(cores, 64), description="workers")
+        self.workers = w.IntText(cores, description="workers")
         self.folder = w.Text(str(out), description="folder")
         self.restart = w.Checkbox(False, description="restart (delete the earlier search)",
                                   indent=False)
@@ -125,7 +125,10 @@ class SearchPanel(Panel):
                           w.HBox([self.workers, self.folder]),
                           w.HBox([self.run_button, self.restart])], title=title)
         self.children = (*self.children, self.chooser)
-        self.run_button.on_click(lambda _: self.run())
+        self.limit(self.max_atoms, "max atoms", low=1, high=64)
+        self.limit(self.trials, "trials", low=1, high=100_000)
+        self.limit(self.workers, "workers", low=1, high=max(cores, 64))
+        self.run_button.on_click(lambda _: self.guarded(self.run))
 
     def run(self) -> None:
         """Start the search in the background (what the Run button does)."""
@@ -135,10 +138,10 @@ class SearchPanel(Panel):
                         n_workers=self.workers.value, seed=self.seed, fmax=self.fmax,
                         steps=self.steps, window_meV=self.window_meV,
                         restart=self.restart.value)
-        self.restart.value = False  # once: a second click resumes
         self.redraws = []
-        self.report(0.0, f"starting {settings['trials']} trials in {folder}")
-        self.start(lambda: self._search(folder, settings), done=self._finish)
+        if self.start(lambda: self._search(folder, settings), done=self._finish,
+                      message=f"running: {settings['trials']} trials in {folder} …"):
+            self.restart.value = False  # once: a second click resumes
 
     def _search(self, folder: Path, settings: dict):
         finished = threading.Event()

@@ -16,7 +16,7 @@ from ase.io import read
 from polymlp_lab.calculator import PolymlpCalculator
 from polymlp_lab.potential import Potential
 
-from .base import Panel
+from .base import InputError, Panel
 
 REPRESENTATIONS = ("ball+stick", "spacefill")
 
@@ -33,7 +33,7 @@ def as_calculator(potential_or_calc):
     ):
         return PolymlpCalculator(potential_or_calc)
     if not hasattr(potential_or_calc, "get_potential_energy"):
-        raise TypeError(
+        raise InputError(
             "expected a Potential, a potential file or an ASE calculator, "
             f"got {type(potential_or_calc).__name__}"
         )
@@ -43,14 +43,17 @@ def as_calculator(potential_or_calc):
 class IntTuple(w.HBox):
     """A few positive integers as one control (a supercell, a q-mesh, a search grid).
 
-    ``value`` is a tuple of ints; setting it updates the boxes, editing a box updates it.
+    ``value`` is a tuple of ints; setting it updates the boxes, editing a box updates it. A
+    box out of 1..``maximum`` leaves ``value`` as it was and sets ``problem`` (the message a
+    panel shows; see :meth:`Panel.limit`) until it is corrected.
     """
 
     value = traitlets.Tuple()
+    problem = traitlets.Unicode(None, allow_none=True)
 
     def __init__(self, description: str, value=(1, 1, 1), *, maximum: int = 99):
-        self._boxes = [w.BoundedIntText(value=int(v), min=1, max=maximum,
-                                        layout=w.Layout(width="5em")) for v in value]
+        self.description, self.maximum = description, int(maximum)
+        self._boxes = [w.IntText(value=int(v), layout=w.Layout(width="5em")) for v in value]
         self._syncing = False
         super().__init__([w.Label(description, layout=w.Layout(width="9em")), *self._boxes])
         self.value = tuple(int(v) for v in value)
@@ -58,28 +61,36 @@ class IntTuple(w.HBox):
             box.observe(self._from_boxes, names="value")
         self.observe(self._to_boxes, names="value")
 
-    @traitlets.validate("value")
-    def _check(self, proposal):
-        values = proposal["value"]
+    def _out_of_range(self, values):
         if len(values) != len(self._boxes) or not all(
             isinstance(v, numbers.Integral) and not isinstance(v, bool)
-            and 1 <= v <= self._boxes[0].max for v in values
+            and 1 <= v <= self.maximum for v in values
         ):
-            raise traitlets.TraitError(
-                f"expected {len(self._boxes)} integers from 1 to {self._boxes[0].max}, "
-                f"got {values!r}"
-            )
-        return tuple(int(v) for v in values)
+            return (f"{self.description}: {' × '.join(map(str, values))} is out of range; "
+                    f"enter {len(self._boxes)} whole numbers from 1 to {self.maximum}")
+        return None
+
+    @traitlets.validate("value")
+    def _check(self, proposal):
+        problem = self._out_of_range(tuple(proposal["value"]))
+        if problem:
+            raise traitlets.TraitError(problem)
+        return tuple(int(v) for v in proposal["value"])
 
     def _from_boxes(self, _change):
-        if not self._syncing:
-            self.value = tuple(box.value for box in self._boxes)
+        if self._syncing:
+            return
+        values = tuple(box.value for box in self._boxes)
+        self.problem = self._out_of_range(values)
+        if self.problem is None:
+            self.value = values
 
     def _to_boxes(self, change):
         self._syncing = True
         try:
             for box, number in zip(self._boxes, change["new"]):
                 box.value = number
+            self.problem = None
         finally:
             self._syncing = False
 
@@ -91,16 +102,19 @@ def read_frames(atoms_or_frames) -> list:
     if isinstance(atoms_or_frames, (str, Path)):
         path = Path(atoms_or_frames)
         if not path.is_file():
-            raise FileNotFoundError(f"no structure file {path}")
-        frames = read(path, index=":")
+            raise InputError(f"no structure file {path}")
+        try:
+            frames = read(path, index=":")
+        except Exception:  # ase raises many types for files it cannot read
+            raise InputError(f"{path}: not a structure file that ASE can read") from None
     else:
         frames = list(atoms_or_frames)
     if not frames:
-        raise ValueError("there is no structure to show")
+        raise InputError("there is no structure to show")
     if not all(isinstance(frame, Atoms) for frame in frames):
-        raise TypeError("expected ase.Atoms, a list of them or a structure file")
+        raise InputError("expected ase.Atoms, a list of them or a structure file")
     if len({len(frame) for frame in frames}) > 1:
-        raise ValueError("the frames of a trajectory must all have the same number of atoms")
+        raise InputError("the frames of a trajectory must all have the same number of atoms")
     return frames
 
 
