@@ -141,3 +141,16 @@ def test_a_second_start_while_busy_is_refused_in_plain_words():
     assert "still working" in panel.error
     release.set()
     panel.wait(TIMEOUT_S)
+
+
+def test_a_trajectory_gets_one_set_of_play_controls():
+    from polymlp_lab.widgets.viewer import StructureViewer
+
+    frames = []
+    for shift in range(3):
+        atoms = cu().repeat((2, 2, 2))
+        atoms.positions[0, 0] += 0.1 * shift
+        frames.append(atoms)
+    viewer = StructureViewer(frames)
+    assert viewer.player.layout.display == "flex"  # ours, linked to the view
+    assert viewer.view._iplayer.layout.display == "none"  # nglview's own, hidden

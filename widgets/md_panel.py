@@ -178,7 +178,7 @@ class MDPanel(Panel):
         for key, label in (("potential_energy_eV", "potential"), ("total_energy_eV", "total")):
             energy_ax.plot(time_ps, [r[key] / n_atoms for r in records], label=label)
         energy_ax.set_ylabel("energy (eV/atom)")
-        energy_ax.legend(fontsize=8)
+        energy_ax.legend(fontsize=9)
         temperature_ax.plot(time_ps, [r["temperature_K"] for r in records], color="tab:red")
         if target_K is not None:
             temperature_ax.axhline(target_K, color="0.5", ls="--", lw=1)

@@ -195,6 +195,8 @@ class StructureViewer(Panel):
         import nglview
 
         self.view = nglview.NGLWidget(nglview.ASETrajectory(shown))
+        if self.view._iplayer is not None:  # nglview's own player: ours (below) replaces it
+            self.view._iplayer.layout.display = "none"
         self._style()
         last = len(shown) - 1
         self.play.value = self.frame_slider.value = 0

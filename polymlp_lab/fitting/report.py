@@ -139,7 +139,7 @@ def plot_parity(errors, *, kinds=("train", "test")):
                        label=f"{e['kind']} {e['dataset']}: RMSE {e[rmse_key]:.3g} {unit}")
         if np.isfinite(lo):
             ax.plot([lo, hi], [lo, hi], color="k", lw=0.8)
-            ax.legend(fontsize=7)
+            ax.legend(fontsize=9)
         ax.set_xlabel(f"DFT {label}")
         ax.set_ylabel(f"MLP {label}")
     return fig
