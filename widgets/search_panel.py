@@ -25,8 +25,8 @@ from polymlp_lab.simulations.structure_search import hull_from_structures, plot_
 from .base import Panel
 from .viewer import StructureChooser
 
-TABLE_COLUMNS = ("", "structure", "formula", "x_B", "E_f (meV/atom)", "above hull (meV/atom)",
-                 "space group", "V (Å³/atom)", "found")
+TABLE_COLUMNS = ("", "structure", "formula", "x({B})", "E_f (meV/atom)", "above hull (meV/atom)",
+                 "space group", "V (Å³/atom)", "found")  # x of the second element, by name
 
 
 def relaxed_structures(folder: Path, trials: int, known: dict = None) -> dict:
@@ -53,7 +53,8 @@ def relaxed_structures(folder: Path, trials: int, known: dict = None) -> dict:
 def hull_table(result) -> str:
     """HTML table of the stable and metastable entries of a SearchResult."""
     rows = [("stable", e) for e in result.stable] + [("metastable", e) for e in result.metastable]
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in TABLE_COLUMNS)
+    head = "".join(f"<th>{html.escape(c.format(B=result.elements[-1]))}</th>"
+                   for c in TABLE_COLUMNS)
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in (
             kind, e.name, e.formula, f"{e.x_B:.3f}", f"{1000 * e.formation_energy:.1f}",

@@ -38,6 +38,8 @@ from ase.optimize import LBFGS
 
 from ..errors import PolymlpLabError
 from ..files import write_text_atomic
+from ..runs import calculator_inputs, map_tasks, open_run
+from . import _positive
 
 __all__ = [
     "EV_PER_A2_IN_MJ_PER_M2", "TiltBoundary", "BulkReference", "Trial", "GBResult",
@@ -158,24 +160,12 @@ def _planes(sigma: int) -> list:
 
 def tilt_boundaries(sigmas: Optional[Sequence[int]] = None,
                     max_sigma: int = DEFAULT_MAX_SIGMA) -> list:
-    """The <110> symmetric tilt boundaries of FCC, sorted by tilt angle.
+    """The <110> symmetric tilt boundaries of FCC up to Σ ``max_sigma``, as TiltBoundary
+    records sorted by tilt angle; only those of ``sigmas`` when given (each Σ has planes at θ
+    and 180° − θ).
 
-    Parameters
-    ----------
-    sigmas : sequence of int, optional
-        Keep these Σ only (each has planes at θ and 180° − θ); default: all up to max_sigma.
-    max_sigma : int
-        Largest Σ of the table.
-
-    Returns
-    -------
-    list of TiltBoundary
-        (sigma, plane (h, h, l), angle_deg) records.
-
-    Raises
-    ------
-    PolymlpLabError
-        A Σ that is not a <110> STGB with Σ ≤ ``max_sigma``; the message lists the allowed Σ.
+    Raises PolymlpLabError for a Σ that is not a <110> STGB with Σ ≤ ``max_sigma``; the
+    message lists the allowed Σ.
     """
     table = sorted((b for sigma in range(3, int(max_sigma) + 1) for b in _planes(sigma)),
                    key=lambda b: b.angle_deg)
@@ -215,14 +205,11 @@ def tilt_boundary(sigma_or_plane) -> TiltBoundary:
         h, k, l = (int(i) for i in sigma_or_plane)
         exact = all(int(i) == i for i in sigma_or_plane)
     except (TypeError, ValueError):
-        raise PolymlpLabError(
-            f"expected a TiltBoundary or a plane (h, h, l), got {sigma_or_plane!r}"
-        ) from None
+        raise PolymlpLabError(f"expected a TiltBoundary or a plane (h, h, l), "
+                              f"got {sigma_or_plane!r}") from None
     if not exact or h != k or h < 0 or l < 0 or h == l == 0:
-        raise PolymlpLabError(
-            "a <110> tilt boundary plane is (h, h, l) with integers h, l >= 0, "
-            f"not {tuple(sigma_or_plane)}"
-        )
+        raise PolymlpLabError("a <110> tilt boundary plane is (h, h, l) with integers h, l >= 0, "
+                              f"not {tuple(sigma_or_plane)}")
     common = math.gcd(h, l)
     return _record(h // common, l // common)
 
@@ -240,18 +227,14 @@ def _fcc_element(symbol_or_atoms, a) -> tuple:
 
         symbols = set(symbol_or_atoms.get_chemical_symbols())
         if len(symbols) != 1 or check_symmetry(symbol_or_atoms, 1e-3).number != 225:
-            raise PolymlpLabError(
-                f"expected a one-element fcc crystal, got {symbol_or_atoms.get_chemical_formula()}"
-            )
+            raise PolymlpLabError(f"expected a one-element fcc crystal, "
+                                  f"got {symbol_or_atoms.get_chemical_formula()}")
         symbol = symbols.pop()
         if a is None:
             a = (4.0 * symbol_or_atoms.get_volume() / len(symbol_or_atoms)) ** (1.0 / 3.0)
     else:
         raise PolymlpLabError(f"expected an element symbol or ase.Atoms, got {symbol_or_atoms!r}")
-    a = float(a)
-    if not np.isfinite(a) or a <= 0:
-        raise PolymlpLabError(f"lattice constant must be positive, got {a!r} Å")
-    return symbol, a
+    return symbol, _positive("the lattice constant a (Å)", a)
 
 
 def _grain_period(symbol: str, a: float, plane: tuple) -> tuple:
@@ -294,46 +277,33 @@ def build_bicrystal(symbol_or_atoms, a, sigma_or_plane, *, min_thickness: float 
                     expansion: float = 0.0, overlap: float = 0.6) -> Atoms:
     """Periodic bicrystal with two <110> symmetric tilt boundaries.
 
-    Parameters
-    ----------
-    symbol_or_atoms : str or ase.Atoms
-        Element symbol, or a one-element fcc crystal (its lattice constant is used if ``a``
-        is None).
-    a : float or None
-        Cubic lattice constant, Å.
-    sigma_or_plane : TiltBoundary or (h, h, l)
-        The boundary (see :func:`tilt_boundary`); (1, 1, 0) and (0, 0, 1) give a perfect
-        crystal.
-    min_thickness : float
-        Minimum thickness L of each grain, Å; L is a whole number of periods along [h h l].
-    repeats : (int, int)
-        Repeats of the smallest boundary cell along x [1-10] and y [l l -2h].
-    translation : (float, float)
-        Rigid in-plane shift of grain 2, as fractions of the x and y periods of the 1×1
-        boundary cell (so it means the same boundary whatever ``repeats``).
-    expansion : float
-        Extra gap added normal to each boundary, Å (≥ 0); the cell is 2(L + expansion) long.
-    overlap : float
-        Of each pair of atoms closer than ``overlap`` × the nearest-neighbour distance a/√2,
-        the grain-2 atom is deleted (0 keeps all).
+    symbol_or_atoms, a : an element symbol and its cubic lattice constant (Å), or a one-element
+        fcc crystal (its lattice constant is used when ``a`` is None).
+    sigma_or_plane : the boundary (see :func:`tilt_boundary`); (1, 1, 0) and (0, 0, 1) give a
+        perfect crystal.
+    min_thickness : minimum thickness L of each grain (Å), a whole number of periods along
+        [h h l].
+    repeats : of the smallest boundary cell along x [1-10] and y [l l -2h].
+    translation : rigid in-plane shift of grain 2, as fractions of the x and y periods of the
+        1×1 boundary cell (so it means the same boundary whatever ``repeats``).
+    expansion : extra gap added normal to each boundary (Å, ≥ 0); the cell is
+        2(L + expansion) long.
+    overlap : of each pair of atoms closer than ``overlap`` × the nearest-neighbour distance
+        a/√2, the grain-2 atom is deleted (0 keeps all).
 
-    Returns
-    -------
-    ase.Atoms
-        Fully periodic; cell a = (nx·Px, 0, 0), b = (0, ny·Py, 0), c = (0, 2·t_y·Py mod ny·Py,
-        2L + 2·expansion) with Px, Py the 1×1 periods. Grain 1 atoms first (tag 1), then
-        grain 2 (tag 2): 2 × n_z × nx × ny × (atoms of one Px·Py·Pz period) less the deleted
-        ones, with L = n_z·Pz. ``info``: sigma, plane, angle_deg, area (Å², one boundary),
-        grain_thickness L (Å), translation, expansion (Å), n_removed, n_bulk_equivalent
-        (the N of γ = (E − N e_bulk)/2A: the number of atoms).
+    Returns fully periodic ase.Atoms: cell a = (nx·Px, 0, 0), b = (0, ny·Py, 0),
+    c = (0, 2·t_y·Py mod ny·Py, 2L + 2·expansion) with Px, Py the 1×1 periods. Grain 1 atoms
+    first (tag 1), then grain 2 (tag 2): 2 × n_z × nx × ny × (atoms of one Px·Py·Pz period)
+    less the deleted ones, with L = n_z·Pz. ``info``: sigma, plane, angle_deg, area (Å², one
+    boundary), grain_thickness L (Å), translation, expansion (Å), n_removed,
+    n_bulk_equivalent (the N of γ = (E − N e_bulk)/2A: the number of atoms).
     """
     symbol, a = _fcc_element(symbol_or_atoms, a)
     boundary = tilt_boundary(sigma_or_plane)
     nx, ny = (int(n) for n in repeats)
     if nx < 1 or ny < 1 or (nx, ny) != tuple(repeats):
         raise PolymlpLabError(f"repeats must be two positive integers, got {repeats!r}")
-    if not min_thickness > 0:
-        raise PolymlpLabError(f"min_thickness must be positive, got {min_thickness!r} Å")
+    min_thickness = _positive("min_thickness (Å)", min_thickness)
     if not (np.isfinite(expansion) and expansion >= 0):
         raise PolymlpLabError(f"expansion must be >= 0 Å, got {expansion!r}")
     if not 0 <= overlap < 1:
@@ -377,48 +347,34 @@ def build_bicrystal(symbol_or_atoms, a, sigma_or_plane, *, min_thickness: float 
 
 # --- energies -----------------------------------------------------------------------------
 
-def _boundary_area(atoms: Atoms) -> float:
-    return float(np.linalg.norm(np.cross(atoms.cell[0], atoms.cell[1])))
-
-
-def _gamma(energy: float, n_atoms: int, e_bulk: float, area: float) -> float:
-    return (energy - n_atoms * e_bulk) / (2.0 * area) * EV_PER_A2_IN_MJ_PER_M2
+def _gamma(atoms: Atoms, energy: float, e_bulk: float) -> float:
+    """γ (mJ/m²) of a bicrystal of ``energy`` (eV): two boundaries of area |a × b| each."""
+    area = float(np.linalg.norm(np.cross(atoms.cell[0], atoms.cell[1])))
+    return (energy - len(atoms) * e_bulk) / (2.0 * area) * EV_PER_A2_IN_MJ_PER_M2
 
 
 def gb_energy(atoms: Atoms, calc, e_bulk_per_atom: float) -> float:
     """Grain-boundary energy γ = (E − N e_bulk) / (2A) of a bicrystal, mJ/m².
 
-    Parameters
-    ----------
-    atoms : ase.Atoms
-        Periodic bicrystal with two boundaries parallel to the cell's a–b plane (not modified).
-    calc : ase calculator
-        Evaluates E, eV.
-    e_bulk_per_atom : float
-        Energy per atom of the perfect crystal with the same calculator, eV.
+    ``atoms``: a periodic bicrystal with two boundaries parallel to the cell's a–b plane (not
+    modified); E (eV) by ``calc``; ``e_bulk_per_atom``: energy per atom (eV) of the perfect
+    crystal with the same calculator.
     """
     work = atoms.copy()
     work.calc = calc
-    return _gamma(float(work.get_potential_energy()), len(work), e_bulk_per_atom,
-                  _boundary_area(work))
+    return _gamma(work, float(work.get_potential_energy()), e_bulk_per_atom)
 
 
 def bulk_reference(symbol: str, a: float, calc, *, fmax: float = 1e-4) -> BulkReference:
-    """Relax the fcc crystal of ``symbol`` from lattice constant ``a`` (Å) with ``calc``.
-
-    Returns
-    -------
-    BulkReference
-        Relaxed lattice constant (Å) and energy per atom (eV).
-    """
+    """Relax the fcc crystal of ``symbol`` from lattice constant ``a`` (Å) with ``calc``: its
+    BulkReference, relaxed lattice constant (Å) and energy per atom (eV)."""
     from ..properties.mechanics import relax
 
     result = relax(bulk(symbol, "fcc", a=float(a), cubic=True), calc, fmax=fmax,
                    hydrostatic=True)
     if not result.converged:
-        raise PolymlpLabError(
-            f"fcc {symbol} did not relax to fmax {fmax} eV/Å (max force {result.max_force:.2g})"
-        )
+        raise PolymlpLabError(f"fcc {symbol} did not relax to fmax {fmax} eV/Å "
+                              f"(max force {result.max_force:.2g})")
     return BulkReference(float(np.cbrt(result.atoms.get_volume())), result.energy_per_atom)
 
 
@@ -460,23 +416,14 @@ def search_boundary(symbol: str, a: float, calc, sigma_or_plane, *, grid: tuple 
     or relaxation raises is recorded as failed and skipped; one that runs out of steps is
     kept with ``converged`` False.
 
-    Parameters
-    ----------
     symbol, a : element and a starting lattice constant (Å), relaxed by
         :func:`bulk_reference` unless ``reference`` is given.
     calc : any ASE calculator (needs stress when ``relax_cell_normal``).
     sigma_or_plane : TiltBoundary or plane (h, h, l).
     min_thickness, repeats, overlap : passed to :func:`build_bicrystal`.
-    progress : show a tqdm progress bar over the trials.
 
-    Returns
-    -------
-    GBResult
-
-    Raises
-    ------
-    PolymlpLabError
-        Every trial failed (the message holds the first error).
+    Returns a GBResult; raises PolymlpLabError when every trial failed (the message holds the
+    first error).
     """
     from tqdm.auto import tqdm
 
@@ -503,14 +450,13 @@ def search_boundary(symbol: str, a: float, calc, sigma_or_plane, *, grid: tuple 
             trials.append(Trial(translation, expansion, len(atoms), None, False, 0,
                                 f"{type(error).__name__}: {error}"))
             continue
-        gamma = _gamma(energy, len(atoms), reference.energy_per_atom, _boundary_area(atoms))
+        gamma = _gamma(atoms, energy, reference.energy_per_atom)
         trials.append(Trial(translation, expansion, len(atoms), gamma, converged, n_steps, None))
         if best is None or gamma < best[0]:
             best = (gamma, atoms)
     if best is None:
-        raise PolymlpLabError(
-            f"{boundary.label}: all {len(trials)} trials failed; first error: {trials[0].error}"
-        )
+        raise PolymlpLabError(f"{boundary.label}: all {len(trials)} trials failed; "
+                              f"first error: {trials[0].error}")
     gamma, atoms = best
     atoms.info["energy_mJ_m2"] = gamma
     return GBResult(boundary.sigma, boundary.plane, boundary.angle_deg, gamma, len(atoms),
@@ -542,15 +488,13 @@ def _result_from(folder: Path, boundary: TiltBoundary, record: dict) -> GBResult
 def _write_summary(run, settings: dict) -> None:
     """gb.json: the settings, the bulk reference and every finished boundary, by tilt angle."""
     records = run.read_records()
-    boundaries = sorted(((name, r) for name, r in records.items()
-                         if name != REFERENCE_RECORD and r.get("status") == "ok"),
+    reference = records.pop(REFERENCE_RECORD, None)
+    boundaries = sorted(((name, r) for name, r in records.items() if r.get("status") == "ok"),
                         key=lambda item: item[1]["angle_deg"])
     saved = dict(settings=settings, units=UNITS, boundaries=dict(boundaries))
-    reference = records.get(REFERENCE_RECORD)
     if reference is not None:
         saved["reference"] = {k: reference[k] for k in BulkReference._fields}
-    failed = {name: r.get("status") for name, r in records.items()
-              if name != REFERENCE_RECORD and r.get("status") != "ok"}
+    failed = {name: r.get("status") for name, r in records.items() if r.get("status") != "ok"}
     if failed:
         saved["failed"] = failed
     write_text_atomic(run.path / RESULTS_FILE, json.dumps(saved, indent=1, ensure_ascii=False))
@@ -563,51 +507,32 @@ def search_boundaries(symbol: str, a: float, calc, sigmas=None, *, out=None,
                       min_thickness: float = 20.0, repeats: tuple = (1, 1),
                       overlap: float = 0.6, progress: bool = True,
                       restart: bool = False) -> list:
-    """:func:`search_boundary` over a set of boundaries, saved as each one finishes.
+    """:func:`search_boundary` over a set of boundaries, saved as each one finishes; a list of
+    GBResult sorted by tilt angle (resumed ones carry the structures read back from extxyz).
 
-    Parameters
-    ----------
-    sigmas : iterable, optional
-        Σ values (every plane of each) and/or single boundaries (TiltBoundary or plane);
+    sigmas : Σ values (every plane of each) and/or single boundaries (TiltBoundary or plane);
         default: the whole table up to ``max_sigma``. These are the run's tasks: more of
         them extend a run in ``out``.
-    out : str or Path, optional
-        A run folder (:mod:`polymlp_lab.runs`): ``run.json`` (the settings, and the
+    out : a run folder (:mod:`polymlp_lab.runs`): ``run.json`` (the settings, and the
         calculator input: the potential's digest or the calculator's class), one record per
         boundary and the bulk reference in ``records/``, one extxyz file per relaxed
         boundary, and ``gb.json`` (settings, bulk reference, and per boundary: label, sigma,
         plane, angle_deg, energy_mJ_m2, n_atoms, structure file, trials). A rerun with the
         same folder skips the finished boundaries and redoes failed ones; other settings or
         another potential are refused (:class:`~polymlp_lab.runs.RunMismatchError`, naming
-        what differs) unless ``restart``.
-    restart : bool
-        Start afresh in ``out``, deleting what an earlier run wrote there.
+        what differs) unless ``restart``, which deletes what an earlier run wrote there.
     Other parameters: as :func:`search_boundary`.
 
-    Returns
-    -------
-    list of GBResult
-        Sorted by tilt angle; resumed ones carry the structures read back from extxyz.
-
-    Raises
-    ------
-    PolymlpLabError
-        ``out`` holds a run with other settings or inputs, or every trial of a boundary
-        failed (after the other boundaries were searched and saved; the message names the
-        failed ones).
+    Raises PolymlpLabError when ``out`` holds a run with other settings or inputs, or every
+    trial of a boundary failed (after the other boundaries were searched and saved; the
+    message names the failed ones).
     """
-    from ..runs import calculator_inputs, map_tasks, open_run
-
     todo = _boundaries(sigmas, max_sigma)
-    options = dict(grid=tuple(grid), expansions=tuple(expansions), fmax=fmax, steps=steps,
-                   relax_cell_normal=relax_cell_normal, min_thickness=min_thickness,
-                   repeats=tuple(repeats), overlap=overlap)
-    settings = json.loads(json.dumps(dict(
-        element=symbol, a=float(a), grid=list(grid), expansions=[float(e) for e in expansions],
-        fmax=float(fmax), steps=int(steps), min_thickness=float(min_thickness),
-        relax_cell_normal=bool(relax_cell_normal), repeats=list(repeats),
-        overlap=float(overlap),
-    )))
+    options = dict(grid=list(grid), expansions=[float(e) for e in expansions], fmax=float(fmax),
+                   steps=int(steps), min_thickness=float(min_thickness),
+                   relax_cell_normal=bool(relax_cell_normal), repeats=list(repeats),
+                   overlap=float(overlap))
+    settings = dict(element=symbol, a=float(a), **options)
     run, records = None, {}
     if out is not None:
         run = open_run(out, kind=KIND, settings=settings, inputs=calculator_inputs(calc),
@@ -616,15 +541,14 @@ def search_boundaries(symbol: str, a: float, calc, sigmas=None, *, out=None,
         records = run.read_records()
     results = {}
     for boundary in todo:
-        record = records.get(boundary.slug)
-        if (record is not None and record.get("status") == "ok"
-                and (run.path / record["structure"]).is_file()):
+        record = records.get(boundary.slug, {})
+        if record.get("status") == "ok" and (run.path / record["structure"]).is_file():
             results[boundary] = _result_from(run.path, boundary, record)
     pending = {b.slug: b for b in todo if b not in results}
     reference = None
     if pending:
-        saved = records.get(REFERENCE_RECORD)
-        if saved is not None and saved.get("status") == "ok":
+        saved = records.get(REFERENCE_RECORD, {})
+        if saved.get("status") == "ok":
             reference = BulkReference(*(saved[k] for k in BulkReference._fields))
         else:
             reference = bulk_reference(symbol, a, calc)
@@ -673,18 +597,10 @@ def search_boundaries(symbol: str, a: float, calc, sigmas=None, *, out=None,
 
 
 def plot_gb_energies(results, ax=None):
-    """γ (mJ/m²) against tilt angle (degrees), each point labelled Σ(hkl).
+    """γ (mJ/m²) of GBResults against tilt angle (degrees), each point labelled Σ(hkl), on
+    ``ax`` (default: a new figure); returns the matplotlib Axes.
 
     The curve starts and ends at γ = 0 at 0° and 180° (the perfect crystal).
-
-    Parameters
-    ----------
-    results : iterable of GBResult
-    ax : matplotlib Axes, optional (a new figure by default)
-
-    Returns
-    -------
-    matplotlib.axes.Axes
     """
     if ax is None:
         import matplotlib.pyplot as plt

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence, Tuple
@@ -33,24 +34,15 @@ from scipy.spatial import cKDTree
 
 from ..errors import InvalidStructureError, PolymlpLabError
 from ..files import write_text_atomic
+from ..runs import atoms_digest, calculator_inputs, open_run
 from ..structures import check_structure
+from . import _count, _positive
 from .md import MDResult, run_md
 
-__all__ = [
-    "RDF",
-    "radial_distribution",
-    "first_peak",
-    "first_minimum",
-    "coordination_number",
-    "structure_factor",
-    "debye_structure_factor",
-    "bond_angle_distribution",
-    "melt_and_quench",
-    "LiquidState",
-    "set_density",
-    "density_g_cm3",
-    "diffusion_coefficient",
-]
+__all__ = ["RDF", "radial_distribution", "first_peak", "first_minimum", "coordination_number",
+           "structure_factor", "debye_structure_factor", "bond_angle_distribution",
+           "melt_and_quench", "LiquidState", "set_density", "density_g_cm3",
+           "diffusion_coefficient"]
 
 #: Largest default r_max (Å).
 MAX_DEFAULT_R_MAX = 10.0
@@ -58,30 +50,17 @@ MAX_DEFAULT_R_MAX = 10.0
 DEFAULT_R_MAX_SPACINGS = 6.0
 #: Default q grid (1/Å) of the structure factors.
 DEFAULT_Q = np.linspace(0.5, 12.0, 461)
-WINDOWS = ("lorch", None)
 
 
 @dataclass(frozen=True)
 class RDF:
-    """A radial distribution function averaged over frames.
+    """A radial distribution function averaged over ``n_frames`` frames.
 
-    Attributes
-    ----------
-    r : ndarray
-        Bin centres (Å) of ``len(r)`` equal bins on [0, r_max].
-    g : ndarray
-        g(r), dimensionless (→ 1 at large r in a liquid).
-    density : float
-        Number density (atoms/Å³) of the neighbour species: all atoms for the total g, B for
-        the partial g_AB (averaged over frames, weighted by the number of A atoms).
-    total_density : float
-        Number density (atoms/Å³) of all atoms, averaged like ``density``.
-    n_frames : int
-        Number of frames averaged.
-    r_max : float
-        Upper end (Å) of the last bin.
-    elements : (str, str) or None
-        (A, B) for a partial g_AB, None for the total g.
+    r : bin centres (Å) of ``len(r)`` equal bins on [0, r_max]; g : g(r), dimensionless (→ 1
+    at large r in a liquid); density : number density (atoms/Å³) of the neighbour species,
+    all atoms for the total g, B for the partial g_AB (averaged over frames, weighted by the
+    number of A atoms); total_density : that of all atoms, averaged alike; r_max : upper end
+    (Å) of the last bin; elements : (A, B) of a partial g_AB, None for the total g.
     """
 
     r: np.ndarray
@@ -104,8 +83,6 @@ def _frames(frames) -> list:
     if not frames:
         raise PolymlpLabError("frames is empty: pass an ase.Atoms or a non-empty list of them")
     for n, atoms in enumerate(frames):
-        if not isinstance(atoms, Atoms):
-            raise PolymlpLabError(f"frame {n} is a {type(atoms).__name__}, not an ase.Atoms")
         check_structure(atoms, periodic=True, label=f"frame {n}")
     return frames
 
@@ -118,29 +95,12 @@ def _pairs(atoms: Atoms, cutoff: float) -> Tuple[np.ndarray, np.ndarray, np.ndar
     reach = [range(-k, k + 1) for k in np.ceil(cutoff / widths).astype(int)]
     shifts = np.array(list(itertools.product(*reach)), dtype=float) @ cell
     images = (shifts[:, None, :] + positions[None]).reshape(-1, 3)
-    found = cKDTree(positions).sparse_distance_matrix(
-        cKDTree(images), cutoff, output_type="ndarray"
-    )
+    found = cKDTree(positions).sparse_distance_matrix(cKDTree(images), cutoff,
+                                                      output_type="ndarray")
     i, k = found["i"].astype(np.intp), found["j"].astype(np.intp)
     self_image = k == (len(shifts) // 2) * len(atoms) + i  # the unshifted copy of atom i
     i, k = i[~self_image], k[~self_image]
     return i, k % len(atoms), images[k] - positions[i]
-
-
-def _positive(name: str, value) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise PolymlpLabError(f"{name} must be a positive number, got {value!r}") from None
-    if not (np.isfinite(value) and value > 0):
-        raise PolymlpLabError(f"{name} must be positive, got {value!r}")
-    return value
-
-
-def _count(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise PolymlpLabError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _r_max(frames: list, r_max) -> float:
@@ -159,7 +119,7 @@ def _q(q) -> np.ndarray:
 
 
 def _check_window(window) -> None:
-    if window not in WINDOWS:
+    if window not in ("lorch", None):
         raise PolymlpLabError(f"window must be 'lorch' or None, got {window!r}")
 
 
@@ -170,35 +130,20 @@ def _window(window, r: np.ndarray, r_max: float) -> np.ndarray:
 
 def radial_distribution(frames, *, r_max: Optional[float] = None, n_bins: int = 200,
                         elements: Optional[Sequence[str]] = None) -> RDF:
-    """Radial distribution function g(r), total or partial, averaged over frames.
+    """Radial distribution function g(r), total or partial, averaged over frames: an RDF.
 
     g(r) = ⟨number of B neighbours of an A atom in [r_lo, r_hi)⟩ / (ρ_B (4π/3)(r_hi³ − r_lo³)),
-    with A = B = all atoms for the total g. Sums run over all periodic images, so
-    g_AB → 1 at large r for an ideal gas (g_AA → (N_A − 1)/N_A).
+    with A = B = all atoms for the total g, (A, B) = ``elements`` for the partial g_AB (= g_BA).
+    Sums run over all periodic images, so g_AB → 1 at large r for an ideal gas
+    (g_AA → (N_A − 1)/N_A). Frames may differ in size and cell shape.
 
-    Parameters
-    ----------
-    frames : ase.Atoms or sequence of ase.Atoms
-        Periodic in 3 directions; any cell shape; sizes may differ between frames.
-    r_max : float, optional
-        Largest distance (Å). Default: min(10 Å, 6 (V/N)^(1/3)), i.e. about six mean
-        interatomic spacings (the first few shells of a liquid) and at most ~900 neighbours
-        per atom. It may exceed half the cell.
-    n_bins : int
-        Number of equal bins on [0, r_max].
-    elements : (str, str), optional
-        (A, B) for the partial g_AB (symmetric: g_AB = g_BA).
+    r_max : largest distance (Å), ``n_bins`` equal bins on [0, r_max]; it may exceed half the
+        cell. Default: min(10 Å, 6 (V/N)^(1/3)), about six mean interatomic spacings (the
+        first few shells of a liquid) and at most ~900 neighbours per atom.
 
-    Returns
-    -------
-    RDF
-
-    Raises
-    ------
-    PolymlpLabError
-        Empty frames, r_max not positive, n_bins < 1, elements not a pair of symbols present
-        in the frames. InvalidStructureError (a subclass) for non-periodic, empty or
-        singular frames.
+    Raises PolymlpLabError for empty frames, r_max not positive, n_bins < 1, elements not a
+    pair of symbols present in the frames; InvalidStructureError (a subclass) for
+    non-periodic, empty or singular frames.
     """
     frames = _frames(frames)
     r_max = _r_max(frames, r_max)
@@ -206,17 +151,14 @@ def radial_distribution(frames, *, r_max: Optional[float] = None, n_bins: int = 
     if elements is not None:
         pair = () if isinstance(elements, str) or not np.iterable(elements) else tuple(elements)
         if len(pair) != 2:
-            raise PolymlpLabError(
-                f"elements must be a pair of element symbols (A, B), got {elements!r}"
-            )
+            raise PolymlpLabError(f"elements must be a pair of element symbols (A, B), "
+                                  f"got {elements!r}")
         elements = tuple(str(e) for e in pair)
         present = set().union(*(atoms.get_chemical_symbols() for atoms in frames))
         for element in elements:
             if element not in present:
-                raise PolymlpLabError(
-                    f"element '{element}' is not in the frames "
-                    f"(they hold {', '.join(sorted(present))})"
-                )
+                raise PolymlpLabError(f"element '{element}' is not in the frames "
+                                      f"(they hold {', '.join(sorted(present))})")
     counts = np.zeros(n_bins)
     pair_norm = total_norm = n_centres = 0.0  # Σ N_A ρ_B, Σ N_A ρ, Σ N_A over frames
     for atoms in frames:
@@ -256,10 +198,8 @@ def _first_shell(rdf: RDF, smooth: float) -> Tuple[int, float]:
     gs = gaussian_filter1d(rdf.g, smooth / dr, mode="nearest") if smooth > 0 else rdf.g
     above = np.flatnonzero(gs > 1.0)
     if above.size == 0:
-        raise PolymlpLabError(
-            "g(r) never exceeds 1 below r_max: no first coordination shell "
-            "(increase r_max or pass r_cut)"
-        )
+        raise PolymlpLabError("g(r) never exceeds 1 below r_max: no first coordination shell "
+                              "(increase r_max or pass r_cut)")
     start = above[0]
     below = np.flatnonzero(gs[start:] < 1.0)
     if below.size == 0:
@@ -280,15 +220,10 @@ def _first_shell(rdf: RDF, smooth: float) -> Tuple[int, float]:
 
 
 def first_peak(rdf: RDF, *, smooth: float = 0.1) -> float:
-    """Position (Å) of the first peak of g(r).
+    """Position (Å) of the first peak of g(r): the maximum of the first run of g above 1,
+    g smoothed by a Gaussian of standard deviation ``smooth`` (Å) against bin noise.
 
-    g is smoothed by a Gaussian of standard deviation ``smooth`` (Å) against bin noise; the
-    first peak is the maximum of the first run of smoothed g above 1.
-
-    Raises
-    ------
-    PolymlpLabError
-        g never exceeds 1 or never falls back below 1 within r_max.
+    Raises PolymlpLabError when g never exceeds 1 or never falls back below 1 within r_max.
     """
     return float(rdf.r[_first_shell(rdf, smooth)[0]])
 
@@ -301,10 +236,7 @@ def first_minimum(rdf: RDF, *, smooth: float = 0.1) -> float:
     above 1 again (the second shell); noise that does not cross 1 cannot fake it. On a flat
     minimum (g = 0 between the shells of a crystal) its middle is returned.
 
-    Raises
-    ------
-    PolymlpLabError
-        No first peak, or no minimum below r_max.
+    Raises PolymlpLabError when there is no first peak, or no minimum below r_max.
     """
     return _first_shell(rdf, smooth)[1]
 
@@ -314,24 +246,15 @@ def coordination_number(rdf: RDF, r_cut: Optional[float] = None) -> float:
 
     g is taken as constant in each bin (the histogram it is), so N_c is exactly the mean count
     of neighbours when r_cut is a bin edge. ρ is ``rdf.density`` (for a partial g_AB the B
-    atoms around an A atom).
+    atoms around an A atom). r_cut (Å), at most ``rdf.r_max``, defaults to
+    :func:`first_minimum` of ``rdf``.
 
-    Parameters
-    ----------
-    rdf : RDF
-    r_cut : float, optional
-        Cutoff (Å), at most ``rdf.r_max``. Default: :func:`first_minimum` of ``rdf``.
-
-    Raises
-    ------
-    PolymlpLabError
-        r_cut not in (0, r_max], or no first minimum when r_cut is not given.
+    Raises PolymlpLabError for r_cut not in (0, r_max], or no first minimum when r_cut is not
+    given.
     """
     r_cut = first_minimum(rdf) if r_cut is None else _positive("r_cut", r_cut)
     if r_cut > rdf.r_max * (1 + 1e-12):
-        raise PolymlpLabError(
-            f"r_cut = {r_cut:g} Å exceeds the RDF range r_max = {rdf.r_max:g} Å"
-        )
+        raise PolymlpLabError(f"r_cut = {r_cut:g} Å exceeds the RDF range r_max = {rdf.r_max:g} Å")
     edges = np.minimum(rdf.edges, r_cut)
     shells = 4.0 * np.pi / 3.0 * np.diff(edges**3)
     return float(rdf.density * np.sum(rdf.g * shells))
@@ -339,29 +262,14 @@ def coordination_number(rdf: RDF, r_cut: Optional[float] = None) -> float:
 
 def structure_factor(rdf: RDF, q=None, *, window: Optional[str] = "lorch"
                      ) -> Tuple[np.ndarray, np.ndarray]:
-    """Static structure factor by the Fourier route.
+    """Static structure factor by the Fourier route: (q in 1/Å, S(q) dimensionless).
 
     S(q) = 1 + 4πρ ∫_0^R r² (g(r) − 1) sin(qr)/(qr) W(r) dr, R = ``rdf.r_max``, integrated
     over the bins of g with their exact shell volumes; ρ is ``rdf.total_density`` (for a
-    partial g_AB this is the Faber–Ziman S_AB). W is the Lorch window sin(πr/R)/(πr/R), which
-    damps the ripples of the truncation at R, or 1.
-
-    Parameters
-    ----------
-    rdf : RDF
-    q : array_like, optional
-        Wave numbers (1/Å), positive. Default: 0.5 to 12 1/Å.
-    window : {"lorch", None}
-
-    Returns
-    -------
-    (q, S) : ndarray, ndarray
-        q in 1/Å, S dimensionless.
-
-    Raises
-    ------
-    PolymlpLabError
-        q not positive or window unknown.
+    partial g_AB this is the Faber–Ziman S_AB). W (``window``) is the Lorch window
+    sin(πr/R)/(πr/R), which damps the ripples of the truncation at R, or 1 (None). q: positive
+    wave numbers (1/Å), default 0.5 to 12 1/Å. Raises PolymlpLabError for a q not positive or
+    an unknown window.
     """
     q = _q(q)
     _check_window(window)
@@ -392,27 +300,10 @@ def debye_structure_factor(frames, q=None, r_max: Optional[float] = None, *,
 
     summed over all periodic images and averaged over frames; the last term (analytic) removes
     the continuum (forward-scattering) part. This is the unbinned counterpart of
-    :func:`structure_factor` with the same R and window: the two differ only by the binning
-    of g(r).
-
-    Parameters
-    ----------
-    frames : ase.Atoms or sequence of ase.Atoms
-    q : array_like, optional
-        Wave numbers (1/Å), positive. Default: 0.5 to 12 1/Å.
-    r_max : float, optional
-        R (Å); default as in :func:`radial_distribution`.
-    window : {"lorch", None}
-
-    Returns
-    -------
-    (q, S) : ndarray, ndarray
-        q in 1/Å, S dimensionless.
-
-    Raises
-    ------
-    PolymlpLabError
-        Bad frames (as in :func:`radial_distribution`), q, r_max or window.
+    :func:`structure_factor` with the same R (``r_max``, Å, default as in
+    :func:`radial_distribution`), q and window: the two differ only by the binning of g(r).
+    Returns (q in 1/Å, S dimensionless); raises PolymlpLabError for bad frames (as
+    :func:`radial_distribution`), q, r_max or window.
     """
     frames = _frames(frames)
     r_max = _r_max(frames, r_max)
@@ -436,28 +327,13 @@ def debye_structure_factor(frames, q=None, r_max: Optional[float] = None, *,
 
 def bond_angle_distribution(frames, *, r_cut: float, n_bins: int = 180
                             ) -> Tuple[np.ndarray, np.ndarray]:
-    """Distribution of the bond angles j–i–k, j and k neighbours of i within r_cut.
+    """Distribution of the bond angles j–i–k, j and k neighbours of i within ``r_cut`` (Å,
+    typically the first minimum of g(r)), in ``n_bins`` equal bins on [0°, 180°].
 
     Every unordered pair of neighbours of every atom counts once; images count as neighbours.
-
-    Parameters
-    ----------
-    frames : ase.Atoms or sequence of ase.Atoms
-    r_cut : float
-        Neighbour cutoff (Å), typically the first minimum of g(r).
-    n_bins : int
-        Equal bins on [0°, 180°].
-
-    Returns
-    -------
-    (theta, p) : ndarray, ndarray
-        Bin centres θ (degrees) and p(θ) (1/degree) with ∫ p dθ = 1.
-
-    Raises
-    ------
-    PolymlpLabError
-        r_cut not positive, n_bins < 1, or no atom with two neighbours within r_cut.
-        InvalidStructureError (a subclass) for bad frames or two coincident atoms.
+    Returns (θ, p): bin centres (degrees) and p(θ) (1/degree) with ∫ p dθ = 1. Raises
+    PolymlpLabError for r_cut not positive, n_bins < 1, or no atom with two neighbours within
+    r_cut; InvalidStructureError (a subclass) for bad frames or two coincident atoms.
     """
     frames = _frames(frames)
     r_cut = _positive("r_cut", r_cut)
@@ -468,9 +344,8 @@ def bond_angle_distribution(frames, *, r_cut: float, n_bins: int = 180
         order = np.argsort(i, kind="stable")
         lengths = np.linalg.norm(vectors[order], axis=1)
         if (lengths == 0).any():
-            raise InvalidStructureError(
-                "two atoms coincide (distance 0 Å): their bond angles are undefined"
-            )
+            raise InvalidStructureError("two atoms coincide (distance 0 Å): their bond angles "
+                                        "are undefined")
         units = vectors[order] / lengths[:, None]
         degree = np.bincount(i, minlength=len(atoms))
         first = np.concatenate(([0], np.cumsum(degree)[:-1]))
@@ -493,10 +368,9 @@ AMU_PER_A3_IN_G_PER_CM3 = 1.66053906660  # 1 amu/Å³ in g/cm³
 
 def set_density(atoms, density_g_cm3: float):
     """A copy of ``atoms`` with its cell (and positions) scaled to ``density_g_cm3``."""
-    if not (np.isfinite(density_g_cm3) and density_g_cm3 > 0):
-        raise PolymlpLabError(f"density_g_cm3 must be positive, not {density_g_cm3!r}")
+    density = _positive("density_g_cm3", density_g_cm3)
     scaled = atoms.copy()
-    volume = scaled.get_masses().sum() * AMU_PER_A3_IN_G_PER_CM3 / density_g_cm3
+    volume = scaled.get_masses().sum() * AMU_PER_A3_IN_G_PER_CM3 / density
     scaled.set_cell(scaled.cell * (volume / scaled.get_volume()) ** (1.0 / 3.0), scale_atoms=True)
     return scaled
 
@@ -608,10 +482,6 @@ def melt_and_quench(atoms, calc, *, temperatures_K, melt_temperature_K: float,
     ``restart`` (which deletes the recipe's earlier files, nothing else). ``out/liquid.json``
     collects the per-temperature results. Returns a list of :class:`LiquidState`.
     """
-    import tempfile
-
-    from ..runs import atoms_digest, calculator_inputs, open_run
-
     temperatures = [float(t) for t in np.atleast_1d(temperatures_K)]
     if not temperatures or min(temperatures) <= 0 or melt_temperature_K <= 0:
         raise PolymlpLabError("temperatures_K and melt_temperature_K must be positive")
@@ -633,8 +503,9 @@ def melt_and_quench(atoms, calc, *, temperatures_K, melt_temperature_K: float,
                   tdamp_fs=tdamp_fs, seed=seed, r_max=r_max)
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(out) if out is not None else Path(scratch)
-        run = open_run(folder, kind="liquid", settings=recipe, counts=("production_ps",),
-                       inputs={**calculator_inputs(calc), "structure": atoms_digest(atoms)}, restart=restart)
+        inputs = {**calculator_inputs(calc), "structure": atoms_digest(atoms)}
+        run = open_run(folder, kind="liquid", settings=recipe, inputs=inputs,
+                       counts=("production_ps",), restart=restart)
         run.owns("liquid.json", "melt")
 
         def stage(name, start, temperature, ps, **kw):

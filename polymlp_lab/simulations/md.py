@@ -13,18 +13,24 @@ GPa, volume Å³.
 """
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
 from ase import units
+from ase.constraints import FixCom
 from ase.io import Trajectory
+from ase.md.bussi import Bussi
 from ase.md.langevin import Langevin
+from ase.md.nose_hoover_chain import MTKNPT, IsotropicMTKNPT, NoseHooverChainNVT
+from ase.md.nptberendsen import NPTBerendsen
+from ase.md.velocitydistribution import Stationary, thermalize_momenta
 from ase.md.verlet import VelocityVerlet
 
 from ..errors import PolymlpLabError
 from ..files import atomic_path, write_text_atomic
+from ..runs import RUN_FILE, atoms_digest, calculator_inputs, open_run
 from ..structures import check_structure
 from ..units import EV_PER_A3_IN_GPA
 
@@ -59,9 +65,8 @@ class MDSettings:
         choices = {"ensemble": ENSEMBLES, "thermostat": THERMOSTATS, "barostat": BAROSTATS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
-                raise PolymlpLabError(
-                    f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}"
-                )
+                raise PolymlpLabError(f"{name} must be one of {', '.join(allowed)}, "
+                                      f"not {getattr(self, name)!r}")
         for name in ("timestep_fs", "tdamp_fs", "pdamp_fs", "friction_per_fs"):
             value = getattr(self, name)
             if not (np.isfinite(value) and value > 0):
@@ -95,7 +100,7 @@ class MDResult:
     atoms: object
     trajectory: Optional[Path] = None
     resumed_from_step: int = 0
-    failed: Optional[str] = field(default=None)
+    failed: Optional[str] = None
     stopped: bool = False
     run_status: str = "new"
 
@@ -120,53 +125,34 @@ def make_integrator(atoms, settings: MDSettings):
     """The ASE integrator for ``settings`` acting on ``atoms`` (which carry the calculator)."""
     s = settings.check()
     dt = s.timestep_fs * units.fs
+    tdamp, pdamp = s.tdamp_fs * units.fs, s.pdamp_fs * units.fs
     if s.ensemble == "nve":
         return VelocityVerlet(atoms, timestep=dt)
     rng = np.random.default_rng(s.seed + 1)
+    if s.ensemble == "nvt" and s.thermostat == "langevin":
+        # the centre of mass is held by a constraint, as ASE recommends since 3.28
+        if not any(isinstance(c, FixCom) for c in atoms.constraints):
+            atoms.set_constraint(list(atoms.constraints) + [FixCom()])
+        return Langevin(atoms, timestep=dt, temperature_K=s.temperature_K,
+                        friction=s.friction_per_fs / units.fs, fixcm=False, rng=rng)
+    if s.ensemble == "nvt" and s.thermostat == "bussi":
+        return Bussi(atoms, dt, s.temperature_K, taut=tdamp, rng=rng)
     if s.ensemble == "nvt":
-        if s.thermostat == "langevin":
-            # the centre of mass is held by a constraint, as ASE recommends since 3.28
-            from ase.constraints import FixCom
-
-            if not any(isinstance(c, FixCom) for c in atoms.constraints):
-                atoms.set_constraint(list(atoms.constraints) + [FixCom()])
-            return Langevin(
-                atoms, timestep=dt, temperature_K=s.temperature_K,
-                friction=s.friction_per_fs / units.fs, fixcm=False, rng=rng,
-            )
-        if s.thermostat == "bussi":
-            from ase.md.bussi import Bussi
-
-            return Bussi(atoms, dt, s.temperature_K, taut=s.tdamp_fs * units.fs, rng=rng)
-        from ase.md.nose_hoover_chain import NoseHooverChainNVT
-
-        return NoseHooverChainNVT(
-            atoms, timestep=dt, temperature_K=s.temperature_K, tdamp=s.tdamp_fs * units.fs
-        )
+        return NoseHooverChainNVT(atoms, timestep=dt, temperature_K=s.temperature_K, tdamp=tdamp)
     if not all(atoms.pbc):
         raise PolymlpLabError("NPT needs a cell periodic in 3 directions")
     pressure_au = s.pressure_GPa * units.GPa
     if s.barostat == "berendsen":
-        from ase.md.nptberendsen import NPTBerendsen
-
-        return NPTBerendsen(
-            atoms, timestep=dt, temperature_K=s.temperature_K, pressure_au=pressure_au,
-            taut=s.tdamp_fs * units.fs, taup=s.pdamp_fs * units.fs,
-            compressibility_au=1.0 / (100.0 * units.GPa),
-        )
-    from ase.md.nose_hoover_chain import IsotropicMTKNPT, MTKNPT
-
+        return NPTBerendsen(atoms, timestep=dt, temperature_K=s.temperature_K,
+                            pressure_au=pressure_au, taut=tdamp, taup=pdamp,
+                            compressibility_au=1.0 / (100.0 * units.GPa))
     kind = IsotropicMTKNPT if s.barostat == "mtk" else MTKNPT
-    return kind(
-        atoms, timestep=dt, temperature_K=s.temperature_K, pressure_au=pressure_au,
-        tdamp=s.tdamp_fs * units.fs, pdamp=s.pdamp_fs * units.fs,
-    )
+    return kind(atoms, timestep=dt, temperature_K=s.temperature_K, pressure_au=pressure_au,
+                tdamp=tdamp, pdamp=pdamp)
 
 
 def initial_velocities(atoms, temperature_K: float, seed: int = 0) -> None:
     """Maxwell–Boltzmann momenta at ``temperature_K`` with zero total momentum (in place)."""
-    from ase.md.velocitydistribution import Stationary, thermalize_momenta
-
     rng = np.random.default_rng(seed)
     thermalize_momenta(atoms, temperature_K, exact_temperature=True, rng=rng)
     Stationary(atoms)
@@ -188,10 +174,6 @@ def _record(atoms, step: int, timestep_fs: float, wants_pressure: bool) -> dict:
         if isinstance(value, float) and not np.isfinite(value):
             raise PolymlpLabError(f"MD step {step}: {name} is {value}; the run has blown up")
     return dict(zip(RECORD_FIELDS, values))
-
-
-def _has_stress(calc) -> bool:
-    return "stress" in getattr(calc, "implemented_properties", ())
 
 
 def read_log(path: Path) -> list:
@@ -220,64 +202,29 @@ def read_log(path: Path) -> list:
     return records
 
 
-def _read_frames(path: Path, n: int) -> list:
-    """Up to ``n`` frames of ``md.traj``, stopping at one a crash cut short."""
-    frames = []
-    if n == 0 or not path.is_file():
-        return frames
-    try:
-        with Trajectory(path) as traj:
-            for index in range(min(len(traj), n)):
-                frames.append(traj[index])
-    except Exception:  # a frame cut short by the interruption: the ones before it stay
-        pass
-    return frames
-
-
-def _resume_point(out: Path):
-    """(records so far, last saved Atoms) of the earlier run in ``out``, or None."""
-    records = read_log(out / "md.jsonl")
-    frames = _read_frames(out / "md.traj", len(records))
-    n = min(len(records), len(frames))
-    if n == 0:
-        return None
-    return records[:n], frames[:n]
-
-
-def _discard_new_run(out: Path) -> None:
-    """Remove the run.json of a run that recorded nothing, so that a corrected rerun is not
-    refused."""
-    from ..runs import RUN_FILE
-
-    (out / RUN_FILE).unlink(missing_ok=True)
-
-
-def _first_record(state, s: MDSettings, wants_pressure: bool) -> dict:
-    """The step-0 record; a structure the calculator cannot evaluate (atoms too close, an
-    element the potential lacks, a degenerate cell) raises a PolymlpLabError."""
-    try:
-        return _record(state, 0, s.timestep_fs, wants_pressure)
-    except PolymlpLabError:
-        raise
-    except Exception as exc:  # any calculator's failure on the starting structure
-        raise PolymlpLabError(
-            f"MD cannot start: the calculator fails on the starting structure "
-            f"({type(exc).__name__}: {exc})") from exc
+def _resume_point(out: Path) -> tuple:
+    """(records, frames) of the earlier run in ``out``: the complete records of ``md.jsonl``
+    that have their frame in ``md.traj`` (up to a frame a crash cut short)."""
+    records, frames = read_log(out / "md.jsonl"), []
+    if records and (out / "md.traj").is_file():
+        try:
+            with Trajectory(out / "md.traj") as traj:
+                for index in range(min(len(traj), len(records))):
+                    frames.append(traj[index])
+        except Exception:  # a frame cut short by the interruption: the ones before it stay
+            pass
+    return records[:len(frames)], frames
 
 
 def run_md(atoms, calc, *, out=None, resume: bool = True, restart: bool = False,
            progress: bool = True, initialize: Optional[bool] = None,
            stop: Optional[Callable[[], bool]] = None, **settings) -> MDResult:
-    """Integrate the equations of motion of a copy of ``atoms`` with ``calc``.
+    """Integrate the equations of motion of a copy of ``atoms`` with ``calc`` (any ASE
+    calculator, e.g. :class:`~polymlp_lab.PolymlpCalculator`).
 
-    Parameters
-    ----------
-    atoms : ase.Atoms
-        Starting structure; not modified. Its momenta are used when present. A cell not
-        periodic in 3 directions (a cluster) runs NVE or NVT, with no pressure or volume.
-    calc : ASE calculator (e.g. :class:`~polymlp_lab.PolymlpCalculator`).
-    out : folder, optional
-        Writes ``md.traj`` (ASE trajectory with momenta, one frame per record),
+    atoms : the starting structure, not modified; its momenta are used when present. A cell
+        not periodic in 3 directions (a cluster) runs NVE or NVT, with no pressure or volume.
+    out : a folder: ``md.traj`` (ASE trajectory with momenta, one frame per record),
         ``md.jsonl`` (settings, then one record per line, appended as the run goes),
         ``md.json`` (settings, n_atoms, records; at the end, on failure or stop) and
         ``run.json`` (the settings and the digests of the potential and the starting
@@ -298,59 +245,59 @@ def run_md(atoms, calc, *, out=None, resume: bool = True, restart: bool = False,
         timestep_fs, thermostat, barostat, pressure_GPa, tdamp_fs, pdamp_fs,
         friction_per_fs, interval, seed).
 
-    Returns
-    -------
-    MDResult; a calculator failure mid-run ends the run early with ``failed`` set and the
-    records up to it kept. A failure on the starting structure (step 0) raises a
+    Returns an MDResult; a calculator failure mid-run ends the run early with ``failed`` set
+    and the records up to it kept. A failure on the starting structure (step 0) raises a
     PolymlpLabError.
     """
     unknown = set(settings) - set(MDSettings.__dataclass_fields__)
     if unknown:
-        raise PolymlpLabError(
-            f"unknown MD setting(s) {', '.join(sorted(unknown))} "
-            f"(known: {', '.join(MDSettings.__dataclass_fields__)})"
-        )
+        raise PolymlpLabError(f"unknown MD setting(s) {', '.join(sorted(unknown))} "
+                              f"(known: {', '.join(MDSettings.__dataclass_fields__)})")
     s = MDSettings(**settings).check()
     check_structure(atoms)
     state = atoms.copy()
     state.calc = calc
     draw = bool(initialize or (initialize is None and not state.get_momenta().any()))
-    records, start, found, run = [], 0, None, None
+    records, frames, start, run = [], [], 0, None
     out = None if out is None else Path(out)
     if out is not None:
-        from ..runs import atoms_digest, calculator_inputs, open_run
-
         run = open_run(out, kind="md", settings={**asdict(s), "initialize": draw},
                        inputs={**calculator_inputs(calc), "structure": atoms_digest(atoms)},
                        counts=("steps",), restart=restart or not resume)
         run.owns("md.jsonl", "md.json", "md.traj")
         if run.status in ("resumed", "extended"):
-            found = _resume_point(out)
-    if found is not None:
-        records, frames = found
-        last = frames[-1]
-        state.set_cell(last.cell, scale_atoms=False)
-        state.set_positions(last.positions)
-        state.set_momenta(last.get_momenta())
+            records, frames = _resume_point(out)
+    if frames:
+        state.set_cell(frames[-1].cell, scale_atoms=False)
+        state.set_positions(frames[-1].positions)
+        state.set_momenta(frames[-1].get_momenta())
         start = records[-1]["step"]
     elif draw:
         initial_velocities(state, s.temperature_K, s.seed)
     # a cluster has no stress to ask for: its pressure is recorded as None
-    wants_pressure = all(state.pbc) and (s.ensemble == "npt" or _has_stress(calc))
+    wants_pressure = all(state.pbc) and (
+        s.ensemble == "npt" or "stress" in getattr(calc, "implemented_properties", ()))
     dyn = make_integrator(state, s)
-    if found is None:
+    if not frames:
         try:
-            first = _first_record(state, s, wants_pressure)
-        except PolymlpLabError:
+            first = _record(state, 0, s.timestep_fs, wants_pressure)
+        except Exception as exc:  # atoms too close, an element the potential lacks, ...
             if run is not None and run.status in ("new", "restarted"):
-                _discard_new_run(out)
-            raise
+                # it recorded nothing: a corrected rerun must not be refused
+                (out / RUN_FILE).unlink(missing_ok=True)
+            if isinstance(exc, PolymlpLabError):
+                raise
+            raise PolymlpLabError(f"MD cannot start: the calculator fails on the starting "
+                                  f"structure ({type(exc).__name__}: {exc})") from exc
     log = traj = None
     if out is not None:
-        _rewrite_log(out / "md.jsonl", s, records)  # the settings line, then what is kept
-        if found is not None:
-            _truncate_trajectory(out / "md.traj", frames)
-        traj = Trajectory(out / "md.traj", "w" if found is None else "a", state)
+        lines = [{"settings": asdict(s)}] + records  # the settings line, then what is kept
+        write_text_atomic(out / "md.jsonl", "".join(json.dumps(line) + "\n" for line in lines))
+        if frames:  # md.traj rewritten to hold exactly the frames kept
+            with atomic_path(out / "md.traj") as temporary, Trajectory(temporary, "w") as kept:
+                for frame in frames:
+                    kept.write(frame)
+        traj = Trajectory(out / "md.traj", "a" if frames else "w", state)
         log = (out / "md.jsonl").open("a")
 
     def save(record):
@@ -360,20 +307,19 @@ def run_md(atoms, calc, *, out=None, resume: bool = True, restart: bool = False,
             log.flush()
             traj.write()
 
-    def stopping() -> bool:
-        result.stopped = bool(stop is not None and stop())
-        return result.stopped
-
     result = MDResult(s, len(state), {}, state, None if out is None else out / "md.traj", start)
     result.run_status = "new" if run is None else run.status
     try:
-        if found is None:
+        if not frames:
             save(first)
         from tqdm.auto import tqdm
 
         bar = tqdm(total=s.steps, initial=start, desc=f"MD {s.ensemble}", disable=not progress)
         step = start
-        while step < s.steps and not stopping():
+        while step < s.steps:
+            if stop is not None and stop():
+                result.stopped = True
+                break
             chunk = min(s.interval, s.steps - step)
             dyn.run(chunk)
             step += chunk
@@ -390,15 +336,3 @@ def run_md(atoms, calc, *, out=None, resume: bool = True, restart: bool = False,
         if out is not None:
             write_text_atomic(out / "md.json", json.dumps(result.as_dict(), indent=1))
     return result
-
-
-def _rewrite_log(path: Path, settings: MDSettings, records) -> None:
-    lines = [json.dumps({"settings": asdict(settings)})] + [json.dumps(r) for r in records]
-    write_text_atomic(path, "\n".join(lines) + "\n")
-
-
-def _truncate_trajectory(path: Path, frames) -> None:
-    """``path`` rewritten to hold exactly ``frames`` (through a temporary file)."""
-    with atomic_path(path) as temporary, Trajectory(temporary, "w") as traj:
-        for frame in frames:
-            traj.write(frame)

@@ -23,6 +23,7 @@ from ase.formula import Formula
 
 from ..errors import PolymlpLabError
 from ..properties.prototypes import atomic_radius, estimate_volume_per_atom
+from . import _count, _positive
 
 __all__ = ["enumerate_compositions", "random_structure"]
 
@@ -45,16 +46,11 @@ def _check_symbol(symbol) -> str:
 
 
 def _check_elements(elements) -> tuple:
-    elements = tuple(_check_symbol(e) for e in ((elements,) if isinstance(elements, str) else elements))
+    elements = (elements,) if isinstance(elements, str) else elements
+    elements = tuple(_check_symbol(e) for e in elements)
     if not 1 <= len(elements) <= 2 or len(set(elements)) != len(elements):
         raise PolymlpLabError(f"give one or two distinct elements, got {', '.join(elements)}")
     return elements
-
-
-def _check_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise PolymlpLabError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _formula(elements, counts) -> str:
@@ -62,36 +58,22 @@ def _formula(elements, counts) -> str:
 
 
 def enumerate_compositions(elements, max_atoms: int, composition_range=(0.0, 1.0)) -> list:
-    """Atom counts of every cell of 1 to ``max_atoms`` atoms in a composition range.
+    """Atom counts of every cell of 1 to ``max_atoms`` atoms of one or two ``elements`` (A,
+    then B) with the fraction x_B of B in ``composition_range`` (inclusive; binaries only).
 
-    Parameters
-    ----------
-    elements : sequence of str
-        One or two chemical symbols, A (then B).
-    max_atoms : int
-        Largest number of atoms in a cell.
-    composition_range : (float, float)
-        Bounds of the fraction x_B of the second element, inclusive (binaries only).
-
-    Returns
-    -------
-    list of tuple of int
-        ``(count_A, count_B)`` for a binary, ``(count_A,)`` for an element; by number of
-        atoms, then count_B.
-
-    Raises
-    ------
-    PolymlpLabError
-        Unknown elements, ``max_atoms`` < 1, a range outside [0, 1], or no cell of at most
-        ``max_atoms`` atoms with x_B in the range.
+    Returns ``(count_A, count_B)`` tuples for a binary, ``(count_A,)`` for an element; by
+    number of atoms, then count_B. Raises PolymlpLabError for unknown elements,
+    ``max_atoms`` < 1, a range outside [0, 1], or no cell of at most ``max_atoms`` atoms with
+    x_B in the range.
     """
     elements = _check_elements(elements)
-    max_atoms = _check_int("max_atoms", max_atoms, 1)
+    max_atoms = _count("max_atoms", max_atoms, 1)
     if len(elements) == 1:
         return [(n,) for n in range(1, max_atoms + 1)]
     low, high = (float(v) for v in composition_range)
     if not 0.0 <= low <= high <= 1.0:
-        raise PolymlpLabError(f"composition_range must satisfy 0 <= low <= high <= 1, got {composition_range}")
+        raise PolymlpLabError(f"composition_range must satisfy 0 <= low <= high <= 1, "
+                              f"got {composition_range}")
 
     def fits(n):
         return [k for k in range(n + 1) if low - 1e-12 <= k / n <= high + 1e-12]
@@ -100,10 +82,8 @@ def enumerate_compositions(elements, max_atoms: int, composition_range=(0.0, 1.0
     if not found:
         smallest = next((n for n in range(max_atoms + 1, 1001) if fits(n)), None)
         hint = f"; the smallest such cell has {smallest} atoms" if smallest else ""
-        raise PolymlpLabError(
-            f"no cell of 1 to {max_atoms} atoms has x_{elements[1]} in [{low}, {high}]{hint}: "
-            "raise max_atoms or widen composition_range"
-        )
+        raise PolymlpLabError(f"no cell of 1 to {max_atoms} atoms has x_{elements[1]} in "
+                              f"[{low}, {high}]{hint}: raise max_atoms or widen composition_range")
     return found
 
 
@@ -116,19 +96,17 @@ def _volume_range(symbols, volume_per_atom) -> tuple:
     values = np.atleast_1d(np.asarray(volume_per_atom, dtype=float)).reshape(-1)
     if values.size == 1:
         values = np.repeat(values, 2)
-    if values.size != 2 or not np.all(np.isfinite(values)) or values[0] <= 0 or values[0] > values[1]:
-        raise PolymlpLabError(
-            f"volume_per_atom must be a positive number or a (low, high) range, Å³/atom, got {volume_per_atom!r}"
-        )
+    if (values.size != 2 or not np.all(np.isfinite(values)) or values[0] <= 0
+            or values[0] > values[1]):
+        raise PolymlpLabError(f"volume_per_atom must be a positive number or a (low, high) "
+                              f"range, Å³/atom, got {volume_per_atom!r}")
     return float(values[0]), float(values[1])
 
 
 def _pair_thresholds(symbols, factor: float, min_distance=None) -> np.ndarray:
     """(n, n) smallest allowed distances, Å: ``min_distance``, or factor × (r_i + r_j)."""
     if min_distance is not None:
-        value = float(min_distance)
-        if not math.isfinite(value) or value <= 0:
-            raise PolymlpLabError(f"min_distance must be a positive distance in Å, got {min_distance!r}")
+        value = _positive("min_distance (Å)", min_distance)
         return np.full((len(symbols), len(symbols)), value)
     radii = np.array([atomic_radius(s) for s in symbols])
     return factor * (radii[:, None] + radii[None, :])
@@ -158,7 +136,8 @@ def _place_atoms(rng, cell, thresholds) -> Optional[np.ndarray]:
             trial = rng.random(3)
             delta = placed - trial
             delta -= np.round(delta)
-            distances = np.linalg.norm((delta[:, None, :] + _IMAGES[None]) @ cell, axis=2).min(axis=1)
+            images = (delta[:, None, :] + _IMAGES[None]) @ cell
+            distances = np.linalg.norm(images, axis=2).min(axis=1)
             if np.all(distances >= thresholds[i, :len(placed)]):
                 placed = np.vstack([placed, trial])
                 break
@@ -169,43 +148,28 @@ def _place_atoms(rng, cell, thresholds) -> Optional[np.ndarray]:
 
 def random_structure(elements, counts, *, rng, volume_per_atom=None, min_distance=None,
                      max_tries: int = 200) -> Atoms:
-    """A random periodic cell holding ``counts[i]`` atoms of ``elements[i]``.
+    """A random periodic cell (ase.Atoms, periodic in 3D) holding ``counts[i]`` (>= 0, at least
+    one atom in all) atoms of ``elements[i]``, in the order of ``elements``.
 
     The cell has random lengths (longest/shortest ≤ 2) and angles (60–120°, not flat), is
     Minkowski-reduced, and has a volume drawn uniformly from the volume range; each atom sits
     at a random position at least the minimum distance from every atom and periodic image.
 
-    Parameters
-    ----------
-    elements : sequence of str
-        Chemical symbols.
-    counts : sequence of int
-        Atoms of each element (>= 0, at least one atom in all).
-    rng : numpy.random.Generator or int
-        Random source, or its seed: the same seed gives the same structure.
-    volume_per_atom : float or (float, float), optional
-        Volume per atom, Å³/atom, or the range it is drawn from. Default: 1.0–1.5 ×
+    rng : a numpy.random.Generator, or its seed: the same seed gives the same structure.
+    volume_per_atom : Å³/atom, or the (low, high) range it is drawn from. Default: 1.0–1.5 ×
         :func:`~polymlp_lab.properties.prototypes.estimate_volume_per_atom` (Cu 11.8 Å³).
-    min_distance : float, optional
-        Smallest distance between two atoms, Å. Default: 0.75 × (r_i + r_j) of
+    min_distance : smallest distance between two atoms, Å. Default: 0.75 × (r_i + r_j) of
         :func:`~polymlp_lab.properties.prototypes.atomic_radius` (Cu–Cu 1.91 Å).
-    max_tries : int
-        Random cells tried before giving up.
+    max_tries : random cells tried before giving up.
 
-    Returns
-    -------
-    ase.Atoms
-        Periodic in 3D, atoms in the order of ``elements``.
-
-    Raises
-    ------
-    PolymlpLabError
-        Unknown elements, bad counts or volumes, or no placement within ``max_tries`` cells.
+    Raises PolymlpLabError for unknown elements, bad counts or volumes, or no placement
+    within ``max_tries`` cells.
     """
     elements = tuple(_check_symbol(e) for e in elements)
     counts = [int(n) for n in counts]
     if len(counts) != len(elements) or min(counts, default=-1) < 0 or sum(counts) < 1:
-        raise PolymlpLabError(f"counts must give a number >= 0 per element and >= 1 atom in all, got {counts}")
+        raise PolymlpLabError(f"counts must give a number >= 0 per element and >= 1 atom in "
+                              f"all, got {counts}")
     rng = np.random.default_rng(rng)
     symbols = [e for e, n in zip(elements, counts) for _ in range(n)]
     low, high = _volume_range(symbols, volume_per_atom)

@@ -11,7 +11,7 @@ Units: Å, eV; energies per atom in eV/atom, windows above the hull in meV/atom.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Optional
 
 import numpy as np
@@ -34,28 +34,12 @@ UNITS = {
 class HullEntry:
     """One unique structure of a search.
 
-    Attributes
-    ----------
-    name : str
-        Trial name (``info["name"]`` of a given structure).
-    formula : str
-        Formula of its cell, A first.
-    x_B : float
-        Fraction of the second element (0 for an element).
-    energy_per_atom, formation_energy, e_above_hull : float
-        eV/atom.
-    spacegroup : str
-        International symbol (spglib at the search's ``symprec``).
-    spacegroup_number : int
-        1–230.
-    volume_per_atom : float
-        Å³/atom.
-    n_found : int
-        Structures found to be this one (itself included).
-    file : str or None
-        Its extxyz file, relative to the search directory.
-    atoms : ase.Atoms
-        The structure, with its energy.
+    name : trial name (``info["name"]`` of a given structure); formula : of its cell, A first;
+    x_B : fraction of the second element (0 for an element); energy_per_atom,
+    formation_energy, e_above_hull : eV/atom; spacegroup, spacegroup_number : international
+    symbol and number (spglib at the search's ``symprec``); volume_per_atom : Å³/atom;
+    n_found : structures found to be this one (itself included); file : its extxyz file,
+    relative to the search directory, or None; atoms : the structure, with its energy.
     """
 
     name: str
@@ -72,31 +56,20 @@ class HullEntry:
     atoms: Atoms = field(repr=False, compare=False)
 
     def as_dict(self) -> dict:
-        return {k: getattr(self, k) for k in (
-            "name", "formula", "x_B", "energy_per_atom", "formation_energy", "e_above_hull",
-            "spacegroup", "spacegroup_number", "volume_per_atom", "n_found", "file")}
+        """Every field but ``atoms``."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "atoms"}
 
 
 @dataclass(frozen=True)
 class SearchResult:
     """Unique structures of a search on their convex hull.
 
-    Attributes
-    ----------
-    elements : tuple of str
-        A (and B).
-    references : dict
-        Energy per atom of each element's reference, eV/atom.
-    window_meV : float
-        Metastable structures lie at most this far above the hull, meV/atom.
-    entries : tuple of HullEntry
-        Unique structures, by x_B then energy.
-    hull_x : numpy.ndarray
-        Compositions of the hull corners, x_B from 0 to 1.
-    hull_formation_energy : numpy.ndarray
-        Formation energies of the hull corners, eV/atom.
-    trials : tuple of dict
-        Trial records of :func:`run_search` (empty for given structures).
+    elements : A (and B); references : energy per atom of each element's reference, eV/atom;
+    window_meV : metastable structures lie at most this far above the hull, meV/atom;
+    entries : the unique structures (HullEntry), by x_B then energy; hull_x,
+    hull_formation_energy : compositions (x_B from 0 to 1) and formation energies (eV/atom)
+    of the hull corners; trials : trial records of :func:`run_search` (empty for given
+    structures).
     """
 
     elements: tuple
@@ -141,12 +114,6 @@ class SearchResult:
         }
 
 
-def _spacegroup(atoms: Atoms, symprec: float) -> tuple:
-    """(international symbol, number) by spglib; ("P1", 1) where it finds none."""
-    dataset = symmetry_dataset(atoms, symprec=symprec)
-    return ("P1", 1) if dataset is None else (str(dataset.international), int(dataset.number))
-
-
 def _describe(atoms, index: int, symprec: float) -> dict:
     if not isinstance(atoms, Atoms) or len(atoms) == 0:
         raise PolymlpLabError(f"structure {index} is not an ase.Atoms with atoms")
@@ -155,12 +122,13 @@ def _describe(atoms, index: int, symprec: float) -> dict:
     symbols = atoms.get_chemical_symbols()
     counts = {s: symbols.count(s) for s in sorted(set(symbols))}
     divisor = math.gcd(*counts.values())
-    symbol, number = _spacegroup(atoms, symprec)
+    dataset = symmetry_dataset(atoms, symprec=symprec)  # None: spglib found none, P1
     return dict(
         index=index, counts=counts, key=tuple((s, n // divisor) for s, n in counts.items()),
         energy_per_atom=float(atoms.get_potential_energy()) / len(atoms),
-        volume_per_atom=float(atoms.get_volume() / len(atoms)), spacegroup=symbol,
-        spacegroup_number=number,
+        volume_per_atom=float(atoms.get_volume() / len(atoms)),
+        spacegroup="P1" if dataset is None else str(dataset.international),
+        spacegroup_number=1 if dataset is None else int(dataset.number),
     )
 
 
@@ -184,24 +152,11 @@ def _group_duplicates(described, energy_tol: float, volume_tol: float) -> list:
 
 def unique_structures(structures, *, symprec: float = 0.1, energy_tol: float = 1e-3,
                       volume_tol: float = 0.02) -> list:
-    """Group structures that are the same: same reduced composition, same space group, energy
-    within ``energy_tol`` eV/atom and volume within ``volume_tol`` (relative) per atom.
-
-    Parameters
-    ----------
-    structures : sequence of ase.Atoms
-        Each with its energy (e.g. a SinglePointCalculator).
-    symprec : float
-        spglib tolerance, Å.
-    energy_tol : float
-        eV/atom.
-    volume_tol : float
-        Relative difference of the volumes per atom.
-
-    Returns
-    -------
-    list of list of int
-        Indices of each group, lowest energy first; groups by their lowest energy.
+    """Group structures (ase.Atoms, each with its energy, e.g. a SinglePointCalculator) that
+    are the same: same reduced composition, same space group (spglib tolerance ``symprec``
+    Å), energy within ``energy_tol`` eV/atom and volume within ``volume_tol`` (relative) per
+    atom. Returns the indices of each group, lowest energy first; groups by their lowest
+    energy.
     """
     described = [_describe(a, k, symprec) for k, a in enumerate(structures)]
     return _group_duplicates(described, energy_tol, volume_tol)
@@ -211,7 +166,8 @@ def _references(described, elements, references) -> dict:
     given = dict(references or {})
     unknown = sorted(set(given) - set(elements))
     if unknown:
-        raise PolymlpLabError(f"references name {', '.join(unknown)}, not in the system {'-'.join(elements)}")
+        raise PolymlpLabError(f"references name {', '.join(unknown)}, "
+                              f"not in the system {'-'.join(elements)}")
     out = {}
     for e in elements:
         if e in given:
@@ -222,10 +178,9 @@ def _references(described, elements, references) -> dict:
             continue
         pure = [d["energy_per_atom"] for d in described if set(d["counts"]) == {e}]
         if not pure:
-            raise PolymlpLabError(
-                f"no pure {e} structure among the {len(described)} relaxed ones: give "
-                f"references={{'{e}': energy in eV/atom}} or run more trials"
-            )
+            raise PolymlpLabError(f"no pure {e} structure among the {len(described)} relaxed "
+                                  f"ones: give references={{'{e}': energy in eV/atom}} or run "
+                                  "more trials")
         out[e] = min(pure)
     return out
 
@@ -233,32 +188,17 @@ def _references(described, elements, references) -> dict:
 def hull_from_structures(structures, elements, *, references=None, window_meV: float = 50.0,
                          symprec: float = 0.1, energy_tol: float = 1e-3,
                          volume_tol: float = 0.02) -> SearchResult:
-    """Unique structures, formation energies and convex hull of relaxed structures.
+    """Unique structures, formation energies and convex hull of relaxed structures (ase.Atoms
+    with their energies; ``info["name"]`` and ``info["file"]`` are kept when present) of the
+    ``elements`` A (and B): a SearchResult.
 
-    Parameters
-    ----------
-    structures : sequence of ase.Atoms
-        Relaxed structures with their energies; ``info["name"]`` and ``info["file"]`` are
-        kept when present.
-    elements : sequence of str
-        A (and B).
-    references : dict, optional
-        {element: energy per atom, eV/atom}; elements left out take the lowest energy per atom
-        of their pure structures.
-    window_meV : float
-        Width of the metastable window above the hull, meV/atom.
-    symprec, energy_tol, volume_tol : float
-        Duplicates, see :func:`unique_structures`.
+    references : {element: energy per atom, eV/atom}; elements left out take the lowest
+        energy per atom of their pure structures.
+    window_meV : width of the metastable window above the hull, meV/atom.
+    symprec, energy_tol, volume_tol : duplicates, see :func:`unique_structures`.
 
-    Returns
-    -------
-    SearchResult
-
-    Raises
-    ------
-    PolymlpLabError
-        No structures, a structure without energy or with another element, or an element
-        with neither a pure structure nor a reference.
+    Raises PolymlpLabError for no structures, a structure without energy or with another
+    element, or an element with neither a pure structure nor a reference.
     """
     elements = _check_elements(elements)
     if not float(window_meV) >= 0:
@@ -270,8 +210,8 @@ def hull_from_structures(structures, elements, *, references=None, window_meV: f
     for d in described:
         other = sorted(set(d["counts"]) - set(elements))
         if other:
-            raise PolymlpLabError(
-                f"structure {d['index']} holds {', '.join(other)}, not in the system {'-'.join(elements)}")
+            raise PolymlpLabError(f"structure {d['index']} holds {', '.join(other)}, "
+                                  f"not in the system {'-'.join(elements)}")
     groups = _group_duplicates(described, energy_tol, volume_tol)
     chosen = [described[g[0]] for g in groups]
     refs = _references(chosen, elements, references)

@@ -19,9 +19,8 @@ records a crash cut short are done again; more ``trials`` extend the search. Oth
 or a potential file whose content changed (refitted in place), are refused naming what
 differs; ``restart=True`` starts afresh. A failing trial (calculator exception, non-finite
 energy, atoms collapsing, no room for the atoms) is recorded with its reason and never stops
-the search. ``scheduler`` is the address of an existing Dask cluster; otherwise a LocalCluster
-of ``n_workers`` single-threaded processes runs here. The calculator is pickled to the
-workers, except a polymlp file path: each worker loads it (and checks its digest).
+the search. The calculator is pickled to the workers, except a polymlp file path: each
+worker loads it (and checks its digest).
 
 :func:`active_learning_step` labels the structures near the hull with a reference
 calculator (DFT, or a stand-in), adds them to the training set and refits a polymlp.
@@ -45,14 +44,16 @@ from ase import Atoms
 from ase.calculators.calculator import PropertyNotImplementedError
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.formula import Formula
+from ase.io import read, write
+from ase.neighborlist import neighbor_list
 
 from ..errors import PolymlpLabError
 from ..files import write_text_atomic
 from ..properties.mechanics import relax
 from ..runs import calculator_inputs, file_digest, map_tasks, open_run
-from .random_cells import (MIN_DISTANCE_FACTOR, _check_elements, _check_int, _formula,
-                           _pair_thresholds, _volume_range, enumerate_compositions,
-                           random_structure)
+from . import _count, _positive
+from .random_cells import (MIN_DISTANCE_FACTOR, _check_elements, _formula, _pair_thresholds,
+                           _volume_range, enumerate_compositions, random_structure)
 from .search_hull import HullEntry, SearchResult, hull_from_structures, unique_structures
 
 __all__ = [
@@ -85,20 +86,17 @@ def _cached_potential(paths: tuple, digest: str):
 
 def _calculator_from(spec):
     """A fresh calculator of this task: loaded from polymlp files, or unpickled."""
-    kind, value = spec[0], spec[1]
-    if kind == "potential":
+    if spec[0] == "potential":
         from ..calculator import PolymlpCalculator
 
-        return PolymlpCalculator(_cached_potential(value, spec[2]))
+        return PolymlpCalculator(_cached_potential(spec[1], spec[2]))
     import cloudpickle
 
-    return cloudpickle.loads(value)
+    return cloudpickle.loads(spec[1])
 
 
 def _check_relaxed(atoms: Atoms) -> None:
     """Raise PolymlpLabError for a non-finite energy or atoms that collapsed together."""
-    from ase.neighborlist import neighbor_list
-
     energy = atoms.get_potential_energy()
     if not np.isfinite(energy):
         raise PolymlpLabError(f"non-finite energy {energy} eV after relaxation")
@@ -107,10 +105,8 @@ def _check_relaxed(atoms: Atoms) -> None:
     close = np.flatnonzero(d < thresholds[i, j])
     if len(close):
         k = close[np.argmin(d[close])]
-        raise PolymlpLabError(
-            f"atoms {i[k]} and {j[k]} collapsed to {d[k]:.3f} Å after relaxation "
-            f"(allowed {thresholds[i[k], j[k]]:.3f} Å)"
-        )
+        raise PolymlpLabError(f"atoms {i[k]} and {j[k]} collapsed to {d[k]:.3f} Å after "
+                              f"relaxation (allowed {thresholds[i[k], j[k]]:.3f} Å)")
 
 
 def _trial_name(trial: int) -> str:
@@ -129,14 +125,10 @@ def run_trial(calculator_spec, elements, counts, *, seed: int, trial: int, fmax:
     """One trial, as a task: random structure, then relaxation of positions and cell.
 
     The random structure comes from the seed sequence ``[seed, trial]``. Failures of the
-    trial are recorded, not raised.
-
-    Returns
-    -------
-    dict
-        ``record`` (trial, name, formula, counts, status "ok" or "failed: <reason>",
-        energy_per_atom eV/atom, volume_per_atom Å³/atom, converged, steps, max_force eV/Å,
-        seconds, file) and ``extxyz``, the relaxed structure's file text (None on failure).
+    trial are recorded, not raised. Returns {``record``: trial, name, formula, counts, status
+    "ok" or "failed: <reason>", energy_per_atom eV/atom, volume_per_atom Å³/atom, converged,
+    steps, max_force eV/Å, seconds, file; ``extxyz``: the relaxed structure's file text, None
+    on failure}.
     """
     from numba import get_num_threads, set_num_threads
 
@@ -152,8 +144,6 @@ def run_trial(calculator_spec, elements, counts, *, seed: int, trial: int, fmax:
         result = relax(atoms, calc, fmax=fmax, steps=steps, cell=True, keep_symmetry=False)
         _check_relaxed(result.atoms)
         buffer = io.StringIO()
-        from ase.io import write
-
         write(buffer, result.atoms, format="extxyz")
         text = buffer.getvalue()
         record.update(status="ok", energy_per_atom=float(result.energy_per_atom),
@@ -175,38 +165,28 @@ def _failure(exc: BaseException) -> str:
 # ----------------------------------------------------------------------------- the search
 
 
-def potential_paths(value):
-    """The potential file(s) ``value`` names (a path or a list of paths), else None."""
-    if isinstance(value, (str, os.PathLike)):
-        return [value]
-    if (isinstance(value, (list, tuple)) and value
-            and all(isinstance(p, (str, os.PathLike)) for p in value)):
-        return list(value)
-    return None
-
-
 def _calculator_spec(calc, elements) -> tuple:
     """(spec for the tasks, the run's inputs): polymlp files are checked to load here, and
     to know ``elements``, before any trial."""
-    paths = potential_paths(calc)
     inputs = calculator_inputs(calc)
-    if paths is not None:
+    digest = inputs.get("potential", "polymlp:")
+    if not digest.startswith("polymlp:"):  # polymlp file(s), a path or a list of them
+        paths = [calc] if isinstance(calc, (str, os.PathLike)) else calc
         paths = tuple(str(Path(p).resolve()) for p in paths)
-        potential = _cached_potential(paths, inputs["potential"])
+        potential = _cached_potential(paths, digest)
         missing = [e for e in elements if e not in potential.elements]
         if missing:
             raise PolymlpLabError(f"the potential does not know {', '.join(missing)} "
                                   f"(it knows {', '.join(potential.elements)})")
-        return ("potential", paths, inputs["potential"]), inputs
+        return ("potential", paths, digest), inputs
     import cloudpickle
 
     try:
         payload = cloudpickle.dumps(calc)
     except Exception as exc:
-        raise PolymlpLabError(
-            f"the calculator ({type(calc).__name__}) cannot be pickled for the Dask workers: {exc}; "
-            "pass a picklable calculator or a polymlp file path"
-        ) from exc
+        raise PolymlpLabError(f"the calculator ({type(calc).__name__}) cannot be pickled for "
+                              f"the Dask workers: {exc}; pass a picklable calculator or a "
+                              "polymlp file path") from exc
     return ("pickled", payload), inputs
 
 
@@ -227,69 +207,44 @@ def run_search(calc_or_potential_path, elements, *, max_atoms: int, trials: int,
     Trial ``i`` relaxes a random structure of composition ``enumerate_compositions(...)[i %
     n]`` (every composition in turn), drawn from the seed sequence ``[seed, i]``.
 
-    Parameters
-    ----------
-    calc_or_potential_path : ase Calculator, or str / Path (or a list of them)
-        A picklable ASE calculator (giving stress), or polymlp file(s) that each worker loads.
-    elements : sequence of str
-        One or two chemical symbols, A (then B).
-    max_atoms : int
-        Largest cell, atoms.
-    trials : int
-        Trials of the search (those finished under ``out`` are not run again; more than
-        before extend the search).
-    composition_range : (float, float)
-        Range of x_B of the cells.
-    out : str or Path
-        Search directory (see the module's docstring).
-    seed : int
-        Seed (>= 0) of the random structures.
-    fmax : float
-        Force (eV/Å) and cell-force criterion of the relaxations.
-    steps : int
-        Largest number of optimizer steps per relaxation.
-    scheduler : str, optional
-        Address of a running Dask scheduler; None starts a LocalCluster here.
-    n_workers : int, optional
-        Single-threaded worker processes of the LocalCluster (default: CPU count); 1 runs
+    calc_or_potential_path : a picklable ASE calculator (giving stress), or polymlp file(s),
+        a str / Path or a list of them, that each worker loads.
+    elements, max_atoms, composition_range : one or two chemical symbols, A (then B); the
+        largest cell (atoms); the range of x_B of the cells.
+    trials : trials of the search (those finished under ``out``, the search directory (see
+        the module's docstring), are not run again; more than before extend the search).
+    seed : seed (>= 0) of the random structures.
+    fmax, steps : force (eV/Å) and cell-force criterion, and largest number of optimizer
+        steps, of each relaxation.
+    scheduler : address of a running Dask scheduler; None starts a LocalCluster here of
+        ``n_workers`` single-threaded processes (default: CPU count); ``n_workers=1`` runs
         the trials in this process, without Dask.
-    volume_per_atom, min_distance
-        Random structures, see :func:`random_structure`.
-    references, window_meV, symprec, energy_tol, volume_tol
-        Hull and duplicates, see :func:`hull_from_structures`.
-    progress : bool
-        Show a tqdm progress bar of the trials.
-    restart : bool
-        Start afresh, deleting what an earlier search wrote in ``out`` (``--restart``).
+    volume_per_atom, min_distance : random structures, see :func:`random_structure`.
+    references, window_meV, symprec, energy_tol, volume_tol : hull and duplicates, see
+        :func:`hull_from_structures`.
+    restart : start afresh, deleting what an earlier search wrote in ``out`` (``--restart``).
 
-    Returns
-    -------
-    SearchResult
-        Also written to ``out/hull.json``.
-
-    Raises
-    ------
-    PolymlpLabError
-        Bad arguments, a potential file that does not load, ``out`` holding a search with
-        other settings or another potential (:class:`~polymlp_lab.runs.RunMismatchError`),
-        or a hull impossible to build (e.g. every trial of an element failed and no
-        reference is given).
+    Returns the SearchResult, also written to ``out/hull.json``. Raises PolymlpLabError for
+    bad arguments, a potential file that does not load, ``out`` holding a search with other
+    settings or another potential (:class:`~polymlp_lab.runs.RunMismatchError`), or a hull
+    impossible to build (e.g. every trial of an element failed and no reference is given).
     """
     elements = _check_elements(elements)
     compositions = enumerate_compositions(elements, max_atoms, composition_range)
-    trials = _check_int("trials", trials, 1)
-    seed = _check_int("seed", seed, 0)
-    steps = _check_int("steps", steps, 0)
-    if not float(fmax) > 0:
-        raise PolymlpLabError(f"fmax must be positive (eV/Å), got {fmax!r}")
+    trials = _count("trials", trials, 1)
+    seed = _count("seed", seed, 0)
+    steps = _count("steps", steps, 0)
+    fmax = _positive("fmax (eV/Å)", fmax)
     # bad arguments raise here, not in every trial
-    volume_range = None if volume_per_atom is None else list(_volume_range(elements, volume_per_atom))
+    volume_range = None
+    if volume_per_atom is not None:
+        volume_range = list(_volume_range(elements, volume_per_atom))
     _pair_thresholds(elements, MIN_DISTANCE_FACTOR, min_distance)
     spec, inputs = _calculator_spec(calc_or_potential_path, elements)
     settings = dict(
         elements=elements, max_atoms=max_atoms,
         composition_range=[float(v) for v in composition_range] if len(elements) == 2 else None,
-        seed=seed, fmax=float(fmax), steps=steps, volume_per_atom=volume_range,
+        seed=seed, fmax=fmax, steps=steps, volume_per_atom=volume_range,
         min_distance=None if min_distance is None else float(min_distance), trials=trials)
     run = open_run(out, kind=KIND, settings=settings, inputs=inputs, counts=("trials",),
                    restart=restart)
@@ -301,13 +256,10 @@ def run_search(calc_or_potential_path, elements, *, max_atoms: int, trials: int,
         return record.get("status") == "ok" and (out / str(record.get("file"))).is_file()
 
     finished = {name for name, record in run.read_records().items() if done(record)}
-    tasks = {}
-    for i in range(trials):
-        if _trial_name(i) not in finished:
-            tasks[_trial_name(i)] = dict(
-                elements=elements, counts=compositions[i % len(compositions)], seed=seed,
-                trial=i, fmax=float(fmax), steps=steps, volume_per_atom=volume_per_atom,
-                min_distance=min_distance)
+    tasks = {_trial_name(i): dict(elements=elements, counts=compositions[i % len(compositions)],
+                                  seed=seed, trial=i, fmax=fmax, steps=steps,
+                                  volume_per_atom=volume_per_atom, min_distance=min_distance)
+             for i in range(trials) if _trial_name(i) not in finished}
 
     def on_result(name, result, error):
         if error is not None:  # the task itself failed (worker lost, ...)
@@ -323,8 +275,6 @@ def run_search(calc_or_potential_path, elements, *, max_atoms: int, trials: int,
     map_tasks(_trial_task, tasks, on_result=on_result, scheduler=scheduler,
               n_workers=n_workers, shared=(spec,), progress=progress, desc="trials",
               total=trials, priority={name: sum(t["counts"]) for name, t in tasks.items()})
-
-    from ase.io import read
 
     saved = run.read_records()
     records = [saved[_trial_name(i)] for i in range(trials) if _trial_name(i) in saved]
@@ -384,18 +334,11 @@ def select_near_hull(result: SearchResult, window_meV: Optional[float] = None) -
 class ActiveLearningStep:
     """Outcome of :func:`active_learning_step`.
 
-    Attributes
-    ----------
-    fit : PolymlpFit
-        The new fit (``fit.potential_``, ``fit.errors_``).
-    dataset : Dataset
-        The training set with the new structures appended.
-    new : Dataset
-        The new structures, labelled by the reference calculator.
-    errors : dict
-        Errors of the new potential on the new structures (see
-        :func:`~polymlp_lab.fitting.report.dataset_errors`: rmse_energy meV/atom, rmse_force
-        eV/Å, ...).
+    fit : the new PolymlpFit (``fit.potential_``, ``fit.errors_``); dataset : the training
+    set with the new structures appended; new : the new structures, labelled by the
+    reference calculator (a Dataset); errors : of the new potential on the new structures
+    (see :func:`~polymlp_lab.fitting.report.dataset_errors`: rmse_energy meV/atom, rmse_force
+    eV/Å, ...).
     """
 
     fit: object
@@ -422,33 +365,19 @@ def _labelled(atoms: Atoms, calc, source: str) -> Atoms:
 def active_learning_step(result: SearchResult, reference_calc, dataset_or_structures, *,
                          fit_kwargs: dict, window_meV: Optional[float] = None,
                          max_new: int = 10) -> ActiveLearningStep:
-    """Label the structures near the hull with a reference calculator, add them to the
-    training set and refit.
+    """Label the structures near the hull of a search (e.g. with the current polymlp) with a
+    reference calculator, add them to the training set and refit: an ActiveLearningStep.
 
-    Parameters
-    ----------
-    result : SearchResult
-        A search (e.g. with the current polymlp).
-    reference_calc : ase Calculator
-        The reference (DFT, or a potential standing in for it, as notebook 09 does).
-    dataset_or_structures : Dataset or sequence of ase.Atoms
-        The current training set (structures with SinglePointCalculator results).
-    fit_kwargs : dict
-        Keywords of :class:`~polymlp_lab.fitting.PolymlpFit`.
-    window_meV : float, optional
-        Structures at most this far above the hull (meV/atom) are taken, closest first.
-        Default: the result's window.
-    max_new : int
-        Largest number of structures added.
+    reference_calc : the reference (DFT, or a potential standing in for it, as notebook 09
+        does).
+    dataset_or_structures : the current training set, a Dataset or structures with
+        SinglePointCalculator results.
+    fit_kwargs : keywords of :class:`~polymlp_lab.fitting.PolymlpFit`.
+    window_meV, max_new : at most ``max_new`` structures at most ``window_meV`` (meV/atom;
+        default: the result's window) above the hull are taken, closest first.
 
-    Returns
-    -------
-    ActiveLearningStep
-
-    Raises
-    ------
-    PolymlpLabError
-        No structure within the window, or ``max_new`` < 1 (and the fit's own errors).
+    Raises PolymlpLabError when no structure is within the window, or ``max_new`` < 1 (and
+    the fit's own errors).
     """
     from ..fitting import Dataset, PolymlpFit
     from ..fitting.report import dataset_errors
