@@ -36,6 +36,7 @@ from ..errors import InvalidStructureError, PolymlpLabError
 from ..files import write_text_atomic
 from ..runs import atoms_digest, calculator_inputs, open_run
 from ..structures import check_structure
+from ..units import G_PER_CM3_PER_AMU_PER_A3
 from . import _count, _positive
 from .md import MDResult, run_md
 
@@ -363,21 +364,18 @@ def bond_angle_distribution(frames, *, r_cut: float, n_bins: int = 180
     return theta, counts / (counts.sum() * width)
 
 
-AMU_PER_A3_IN_G_PER_CM3 = 1.66053906660  # 1 amu/Å³ in g/cm³
-
-
 def set_density(atoms, density_g_cm3: float):
     """A copy of ``atoms`` with its cell (and positions) scaled to ``density_g_cm3``."""
     density = _positive("density_g_cm3", density_g_cm3)
     scaled = atoms.copy()
-    volume = scaled.get_masses().sum() * AMU_PER_A3_IN_G_PER_CM3 / density
+    volume = scaled.get_masses().sum() * G_PER_CM3_PER_AMU_PER_A3 / density
     scaled.set_cell(scaled.cell * (volume / scaled.get_volume()) ** (1.0 / 3.0), scale_atoms=True)
     return scaled
 
 
 def density_g_cm3(atoms) -> float:
     """Mass density of a periodic structure, g/cm³."""
-    return float(atoms.get_masses().sum() * AMU_PER_A3_IN_G_PER_CM3 / atoms.get_volume())
+    return float(atoms.get_masses().sum() * G_PER_CM3_PER_AMU_PER_A3 / atoms.get_volume())
 
 
 def diffusion_coefficient(frames, time_ps) -> float:
