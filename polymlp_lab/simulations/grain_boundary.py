@@ -610,9 +610,11 @@ def plot_gb_energies(results, ax=None):
     angles = [0.0] + [r.angle_deg for r in points] + [180.0]
     energies = [0.0] + [r.energy_mJ_m2 for r in points] + [0.0]
     ax.plot(angles, energies, "o-", ms=4)
-    for result in points:
+    for k, result in enumerate(points):  # labels alternately above and below: no overlaps
         ax.annotate(result.label, (result.angle_deg, result.energy_mJ_m2),
-                    textcoords="offset points", xytext=(0, 6), ha="center", fontsize=7)
+                    textcoords="offset points", xytext=(0, 8 if k % 2 == 0 else -10),
+                    va="bottom" if k % 2 == 0 else "top", ha="center", fontsize=9, zorder=5,
+                    bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.8))
     ax.set_xlim(0, 180)
     ax.set_xticks(range(0, 181, 30))
     ax.set_xlabel("tilt angle about [1-10] (°)")
