@@ -274,7 +274,7 @@ def test_panel_on_the_small_grid(small, tmp_path):
     panel.select("m1")  # errors and cost only
     assert panel.card_button.disabled and panel.save_button.disabled
     assert "no potential file" in panel.card_button.tooltip
-    assert "no polymlp.yaml or polymlp.lammps" in panel.save_button.tooltip
+    assert "no polymlp.yaml or polymlp.lammps" in panel.why.value  # said beside the buttons
     text = panel.output_text()
     assert "m1" in text and "10" in text and "0.3" in text and "card and save disabled" in text
     panel.card_button.click()  # a click that got through anyway: a message, no traceback

@@ -11,6 +11,10 @@ import itertools
 from dataclasses import asdict, dataclass
 from typing import Optional, Sequence
 
+import numpy as np
+
+from ..errors import UnknownElementError
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -50,14 +54,11 @@ class ModelSpec:
 
 def default_cutoffs(elements) -> tuple:
     """pypolymlp's automatic cutoffs (Å) from the largest atomic size of the elements."""
-    import numpy as np
     from pypolymlp.core.utils import get_atomic_size_scales
 
     sizes = get_atomic_size_scales()
     unknown = [e for e in elements if e not in sizes]
     if unknown:
-        from ..errors import UnknownElementError
-
         raise UnknownElementError(unknown[0], sorted(sizes))
     largest = max(sizes[e] for e in elements)
     cutoffs = np.maximum(np.round(np.array([5.5, 7.5]) * largest), [6.0, 8.0])
@@ -89,8 +90,6 @@ def enumerate_models(
     ``n_gaussians`` fixes the counts for every cutoff; otherwise rint((cutoff + 1) r) for each
     ratio r. ``max_features`` drops models with more coefficients (counted by pypolymlp).
     """
-    import numpy as np
-
     cutoffs = tuple(cutoffs) if cutoffs else default_cutoffs(elements)
     radial = []
     for cutoff in cutoffs:

@@ -40,15 +40,14 @@ from pathlib import Path
 
 from ..errors import PolymlpLabError
 from ..files import check_output_dir
-from ..io import error_dataset_entry
-from .search import RESULT_COLUMNS, result_files, table_columns, write_figure, write_front
+from ..io import error_dataset_entry, read_potential_file
+from ..properties.repository import read_yaml
+from .search import result_files, table_columns, write_figure, write_front
 
 ERROR_FILE = "polymlp_error.yaml"
 COST_FILE = "polymlp_cost.yaml"
 POTENTIAL_FILES = ("polymlp.yaml", "polymlp.lammps")
 MODEL_FILES = (ERROR_FILE, COST_FILE, *POTENTIAL_FILES)
-SPEC_COLUMNS = ["feature_type", "cutoff", "n_gaussians", "model_type", "max_p", "gtinv_order",
-                "gtinv_maxl"]
 # more than run_grid's tables: where the numbers come from
 EXTRA_COLUMNS = ["error_dataset", "cost_openmp", "potential", "potential_note"]
 
@@ -108,17 +107,7 @@ def read_grid(folder, *, error_key=None) -> list:
 
 # --- one model ---------------------------------------------------------------------------
 def _empty_row(name) -> dict:
-    row = {"name": name, **{k: None for k in SPEC_COLUMNS + RESULT_COLUMNS + EXTRA_COLUMNS}}
-    row["folder"] = None
-    return row
-
-
-def _load_yaml(path: Path):
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with open(path, encoding="utf-8") as handle:
-        return yaml.load(handle, Loader=loader)
+    return {**dict.fromkeys(table_columns() + EXTRA_COLUMNS), "name": name, "folder": None}
 
 
 def _short(exc: Exception) -> str:
@@ -141,7 +130,7 @@ def _read_errors(directory: Path, row: dict, error_key, problems: list) -> None:
         problems.append(f"no {ERROR_FILE}")
         return
     try:
-        entry = error_dataset_entry(_load_yaml(path), error_key)
+        entry = error_dataset_entry(read_yaml(path)[0], error_key)
     except LookupError as exc:
         problems.append(exc.args[0])
         return
@@ -165,7 +154,7 @@ def _read_cost(directory: Path, row: dict, problems: list) -> None:
         problems.append(f"no {COST_FILE}")
         return
     try:
-        data = _load_yaml(path)
+        data = read_yaml(path)[0]
         costs = data.get("costs") if isinstance(data, dict) else None
         if not isinstance(costs, dict) or "single_core" not in costs:
             raise ValueError("no 'costs: single_core'")
@@ -195,7 +184,7 @@ def _yaml_header(path: Path) -> dict:
             lines.append(line)
     import yaml
 
-    header = yaml.load("".join(lines), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    header = yaml.safe_load("".join(lines))
     if not isinstance(header, dict):
         raise ValueError("not a polymlp.yaml header")
     missing = [k for k in ("feature_type", "cutoff", "model_type", "max_p", "n_pair_params",
@@ -210,8 +199,6 @@ def _yaml_header(path: Path) -> dict:
 def _read_potential(directory: Path, row: dict) -> None:
     """``potential`` (the file) and the model's parameters read from it; otherwise
     ``potential_note`` says why there is none."""
-    from ..io import read_potential_file
-
     files = [directory / f for f in POTENTIAL_FILES if (directory / f).is_file()]
     if not files:
         row["potential_note"] = f"no {' or '.join(POTENTIAL_FILES)} in {directory}"
@@ -291,10 +278,6 @@ def dataset_label(name: str) -> str:
     return parts[-1] if parts else str(name)
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
-
-
 def check_output(folder, out) -> None:
     """Refuse an ``out`` that is, or lies in, one of ``folder``'s model folders (or is our
     grid's own folder, whose tables belong to the grid)."""
@@ -306,7 +289,7 @@ def check_output(folder, out) -> None:
     else:
         owned = _model_folders(folder)
     for path in owned:
-        if _inside(out, path.resolve()):
+        if out.is_relative_to(path.resolve()):
             raise GridFolderError(
                 f"--out {out} is inside {path}, which belongs to the grid read from {folder}; "
                 "choose a folder of its own")

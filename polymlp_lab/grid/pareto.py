@@ -17,22 +17,14 @@ def pareto_mask(cost, error) -> np.ndarray:
     error = np.asarray(error, dtype=float)
     valid = np.isfinite(cost) & np.isfinite(error)
     mask = np.zeros(len(cost), dtype=bool)
-    index = np.flatnonzero(valid)
-    order = index[np.lexsort((error[index], cost[index]))]  # by cost, then error
-    best = np.inf
-    k = 0
-    while k < len(order):
-        # points of equal cost: only those with the group's lowest error can be optimal
-        same = [order[k]]
-        while k + len(same) < len(order) and cost[order[k + len(same)]] == cost[order[k]]:
-            same.append(order[k + len(same)])
-        lowest = error[same[0]]
+    best = np.inf  # the lowest error at a lower cost
+    for value in np.unique(cost[valid]):
+        # of the points of one cost, only those with the lowest error can be optimal
+        same = np.flatnonzero(valid & (cost == value))
+        lowest = error[same].min()
         if lowest < best:
-            for i in same:
-                if error[i] == lowest:
-                    mask[i] = True
+            mask[same[error[same] == lowest]] = True
             best = lowest
-        k += len(same)
     return mask
 
 

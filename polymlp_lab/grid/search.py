@@ -2,11 +2,8 @@
 
 The search is a run of the run layer (:mod:`polymlp_lab.runs`, kind "grid"): ``DIR/run.json``
 holds its settings (elements, ridge alphas, atomic energies, the cost protocol) and the
-digests of its training and test data. A rerun into ``DIR`` resumes it (only the models that
-have not finished are trained); adding candidate models extends it; other elements, alphas,
-atomic energies, cost protocol or data are refused (:class:`~polymlp_lab.runs.RunMismatchError`
-naming what differs) unless ``restart=True`` (``--restart``), which deletes only what the
-grid wrote. Each candidate model is one task of :func:`~polymlp_lab.runs.map_tasks` (fit with
+digests of its training and test data; a rerun resumes or extends it (see :func:`run_grid`).
+Each candidate model is one task of :func:`~polymlp_lab.runs.map_tasks` (fit with
 :class:`~polymlp_lab.fitting.PolymlpFit`, test errors), on Dask or in this process; its files
 and record are written here as it finishes. When every fit is done, each model's cost is
 measured (:func:`~polymlp_lab.grid.cost.measure_cost`), one model at a time with nothing
@@ -29,6 +26,7 @@ model (its worker lost, ...) is recorded "failed: task: ..." and tried again on 
 """
 
 import csv
+import io
 import json
 import shutil
 import time
@@ -38,8 +36,8 @@ import numpy as np
 
 from ..errors import PolymlpLabError
 from ..files import atomic_path, write_bytes_atomic, write_text_atomic
-from ..runs import reopen_run
-from .candidates import ModelSpec
+from ..runs import RECORDS, RUN_FILE, dataset_digest, map_tasks, open_run, reopen_run
+from .candidates import ModelSpec, enumerate_models
 from .pareto import lower_convex_hull_mask, pareto_mask
 
 KIND = "grid"
@@ -54,19 +52,11 @@ UNITS = {"rmse_energy": "meV/atom", "rmse_force": "eV/Å", "cost": "ms/atom/step
 
 def _combined(errors, kind):
     """Energy (meV/atom) and force (eV/Å) RMSE and MAE over every dataset of one kind."""
-    e_dft, e_mlp, f_dft, f_mlp = [], [], [], []
-    for e in errors:
-        if e["kind"] != kind:
-            continue
-        a, b = e["parity"]["energy_per_atom_eV"]
-        e_dft.append(a)
-        e_mlp.append(b)
-        a, b = e["parity"]["force_eV_per_A"]
-        f_dft.append(a)
-        f_mlp.append(b)
     out = {}
-    for key, dft, mlp, scale in (("energy", e_dft, e_mlp, 1000.0), ("force", f_dft, f_mlp, 1.0)):
-        diff = np.concatenate(dft) - np.concatenate(mlp) if dft else np.zeros(0)
+    for key, parity, scale in (("energy", "energy_per_atom_eV", 1000.0),
+                               ("force", "force_eV_per_A", 1.0)):
+        pairs = [e["parity"][parity] for e in errors if e["kind"] == kind]
+        diff = np.concatenate([dft - mlp for dft, mlp in pairs]) if pairs else np.zeros(0)
         out[f"rmse_{key}"] = float(scale * np.sqrt(np.mean(diff**2))) if len(diff) else None
         out[f"mae_{key}"] = float(scale * np.mean(np.abs(diff))) if len(diff) else None
     return out
@@ -85,7 +75,6 @@ def train_model(spec: ModelSpec, elements, train, test, *, alphas, atomic_energy
     from threadpoolctl import threadpool_limits
 
     from ..fitting import PolymlpFit
-    from ..fitting.report import write_error_yaml
 
     row = _empty_row(spec)
     files = {}
@@ -103,10 +92,9 @@ def train_model(spec: ModelSpec, elements, train, test, *, alphas, atomic_energy
                    rmse_energy_train=train_errors["rmse_energy"],
                    rmse_force_train=train_errors["rmse_force"], status="fitted")
         with tempfile.TemporaryDirectory() as tmp:
-            fit.save(Path(tmp) / "polymlp.yaml")
-            files["polymlp.yaml"] = (Path(tmp) / "polymlp.yaml").read_text()
-            write_error_yaml(Path(tmp) / "polymlp_error.yaml", fit.errors_)
-            files["polymlp_error.yaml"] = (Path(tmp) / "polymlp_error.yaml").read_text()
+            for name, save in (("polymlp.yaml", fit.save), ("polymlp_error.yaml", fit.save_errors)):
+                save(Path(tmp) / name)
+                files[name] = (Path(tmp) / name).read_text()
     except Exception as exc:  # recorded for this model; the search goes on
         row["status"] = f"failed: {type(exc).__name__}: {exc}".replace("\n", " ")[:500]
     finally:
@@ -159,8 +147,6 @@ def _write_csv(path: Path, rows, columns):
 def result_files(out) -> list:
     """The record files of the grid in ``out``, sorted by name: ``records/*.json`` (a grid
     run), else ``results/*.json`` (the layout of grids made before the run layer)."""
-    from ..runs import RECORDS, RUN_FILE
-
     out = Path(out)
     try:
         kind = json.loads((out / RUN_FILE).read_text(encoding="utf-8")).get("kind")
@@ -240,10 +226,10 @@ def write_tables(run, rows, error: str = "energy") -> list:
         if target.exists() or target.is_symlink():
             if name not in ours:
                 continue  # not ours: never touched
-            if (target.is_dir() and not target.is_symlink()
-                    and {p.name for p in target.iterdir()} == {p.name for p in source.iterdir()}):
+            real_dir = target.is_dir() and not target.is_symlink()
+            if real_dir and {p.name for p in target.iterdir()} == {p.name for p in source.iterdir()}:
                 continue
-            if target.is_dir() and not target.is_symlink():
+            if real_dir:
                 shutil.rmtree(target)  # ours, cut short by a crash while copying
             else:
                 target.unlink()
@@ -294,21 +280,19 @@ def run_grid(elements, train, test=None, *, models=None, out="grid", scheduler=N
              n_workers=None, alphas=(1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0), atomic_energy=None,
              cost_repeats=5, cost_steps=3, error="energy", progress=True, restart=False,
              stop=None) -> list:
-    """Train and time ``models`` (default: :func:`enumerate_models`); returns the rows of
-    every model of the run (finished earlier or now), as written to ``out/models.csv``.
+    """Train and time ``models`` (default: :func:`enumerate_models`) on ``train`` (a Dataset
+    or a list; ``test`` split from it when None); returns the rows of every model of the run
+    (finished earlier or now), as written to ``out/models.csv``. ``error`` ("energy" or
+    "force") is the test RMSE the Pareto front is drawn on.
 
-    train, test : Dataset or list of Datasets (test: split from train when None).
-    error : "energy" or "force", the test RMSE the Pareto front is drawn on.
-    restart : start afresh in ``out``, deleting what an earlier grid wrote there (only that);
-        otherwise a grid of other settings or data in ``out`` is refused
-        (:class:`~polymlp_lab.runs.RunMismatchError`).
-    stop : called after each fit; True ends the search early (untimed models wait for a
-        rerun).
+    A rerun into ``out`` trains only the models not finished, and new candidates extend it;
+    other elements, alphas, atomic energies, cost protocol or data are refused
+    (:class:`~polymlp_lab.runs.RunMismatchError` naming what differs) unless ``restart``,
+    which deletes what an earlier grid wrote there (only that). ``stop`` is called after each
+    fit; True ends the search early (untimed models wait for a rerun).
     """
     from ..fitting import Dataset
     from ..models import n_features
-    from ..runs import dataset_digest, map_tasks, open_run
-    from .candidates import enumerate_models
 
     elements = tuple(elements)
     train = [train] if isinstance(train, Dataset) else list(train)
@@ -363,8 +347,6 @@ def run_grid(elements, train, test=None, *, models=None, out="grid", scheduler=N
 def write_figure(out, rows, *, error: str = "energy", system: str = "") -> Path:
     """``out/pareto.png`` (:func:`plot_pareto` of ``rows``), written atomically and noted as
     the grid's own (a restart removes it)."""
-    import io
-
     import matplotlib.pyplot as plt
 
     out = Path(out)

@@ -10,6 +10,7 @@ and a static index.html.
 Units: energies eV/atom, lengths Å, volumes Å³/atom, moduli and Cij GPa, frequencies THz.
 """
 
+import html
 import json
 import time
 from pathlib import Path
@@ -17,19 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from . import prototypes as protos
+from . import repository
 from ..files import jsonable
-from .hull import convex_hull
+from .hull import composition_fraction, convex_hull, formation_energies
 from .mechanics import elastic_constants, equation_of_state, lattice_constants, relax
 from .phonons import phonon_properties
 
-
-def _calculator(potential_or_calc):
-    from ..calculator import PolymlpCalculator
-    from ..potential import Potential
-
-    if isinstance(potential_or_calc, Potential):
-        return PolymlpCalculator(potential_or_calc)
-    return potential_or_calc
+index_repository = repository.index_repository  # moved to repository.py; importable here too
 
 
 def compute_card(potential, elements=None, *, prototypes=None, n_detailed: int = 3,
@@ -62,7 +57,10 @@ def compute_card(potential, elements=None, *, prototypes=None, n_detailed: int =
     """
     from tqdm.auto import tqdm
 
-    calc = _calculator(potential)
+    from ..calculator import PolymlpCalculator
+    from ..potential import Potential
+
+    calc = PolymlpCalculator(potential) if isinstance(potential, Potential) else potential
     if elements is None:
         elements = tuple(getattr(potential, "elements", ()))
     elements = tuple(elements)
@@ -72,12 +70,11 @@ def compute_card(potential, elements=None, *, prototypes=None, n_detailed: int =
         from .eam_calculator import peer_calculator
 
         peer_calc, peer_label, peer_source = peer_calculator(peer, elements)
-        card = compute_card(calc, elements, prototypes=prototypes, n_detailed=n_detailed,
-                            phonon_supercell=phonon_supercell, phonon_mesh=phonon_mesh,
-                            relax_steps=relax_steps, fmax=fmax, progress=progress)
-        other = compute_card(peer_calc, elements, prototypes=prototypes, n_detailed=n_detailed,
-                             phonon_supercell=phonon_supercell, phonon_mesh=phonon_mesh,
-                             relax_steps=relax_steps, fmax=fmax, progress=progress)
+        settings = dict(prototypes=prototypes, n_detailed=n_detailed,
+                        phonon_supercell=phonon_supercell, phonon_mesh=phonon_mesh,
+                        relax_steps=relax_steps, fmax=fmax, progress=progress)
+        card = compute_card(calc, elements, **settings)
+        other = compute_card(peer_calc, elements, **settings)
         other["label"], other["source"] = peer_label, peer_source
         card["peer"] = other
         card["timings"]["peer_s"] = other["timings"]["total_s"]
@@ -107,8 +104,8 @@ def compute_card(potential, elements=None, *, prototypes=None, n_detailed: int =
             card["failures"][key] = f"relaxation not converged in {result.steps} steps (kept)"
         relaxed[key] = result.atoms
         card["energies"][key] = result.energy_per_atom
-        symbols = result.atoms.get_chemical_symbols()
-        card["composition"][key] = symbols.count(elements[-1]) / len(symbols) if len(elements) == 2 else 0.0
+        card["composition"][key] = (composition_fraction(result.atoms, elements)
+                                    if len(elements) == 2 else 0.0)
         try:
             card["lattice"][key] = lattice_constants(result.atoms)
         except Exception as exc:
@@ -157,9 +154,9 @@ def _hull(card, elements) -> dict:
     if len(refs) < 2:
         return {"error": "no elemental reference relaxed"}
     keys = list(card["energies"])
-    x = np.array([card["composition"][k] for k in keys])
-    e_form = np.array([card["energies"][k] - (1 - xi) * refs[elements[0]] - xi * refs[elements[1]]
-                       for k, xi in zip(keys, x)])
+    points = formation_energies([(card["composition"][k], card["energies"][k]) for k in keys],
+                                [refs[e] for e in elements])
+    x, e_form = (np.array(values) for values in zip(*points))
     hull = convex_hull(x, e_form)
     return {
         "references": refs,
@@ -227,17 +224,20 @@ def plot_card(card, out_dir) -> list:
     hull = card.get("hull", {})
     if "formation_energies" in hull:
         fig, ax = plt.subplots(figsize=(5, 4), constrained_layout=True)
-        keys = list(hull["formation_energies"])
-        x = [hull["composition_x"][k] for k in keys]
-        y = [hull["formation_energies"][k] for k in keys]
-        ax.scatter(x, y, s=10, color="0.5")
-        stable = sorted(hull["stable"], key=lambda k: hull["composition_x"][k])
-        ax.plot([hull["composition_x"][k] for k in stable],
-                [hull["formation_energies"][k] for k in stable], "o-", color="tab:red")
+        ax.scatter(*hull_points(hull), s=10, color="0.5")
+        ax.plot(*hull_points(hull, stable=True), "o-", color="tab:red")
         ax.set_xlabel(f"x ({card['elements'][1]})")
         ax.set_ylabel("formation energy (eV/atom)")
         written.append(_save(fig, out_dir / "hull.png"))
     return written
+
+
+def hull_points(hull, stable: bool = False) -> tuple:
+    """(x, formation energy eV/atom) of every structure of a card's hull, or with ``stable``
+    of those on the hull, in increasing x."""
+    keys = (sorted(hull["stable"], key=hull["composition_x"].get) if stable
+            else list(hull["formation_energies"]))
+    return [hull["composition_x"][k] for k in keys], [hull["formation_energies"][k] for k in keys]
 
 
 def _save(fig, path):
@@ -255,14 +255,14 @@ def write_card(card, out_dir, *, title="polymlp-lab card") -> Path:
     ``out_dir/peer`` (card.json, plots, index.html), compare.png (both side by side: prototype
     energies or, for a binary, formation energies and the two convex hulls, V0 and B0, phonon
     DOS) and the peer's energies (and formation energies) beside ours in the table."""
-    import html
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "card.json").write_text(json.dumps(card, indent=1))
     plots = plot_card(card, out_dir)
     peer = card.get("peer") or None
     peer_link = ""
+    keys = sorted(card["energies"], key=card["energies"].get)
+    columns = [("E (eV/atom)", card["energies"])]  # the energies in the table: (header, values)
     if peer is not None:
         peer_label = peer.get("label", "peer")
         peer_index = write_card(peer, out_dir / "peer", title=peer_label)
@@ -271,53 +271,59 @@ def write_card(card, out_dir, *, title="polymlp-lab card") -> Path:
         peer_link = (f'<p>Peer: <a href="peer/{peer_index.name}">{html.escape(peer_label)}</a>'
                      f' ({html.escape(str(peer.get("source", "")))}), computed in '
                      f'{peer["timings"]["total_s"]:.1f} s on the same prototypes.</p>')
-    formation = card.get("hull", {}).get("formation_energies")
-    peer_formation = (peer or {}).get("hull", {}).get("formation_energies")
-
-    def number(value, digits):
-        return "" if value is None else f"{value:.{digits}f}"
-
-    keys = sorted(card["energies"], key=card["energies"].get)
-    if peer is not None:  # structures only the peer relaxed come last
+        columns.append(("E peer (eV/atom)", peer["energies"]))
+        # structures only the peer relaxed come last
         keys += [k for k in sorted(peer["energies"], key=peer["energies"].get)
                  if k not in card["energies"]]
-    header = ["structure", "E (eV/atom)"]
-    if peer is not None:
-        header.append("E peer (eV/atom)")
+    formation = card.get("hull", {}).get("formation_energies")
+    peer_formation = (peer or {}).get("hull", {}).get("formation_energies")
     if formation is not None:
-        header.append("E<sub>f</sub> (eV/atom)")
+        columns.append(("E<sub>f</sub> (eV/atom)", formation))
     if peer_formation is not None:
-        header.append("E<sub>f</sub> peer (eV/atom)")
-    header += ["a b c (Å)", "V0 (Å³/atom)", "B0 (GPa)", "C11 C12 C44 (GPa)"]
+        columns.append(("E<sub>f</sub> peer (eV/atom)", peer_formation))
+    header = (["structure"] + [name for name, _ in columns]
+              + ["a b c (Å)", "V0 (Å³/atom)", "B0 (GPa)", "C11 C12 C44 (GPa)"])
     rows = []
     for key in keys:
         lat = card["lattice"].get(key, {})
         eos = card["eos"].get(key, {})
         c = card["elastic"].get(key) or None
-        cells = [key, number(card["energies"].get(key), 4)]
-        if peer is not None:
-            cells.append(number(peer["energies"].get(key), 4))
-        if formation is not None:
-            cells.append(number(formation.get(key), 4))
-        if peer_formation is not None:
-            cells.append(number(peer_formation.get(key), 4))
-        cells += [" ".join(f"{lat[k]:.3f}" for k in ("a", "b", "c") if lat.get(k) is not None),
-                  f"{eos['v0']:.3f}" if eos.get("v0") else "", f"{eos['b0']:.1f}" if eos.get("b0") else "",
-                  f"{c[0][0]:.1f} {c[0][1]:.1f} {c[3][3]:.1f}" if c else ""]
-        rows.append("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in cells) + "</tr>")
-    failures = "".join(f"<li>{html.escape(k)}: {html.escape(v)}</li>" for k, v in card["failures"].items())
+        rows.append([key] + ["" if values.get(key) is None else f"{values[key]:.4f}"
+                             for _, values in columns]
+                    + [" ".join(f"{lat[k]:.3f}" for k in ("a", "b", "c") if lat.get(k) is not None),
+                       f"{eos['v0']:.3f}" if eos.get("v0") else "",
+                       f"{eos['b0']:.1f}" if eos.get("b0") else "",
+                       f"{c[0][0]:.1f} {c[0][1]:.1f} {c[3][3]:.1f}" if c else ""])
+    failures = "".join(f"<li>{html.escape(k)}: {html.escape(v)}</li>"
+                       for k, v in card["failures"].items())
     images = "".join(f'<img src="{p.name}" style="max-width:{98 if p.name == "compare.png" else 48}%">'
                      for p in plots)
-    page = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:2px 8px;border-bottom:1px solid #ddd}}</style>
-</head><body><h1>{html.escape(title)}</h1>
-<p>Elements: {html.escape(' '.join(card['elements']))}. Card computed in {card['timings']['total_s']:.1f} s.</p>
-{peer_link}<table><tr>{''.join(f'<th>{h}</th>' for h in header)}</tr>{''.join(rows)}</table>
-{images}<h2>Failures and warnings</h2><ul>{failures or '<li>none</li>'}</ul>
-<p><a href="card.json">card.json</a></p></body></html>"""
     index = out_dir / "index.html"
-    index.write_text(page)
+    index.write_text(html_page(title, "\n".join([
+        f"<p>Elements: {html.escape(' '.join(card['elements']))}. Card computed in "
+        f"{card['timings']['total_s']:.1f} s.</p>",
+        peer_link + html_table(header, rows),
+        f"{images}<h2>Failures and warnings</h2><ul>{failures or '<li>none</li>'}</ul>",
+        '<p><a href="card.json">card.json</a></p>'])))
     return index
+
+
+def html_table(header, rows) -> str:
+    """An HTML table: ``header`` (HTML) above ``rows`` (lists of cells, escaped here)."""
+    head = "".join(f"<th>{h}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
+                   for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def html_page(title: str, body: str) -> str:
+    """A static HTML page (UTF-8) titled ``title`` around ``body``, in the style of every page
+    we write."""
+    title = html.escape(title)
+    return (f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{title}</title>\n'
+            "<style>body{font-family:sans-serif;margin:2em}"
+            "td,th{padding:2px 8px;border-bottom:1px solid #ddd}</style>\n"
+            f"</head><body><h1>{title}</h1>\n{body}</body></html>")
 
 
 def compare_cards(cards: dict, out_dir=None):
@@ -355,21 +361,14 @@ def compare_cards(cards: dict, out_dir=None):
         color = f"C{n % 10}"
         if binary:
             values = [card["hull"]["formation_energies"].get(k, np.nan) for k in keys]
+            axes[1].scatter(*hull_points(card["hull"]), s=12, color=color, alpha=0.6,
+                            label=f"{label}")
+            axes[1].plot(*hull_points(card["hull"], stable=True), "-", color=color,
+                         label=f"{label} hull")
         else:
             lowest = min(card["energies"].values()) if card["energies"] else 0.0
             values = [card["energies"].get(k, np.nan) - lowest for k in keys]
         ax_energy.bar(np.arange(len(keys)) + n * width, values, width, label=label, color=color)
-        if binary:
-            hull = card["hull"]
-            names = list(hull["formation_energies"])
-            ax_hull = axes[1]
-            ax_hull.scatter([hull["composition_x"][k] for k in names],
-                            [hull["formation_energies"][k] for k in names], s=12, color=color,
-                            alpha=0.6, label=f"{label}")
-            stable = sorted(hull["stable"], key=lambda k: hull["composition_x"][k])
-            ax_hull.plot([hull["composition_x"][k] for k in stable],
-                         [hull["formation_energies"][k] for k in stable], "-", color=color,
-                         label=f"{label} hull")
         markers = "osD^vP*X"
         for m, (key, eos) in enumerate(card["eos"].items()):
             ax_eos.scatter(eos["v0"], eos["b0"], color=color, marker=markers[m % len(markers)],
@@ -398,12 +397,3 @@ def compare_cards(cards: dict, out_dir=None):
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         _save(fig, Path(out_dir) / "compare.png")
     return fig
-
-
-def index_repository(folder) -> list:
-    """The MLPs of a Repository entry or of a folder of ``<name>/polymlp.yaml``: moved to
-    :func:`polymlp_lab.properties.repository.index_repository` (same rows, and more keys);
-    kept here so that existing imports work."""
-    from .repository import index_repository as index
-
-    return index(folder)

@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, Dict, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Dict, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from ase import Atoms
@@ -62,12 +62,6 @@ from ase.neighborlist import neighbor_list
 
 from ..errors import PolymlpLabError, UnknownElementError
 from ..files import atomic_path
-
-__all__ = [
-    "SuttonChenParams", "SUTTON_CHEN", "UnknownSuttonChenElementError",
-    "default_cutoff", "write_sutton_chen_eam_alloy", "sutton_chen_calculator",
-    "sutton_chen_energy",
-]
 
 
 class SuttonChenParams(NamedTuple):
@@ -100,14 +94,7 @@ SUTTON_CHEN: Dict[str, SuttonChenParams] = {
     "Pb": SuttonChenParams(10, 7, 5.5765e-3, 45.778, 4.95),
 }
 
-DEFAULT_CUTOFF_FACTOR = 2.0
 DEFAULT_TAPER_WIDTH = 0.5  # Å
-DEFAULT_NR = 5000
-DEFAULT_NRHO = 10000
-_RHO_MAX_FACTOR = 10.0
-
-_Func = Callable[[np.ndarray], np.ndarray]
-PathLike = Union[str, "os.PathLike[str]"]
 
 
 class UnknownSuttonChenElementError(UnknownElementError):
@@ -150,22 +137,7 @@ def _check_elements(elements, params) -> Tuple[Tuple[str, ...], Mapping[str, Sut
 def default_cutoff(elements: Sequence[str], params: Optional[Mapping] = None) -> float:
     """The default cutoff: ``2 × max a`` over ``elements`` (Å)."""
     elements, params = _check_elements(elements, params)
-    return DEFAULT_CUTOFF_FACTOR * max(params[e].a for e in elements)
-
-
-def _resolve_cutoff(elements, params, cutoff, taper_width) -> float:
-    if cutoff is None:
-        cutoff = default_cutoff(elements, params)
-    cutoff = float(cutoff)
-    if not np.isfinite(taper_width) or taper_width <= 0:
-        raise PolymlpLabError(f"taper_width must be positive, got {taper_width}")
-    smallest_nn = min(params[e].a for e in elements) / np.sqrt(2.0)
-    if not np.isfinite(cutoff) or cutoff - taper_width <= smallest_nn:
-        raise PolymlpLabError(
-            f"cutoff {cutoff} Å minus taper width {taper_width} Å must exceed the smallest "
-            f"fcc nearest-neighbour distance ({smallest_nn:.3f} Å)"
-        )
-    return cutoff
+    return 2.0 * max(params[e].a for e in elements)
 
 
 def _switch(r, cutoff, width):
@@ -176,7 +148,7 @@ def _switch(r, cutoff, width):
     return s, ds
 
 
-def _power_function(prefactor, a, k, cutoff, width) -> Tuple[_Func, _Func]:
+def _power_function(prefactor, a, k, cutoff, width) -> tuple:
     """g(r) = prefactor (a/r)^k · S(r), continued linearly below r_in = a/(2√2); and g'."""
     r_in = a / (2.0 * np.sqrt(2.0))
     g_in = prefactor * (a / r_in) ** k
@@ -213,9 +185,16 @@ class _Model:
 
     def __init__(self, elements, params, cutoff, taper_width):
         self.elements, self.params = _check_elements(elements, params)
-        self.taper_width = float(taper_width)
-        self.cutoff = _resolve_cutoff(self.elements, self.params, cutoff, self.taper_width)
         p = [self.params[e] for e in self.elements]
+        self.cutoff = float(default_cutoff(self.elements, self.params) if cutoff is None else cutoff)
+        self.taper_width = float(taper_width)
+        if not np.isfinite(self.taper_width) or self.taper_width <= 0:
+            raise PolymlpLabError(f"taper_width must be positive, got {self.taper_width}")
+        smallest_nn = min(q.a for q in p) / np.sqrt(2.0)
+        if not np.isfinite(self.cutoff) or self.cutoff - self.taper_width <= smallest_nn:
+            raise PolymlpLabError(
+                f"cutoff {self.cutoff} Å minus taper width {self.taper_width} Å must exceed the "
+                f"smallest fcc nearest-neighbour distance ({smallest_nn:.3f} Å)")
         ne = len(p)
         self.density = [_power_function(1.0, q.a, q.m, self.cutoff, self.taper_width) for q in p]
         self.embed_coeff = np.array([q.c * q.epsilon for q in p])  # F(ρ) = −coeff √ρ
@@ -259,13 +238,13 @@ def _write_block(fd, values, per_line=5):
 
 def write_sutton_chen_eam_alloy(
     elements: Union[str, Sequence[str]],
-    path: PathLike,
+    path: Union[str, os.PathLike],
     *,
     cutoff: Optional[float] = None,
     taper_width: float = DEFAULT_TAPER_WIDTH,
-    nr: int = DEFAULT_NR,
+    nr: int = 5000,
     dr: Optional[float] = None,
-    nrho: int = DEFAULT_NRHO,
+    nrho: int = 10000,
     drho: Optional[float] = None,
     params: Optional[Mapping[str, SuttonChenParams]] = None,
 ) -> Path:
@@ -304,7 +283,7 @@ def write_sutton_chen_eam_alloy(
     if drho is None:
         ne = len(elements)
         rho_ref = max(model.fcc_density(i, j) for i in range(ne) for j in range(ne))
-        drho = _RHO_MAX_FACTOR * rho_ref / (nrho - 1)
+        drho = 10.0 * rho_ref / (nrho - 1)  # rho_max: ten times the largest fcc density
     if not (np.isfinite(drho) and drho > 0):
         raise PolymlpLabError(f"drho must be positive, got {drho}")
 
@@ -336,7 +315,7 @@ def write_sutton_chen_eam_alloy(
     return path
 
 
-def sutton_chen_calculator(elements: Union[str, Sequence[str]], directory: PathLike, **kwargs):
+def sutton_chen_calculator(elements: Union[str, Sequence[str]], directory, **kwargs):
     """Write ``SuttonChen_<elements>.eam.alloy`` into ``directory`` (created if needed) and
     return an :class:`ase.calculators.eam.EAM` reading it. ``kwargs`` go to
     :func:`write_sutton_chen_eam_alloy` (``cutoff``, ``taper_width``, grids, ``params``)."""

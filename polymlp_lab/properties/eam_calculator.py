@@ -43,8 +43,6 @@ from ..engine.neighbors import NeighborCache, half_neighbor_list
 from ..errors import PolymlpLabError, PotentialFileError, UnknownElementError
 from ..structures import check_structure
 
-__all__ = ["EAMFileError", "EAMElementError", "EAMPotential", "EAMCalculator", "read_eam_alloy",
-           "peer_calculator"]
 
 _OTHER_FORMATS = {".fs": "Finnis-Sinclair (.eam.fs)", ".adp": "ADP (.adp)",
                   ".eam": "single-element funcfl (.eam)"}
@@ -97,6 +95,12 @@ def _spline_table(x: np.ndarray, y: np.ndarray) -> _Table:
     return _Table(np.ascontiguousarray(x, dtype=np.float64), float(x[1] - x[0]), coef)
 
 
+def _stacked(tables) -> _Table:
+    """Tables on one grid as one, the coefficients stacked (first index: the table's)."""
+    return _Table(tables[0].knots, tables[0].step,
+                  np.ascontiguousarray(np.stack([t.coef for t in tables])))
+
+
 class EAMPotential:
     """The tables of one ``.eam.alloy`` file, ready for the kernels (see :func:`read_eam_alloy`).
 
@@ -112,18 +116,10 @@ class EAMPotential:
         self.nr, self.dr, self.nrho, self.drho = int(nr), float(dr), int(nrho), float(drho)
         self.masses = np.asarray(masses, dtype=float)
         self.header = list(header)
-        ne = len(self.elements)
-        # stacked tables (element index first), all on common grids
-        self._f_knots = embedding[0].knots
-        self._f_step = embedding[0].step
-        self._f_coef = np.ascontiguousarray(np.stack([t.coef for t in embedding]))
-        self._rho_knots = density[0].knots
-        self._rho_step = density[0].step
-        self._rho_coef = np.ascontiguousarray(np.stack([t.coef for t in density]))
-        self._phi_knots = pair[0][0].knots
-        self._phi_step = pair[0][0].step
-        self._phi_coef = np.ascontiguousarray(
-            np.stack([np.stack([pair[a][b].coef for b in range(ne)]) for a in range(ne)]))
+        # the tables of each kind stacked, element index first (they share one grid)
+        self._embedding = _stacked(embedding)
+        self._density = _stacked(density)
+        self._pair = _stacked([_stacked(row) for row in pair])
 
     def __repr__(self):
         return (f"EAMPotential({str(self.path)!r}, elements={self.elements}, "
@@ -135,17 +131,14 @@ class EAMPotential:
         if missing:
             raise EAMElementError(missing, self.elements, self.path)
 
-    def type_ids(self, symbols: Sequence[str]) -> np.ndarray:
-        self.check_elements(symbols)
-        index = {e: k for k, e in enumerate(self.elements)}
-        return np.array([index[s] for s in symbols], dtype=np.int64)
-
     def evaluate(self, atoms, *, forces: bool = True, neighbors: Optional[NeighborCache] = None):
         """(energy eV, per-atom energies (N,) eV, forces (N, 3) eV/Å or None, stress (6,)
         eV/Å³ or None) of ``atoms``; stress only for cells periodic in 3 directions.
         ``neighbors``: a NeighborCache to take the bonds from (reused across calls)."""
         cell, positions, _, pbc = check_structure(atoms)
-        types = self.type_ids(atoms.get_chemical_symbols())
+        symbols = atoms.get_chemical_symbols()
+        self.check_elements(symbols)
+        types = np.array([self.elements.index(s) for s in symbols], dtype=np.int64)
         n_atom = len(positions)
         if neighbors is None:
             bond_i, bond_j, bond_d = half_neighbor_list(cell, positions, pbc, self.cutoff)
@@ -155,12 +148,10 @@ class EAMPotential:
         rho = np.zeros(n_atom)
         energies = np.zeros(n_atom)
         d_pair = np.empty((n_bond, 3))  # φ', f'_{t_j}, f'_{t_i} of each bond
-        _density_pass(bond_i, bond_j, bond_d, types, self.cutoff,
-                      self._rho_knots, self._rho_step, self._rho_coef,
-                      self._phi_knots, self._phi_step, self._phi_coef,
+        _density_pass(bond_i, bond_j, bond_d, types, self.cutoff, *self._density, *self._pair,
                       rho, energies, d_pair)
         d_embed = np.zeros(n_atom)
-        _embedding_pass(types, rho, self._f_knots, self._f_step, self._f_coef, energies, d_embed)
+        _embedding_pass(types, rho, *self._embedding, energies, d_embed)
         energy = float(energies.sum())
         if not forces:
             return energy, energies, None, None
@@ -268,9 +259,7 @@ def _density_pass(bond_i, bond_j, bond_d, types, cutoff, rho_knots, rho_step, rh
         j = bond_j[b]
         r = math.sqrt(bond_d[b, 0] ** 2 + bond_d[b, 1] ** 2 + bond_d[b, 2] ** 2)
         if r >= cutoff:
-            d_pair[b, 0] = 0.0
-            d_pair[b, 1] = 0.0
-            d_pair[b, 2] = 0.0
+            d_pair[b, :] = 0.0
             continue
         ti = types[i]
         tj = types[j]
@@ -301,28 +290,16 @@ def _force_pass(bond_i, bond_j, bond_d, cutoff, d_pair, d_embed, forces, virial)
     for b in range(bond_i.shape[0]):
         i = bond_i[b]
         j = bond_j[b]
-        dx = bond_d[b, 0]
-        dy = bond_d[b, 1]
-        dz = bond_d[b, 2]
-        r = math.sqrt(dx * dx + dy * dy + dz * dz)
+        d = bond_d[b]
+        r = math.sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2])
         if r >= cutoff:
             continue
         g = (d_pair[b, 0] + d_embed[i] * d_pair[b, 1] + d_embed[j] * d_pair[b, 2]) / r
-        forces[i, 0] += g * dx
-        forces[i, 1] += g * dy
-        forces[i, 2] += g * dz
-        forces[j, 0] -= g * dx
-        forces[j, 1] -= g * dy
-        forces[j, 2] -= g * dz
-        virial[0, 0] += g * dx * dx
-        virial[0, 1] += g * dx * dy
-        virial[0, 2] += g * dx * dz
-        virial[1, 0] += g * dy * dx
-        virial[1, 1] += g * dy * dy
-        virial[1, 2] += g * dy * dz
-        virial[2, 0] += g * dz * dx
-        virial[2, 1] += g * dz * dy
-        virial[2, 2] += g * dz * dz
+        for x in range(3):
+            forces[i, x] += g * d[x]
+            forces[j, x] -= g * d[x]
+            for y in range(3):
+                virial[x, y] += g * d[x] * d[y]
 
 
 # --------------------------------------------------------------------------------------------
@@ -330,20 +307,12 @@ def _force_pass(bond_i, bond_j, bond_d, cutoff, d_pair, d_embed, forces, virial)
 # --------------------------------------------------------------------------------------------
 
 class EAMCalculator(EngineCalculator):
-    """ASE calculator for an ``.eam.alloy`` potential, equal to :class:`ase.calculators.eam.EAM`
-    on the same file (to rounding) and much faster.
+    """ASE calculator for an ``.eam.alloy`` potential (a path or an :class:`EAMPotential`),
+    equal to :class:`ase.calculators.eam.EAM` on the same file (to rounding) and much faster.
 
-    Parameters
-    ----------
-    potential : path of the ``.eam.alloy`` file, or an :class:`EAMPotential`.
-    elements : elements the calculator must describe (checked now: :class:`EAMElementError`
-        names those the file lacks); default none checked until a structure comes.
-    skin : float, Å
-        The neighbour list is built out to cutoff + skin and reused while it is still complete;
-        0 builds a fresh list every call. Results do not depend on it.
-
-    Results: energy and free_energy (eV), energies (eV per atom: ½ Σ_j φ + F(ρ_i)), forces
-    (eV/Å), stress (eV/Å³, Voigt xx yy zz yz xz xy; cells periodic in 3 directions only).
+    ``elements`` are checked now (:class:`EAMElementError` names those the file lacks);
+    ``skin`` (Å) is that of :class:`~polymlp_lab.calculator.PolymlpCalculator`, and so are the
+    results, with energies per atom ½ Σ_j φ + F(ρ_i).
     """
 
     def __init__(self, potential, *, elements: Optional[Sequence[str]] = None,
@@ -367,10 +336,8 @@ def peer_calculator(peer, elements: Sequence[str]):
     :class:`EAMCalculator`, checked now to describe every one of ``elements`` (so a bad file
     is refused before any work); or any ASE calculator, used as it is."""
     if isinstance(peer, (str, os.PathLike, EAMPotential)):
-        calc = EAMCalculator(peer, elements=elements)
-        path = calc.potential.path
-        return calc, f"EAM ({Path(path).name})", str(path)
-    if not isinstance(peer, Calculator) and not callable(getattr(peer, "get_property", None)):
+        peer = EAMCalculator(peer, elements=elements)
+    elif not isinstance(peer, Calculator) and not callable(getattr(peer, "get_property", None)):
         raise PolymlpLabError(
             f"a card's peer is an .eam.alloy path or an ASE calculator, not {type(peer).__name__}")
     if isinstance(peer, EAMCalculator):

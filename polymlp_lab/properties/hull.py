@@ -14,8 +14,6 @@ from ase import Atoms
 
 from ..errors import PolymlpLabError
 
-__all__ = ["formation_energies", "convex_hull", "composition_fraction", "lower_hull"]
-
 
 def _counts(composition) -> dict:
     """Element → atom count of an Atoms, a formula string or a mapping."""
@@ -38,12 +36,7 @@ def _counts(composition) -> dict:
 
 def composition_fraction(composition, elements: Sequence[str]) -> float:
     """Fraction of ``elements[1]`` (x_B) in an Atoms, formula ("Cu3Au") or count mapping.
-
-    Raises
-    ------
-    PolymlpLabError
-        The composition holds an element other than the two, or no atoms.
-    """
+    Raises PolymlpLabError when it holds an element other than the two, or no atoms."""
     a, b = elements
     counts = {k: v for k, v in _counts(composition).items() if v != 0}
     other = sorted(set(counts) - {a, b})
@@ -58,26 +51,15 @@ def composition_fraction(composition, elements: Sequence[str]) -> float:
 def formation_energies(entries: Iterable, references) -> list:
     """Formation energies per atom of binary entries: E_f = E − (1 − x) E_A − x E_B.
 
-    Parameters
-    ----------
-    entries : iterable of (composition, energy) pairs
-        ``energy`` in eV/atom; ``composition`` is the fraction x_B in [0, 1] of the second
-        element, or an ase.Atoms, a formula string ("Cu3Au") or an {element: count} mapping.
-    references : mapping or pair of floats
-        Energies per atom (eV) of the elements in their lowest-energy structures:
-        ``{"A": E_A, "B": E_B}`` (its order defines A and B; needed for Atoms, formula and
-        mapping compositions) or ``(E_A, E_B)`` for fraction compositions.
+    ``entries`` are (composition, energy eV/atom) pairs, the composition the fraction x_B in
+    [0, 1] of the second element, or an ase.Atoms, a formula string ("Cu3Au") or an
+    {element: count} mapping. ``references`` are the energies per atom (eV) of the elements in
+    their lowest-energy structures: ``{"A": E_A, "B": E_B}`` (its order defines A and B;
+    needed for compositions other than fractions) or ``(E_A, E_B)``.
 
-    Returns
-    -------
-    list of (float, float)
-        (x_B, formation energy in eV/atom) per entry, in order.
-
-    Raises
-    ------
-    PolymlpLabError
-        Not two references, non-finite energies, x outside [0, 1], an element other than the
-        two, or a non-numeric composition with references given without element names.
+    Returns (x_B, formation energy eV/atom) per entry, in order. Raises PolymlpLabError for
+    not two references, non-finite energies, x outside [0, 1], an element other than the two,
+    or a composition other than a fraction with references without element names.
     """
     if isinstance(references, Mapping):
         elements = [str(e) for e in references]
@@ -139,34 +121,16 @@ def lower_hull(x, y) -> list:
 
 
 def convex_hull(x: Sequence[float], e_form: Sequence[float], *, tol: float = 1e-8) -> dict:
-    """Lower convex hull of formation energies (x_B, E_f) of a binary, with (0, 0), (1, 0).
+    """Lower convex hull of formation energies ``e_form`` (eV/atom) at fractions ``x`` of the
+    second element of a binary, with the pure elements at (0, 0) and (1, 0) always included.
 
-    The pure elements at formation energy 0 are always part of the point set, so the hull
-    spans x = 0..1. Duplicated points and points on a tie line are handled exactly: they lie
-    on the hull (``e_above_hull`` 0, listed in ``stable``) but only the corners of the hull
-    are ``vertices``.
-
-    Parameters
-    ----------
-    x : sequence of float
-        Fractions of the second element, in [0, 1].
-    e_form : sequence of float
-        Formation energies, eV/atom.
-    tol : float
-        Distances to the hull up to ``tol`` eV/atom count as on the hull (reported as 0).
-
-    Returns
-    -------
-    dict
-        ``e_above_hull`` (array per entry, eV/atom, >= 0), ``stable`` (indices on the hull,
-        ascending), ``vertices`` (indices of entries at a hull corner; every duplicate of a
-        corner), ``hull_x`` and ``hull_e`` (corners in increasing x, eV/atom, including the
-        endpoints).
-
-    Raises
-    ------
-    PolymlpLabError
-        Lengths differ, non-finite values, or x outside [0, 1].
+    Duplicated points and points on a tie line lie on the hull (``e_above_hull`` 0, listed in
+    ``stable``), but only the corners of the hull are ``vertices``; distances up to ``tol``
+    eV/atom count as on the hull. Returns ``e_above_hull`` (array per entry, eV/atom, >= 0),
+    ``stable`` (indices on the hull, ascending), ``vertices`` (indices of entries at a hull
+    corner, every duplicate of one) and ``hull_x``, ``hull_e`` (the corners in increasing x,
+    endpoints included). Raises PolymlpLabError for lengths that differ, non-finite values or
+    x outside [0, 1].
     """
     x = np.asarray(x, dtype=float).reshape(-1)
     e = np.asarray(e_form, dtype=float).reshape(-1)
@@ -177,15 +141,8 @@ def convex_hull(x: Sequence[float], e_form: Sequence[float], *, tol: float = 1e-
     if np.any((x < 0) | (x > 1)):
         raise PolymlpLabError(f"compositions must lie in [0, 1], got {x[(x < 0) | (x > 1)].tolist()}")
 
-    # lowest energy at each distinct composition (the endpoints at 0 included)
-    px = np.concatenate([x, [0.0, 1.0]])
+    px = np.concatenate([x, [0.0, 1.0]])  # the pure elements, at formation energy 0
     pe = np.concatenate([e, [0.0, 0.0]])
-    order = np.lexsort((pe, px))
-    px, pe = px[order], pe[order]
-    first = np.ones(len(px), dtype=bool)
-    first[1:] = px[1:] != px[:-1]
-    px, pe = px[first], pe[first]
-
     hull = lower_hull(px, pe)
     hull_x, hull_e = px[hull], pe[hull]
 

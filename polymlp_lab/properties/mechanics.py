@@ -18,21 +18,13 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.constraints import FixSymmetry
+from ase.filters import FrechetCellFilter
 
 from ..errors import InvalidStructureError, PolymlpLabError
 from ..structures import check_structure
 from ..units import EV_PER_A3_IN_GPA
 from .symmetry import symmetry_dataset
 
-try:  # ASE >= 3.23
-    from ase.filters import FrechetCellFilter as _CellFilter
-except ImportError:  # pragma: no cover - older ASE
-    from ase.constraints import ExpCellFilter as _CellFilter
-
-__all__ = [
-    "RelaxResult", "relax", "equation_of_state", "lattice_constants", "elastic_constants",
-    "voigt_strain_matrix",
-]
 
 # Equations of state of ase.eos whose fitted parameters are (E0, B0, B0', V0)
 _EOS_WITH_B0_PRIME = ("murnaghan", "birch", "birchmurnaghan", "pouriertarantola", "vinet")
@@ -40,23 +32,11 @@ _EOS_WITH_B0_PRIME = ("murnaghan", "birch", "birchmurnaghan", "pouriertarantola"
 
 @dataclass(frozen=True)
 class RelaxResult:
-    """Outcome of :func:`relax`.
-
-    Attributes
-    ----------
-    atoms : ase.Atoms
-        The relaxed copy, with a :class:`~ase.calculators.singlepoint.SinglePointCalculator`
-        holding its energy (eV), forces (eV/Å) and, for cell relaxations, stress (eV/Å³).
-        The symmetry constraint used during the relaxation is removed.
-    energy_per_atom : float
-        Potential energy (not enthalpy, even under pressure), eV/atom.
-    converged : bool
-        Whether the optimizer reached ``fmax`` within ``steps``.
-    steps : int
-        Optimizer steps taken.
-    max_force : float
-        Largest atomic force at the end, eV/Å (after symmetrisation, if kept).
-    """
+    """Outcome of :func:`relax`: ``atoms`` (the relaxed copy, without the symmetry constraint,
+    with a SinglePointCalculator holding its energy eV, forces eV/Å and, for cell relaxations,
+    stress eV/Å³), ``energy_per_atom`` (potential energy, not enthalpy even under pressure,
+    eV/atom), ``converged`` (``fmax`` reached within ``steps``), ``steps`` (optimizer steps
+    taken) and ``max_force`` (largest atomic force at the end, eV/Å, after symmetrisation)."""
 
     atoms: Atoms
     energy_per_atom: float
@@ -107,46 +87,20 @@ def relax(
     pressure: float = 0.0,
     optimizer: Union[str, type] = "BFGS",
 ) -> RelaxResult:
-    """Relax atomic positions (and the cell) of a copy of ``atoms``.
+    """Relax atomic positions (and, with ``cell``, all six cell components; only the volume
+    with ``hydrostatic``) of a copy of ``atoms`` with any ASE calculator (giving stress for
+    cell relaxations).
 
-    Parameters
-    ----------
-    atoms : ase.Atoms
-        Starting structure; not modified.
-    calc : ase.calculators.calculator.Calculator
-        Any ASE calculator (it must give stress when ``cell`` is True).
-    fmax : float
-        Convergence criterion, eV/Å: largest atomic force and, with ``cell``, largest
-        generalised cell force of :class:`ase.filters.FrechetCellFilter` (virial per atom in eV,
-        i.e. stress × volume per atom).
-    cell : bool
-        Also relax the cell (all six components; needs full periodicity).
-    steps : int
-        Maximum optimizer steps. Running out is not an error: ``converged`` is False.
-    hydrostatic : bool
-        Only scale the cell uniformly (shape fixed).
-    keep_symmetry : bool
-        Constrain forces, stress and steps to the initial space group
-        (:class:`ase.constraints.FixSymmetry`, spglib with ``symprec`` Å).
-    symprec : float
-        Symmetry tolerance, Å.
-    pressure : float
-        External hydrostatic pressure, GPa (cell relaxations only); the result minimises the
-        enthalpy but ``energy_per_atom`` is the potential energy.
-    optimizer : str or class
-        "BFGS" (default), "FIRE", "LBFGS", "BFGSLineSearch" or an ASE optimizer class.
+    ``fmax`` (eV/Å) bounds the atomic forces and, with ``cell``, the generalised cell forces
+    of :class:`ase.filters.FrechetCellFilter` (stress × volume per atom). Running out of
+    ``steps`` is not an error: ``converged`` is False. ``keep_symmetry`` constrains forces,
+    stress and steps to the initial space group (:class:`ase.constraints.FixSymmetry`,
+    ``symprec`` Å). ``pressure`` (GPa, cell relaxations) makes the enthalpy the target.
+    ``optimizer``: "BFGS", "FIRE", "LBFGS", "BFGSLineSearch" or an ASE optimizer class.
 
-    Returns
-    -------
-    RelaxResult
-        Relaxed copy, energy per atom (eV), convergence flag, steps and final max force.
-
-    Raises
-    ------
-    InvalidStructureError
-        No atoms, NaN positions, or ``cell=True`` on a structure that is not fully periodic.
-    PolymlpLabError
-        Non-positive ``fmax``, negative ``steps`` or an unknown optimizer.
+    Raises InvalidStructureError (no atoms, NaN positions, ``cell`` on a structure that is
+    not fully periodic) and PolymlpLabError (``fmax`` not positive, negative ``steps``, an
+    unknown optimizer).
     """
     check_structure(atoms, periodic=cell)
     fmax = _positive("fmax", fmax)
@@ -162,8 +116,8 @@ def relax(
     work.calc = calc
 
     if cell:
-        target = _CellFilter(work, hydrostatic_strain=hydrostatic,
-                             scalar_pressure=float(pressure) / EV_PER_A3_IN_GPA)
+        target = FrechetCellFilter(work, hydrostatic_strain=hydrostatic,
+                                   scalar_pressure=float(pressure) / EV_PER_A3_IN_GPA)
     else:
         target = work
     opt = opt_class(target, logfile=None)
@@ -191,13 +145,6 @@ def relax(
     )
 
 
-def _energy_per_atom(atoms: Atoms, calc) -> float:
-    atoms.calc = calc
-    energy = float(atoms.get_potential_energy()) / len(atoms)
-    atoms.calc = None
-    return energy
-
-
 def equation_of_state(
     atoms: Atoms,
     calc,
@@ -207,43 +154,19 @@ def equation_of_state(
     relax_ions: bool = False,
     fmax: float = 1e-4,
 ) -> dict:
-    """Energy–volume curve and its fit around the volume of ``atoms``.
+    """Energy–volume curve and its fit around the volume V_in of ``atoms`` (fully periodic;
+    give a relaxed structure for a curve centred on its minimum).
 
-    Each point is the structure scaled uniformly to the volume V = V_in (1 + s) for the
-    *volumetric* strain s in ``strains`` (cell shape and fractional coordinates kept), where
-    V_in is the volume of ``atoms``. Give a relaxed structure for a curve centred on its
-    minimum.
+    Each point is the structure scaled uniformly to V = V_in (1 + s) for the *volumetric*
+    strain s in ``strains`` (at least 5 distinct, each > -1; cell shape and fractional
+    coordinates kept), with ``relax_ions`` its positions relaxed (no symmetry constraint) to
+    ``fmax`` eV/Å. ``eos`` is an equation of state of :class:`ase.eos.EquationOfState`
+    ("birchmurnaghan", "murnaghan", "birch", "vinet", "pouriertarantola", "sj", ...).
 
-    Parameters
-    ----------
-    atoms : ase.Atoms
-        Fully periodic structure; not modified.
-    calc : ase.calculators.calculator.Calculator
-        Any ASE calculator.
-    strains : sequence of float
-        Volumetric strains (at least 5 distinct, each > -1).
-    eos : str
-        Equation of state of :class:`ase.eos.EquationOfState`: "birchmurnaghan" (default),
-        "murnaghan", "birch", "vinet", "pouriertarantola", "sj", "taylor", "p3", ...
-    relax_ions : bool
-        Relax atomic positions at each fixed cell (no symmetry constraint) before taking the
-        energy, to ``fmax`` eV/Å.
-    fmax : float
-        Force criterion of the ionic relaxations, eV/Å.
-
-    Returns
-    -------
-    dict
-        ``volumes`` (Å³/atom) and ``energies`` (eV/atom) as arrays, the fitted ``v0``
-        (Å³/atom), ``e0`` (eV/atom), ``b0`` (GPa) and ``b0_prime`` (dimensionless; NaN for
-        fits without that parameter), ``eos`` (name) and ``strains``.
-
-    Raises
-    ------
-    InvalidStructureError
-        Empty or non-periodic structure.
-    PolymlpLabError
-        Fewer than 5 distinct strains, a strain <= -1, or a fit that fails.
+    Returns ``volumes`` (Å³/atom) and ``energies`` (eV/atom) as arrays, the fitted ``v0``
+    (Å³/atom), ``e0`` (eV/atom), ``b0`` (GPa) and ``b0_prime`` (NaN for fits without it),
+    ``eos`` and ``strains``. Raises InvalidStructureError (empty or non-periodic structure)
+    and PolymlpLabError (bad strains, a fit that fails).
     """
     from ase.eos import EquationOfState
 
@@ -265,7 +188,8 @@ def equation_of_state(
         if relax_ions:
             energy = relax(strained, calc, fmax=fmax, cell=False, keep_symmetry=False).energy_per_atom
         else:
-            energy = _energy_per_atom(strained, calc)
+            strained.calc = calc
+            energy = float(strained.get_potential_energy()) / n
         volumes.append(strained.get_volume() / n)
         energies.append(energy)
     volumes, energies = np.array(volumes), np.array(energies)
@@ -285,31 +209,14 @@ def equation_of_state(
 
 
 def lattice_constants(atoms: Atoms, *, symprec: float = 1e-3) -> dict:
-    """Lattice parameters of the standardised conventional cell (spglib).
+    """Lattice parameters of spglib's standardised conventional cell (``std_lattice``, found
+    with tolerance ``symprec`` Å and idealised: 4 atoms for fcc, 2 for bcc; hexagonal axes for
+    hexagonal and rhombohedral lattices; Niggli-reduced for triclinic).
 
-    The cell reported is spglib's ``std_lattice``: the conventional cell of the space group
-    found with tolerance ``symprec`` (cubic cell of 4 atoms for fcc, 2 for bcc; hexagonal
-    axes for hexagonal *and* rhombohedral lattices; for triclinic, the Niggli-reduced cell),
-    symmetrised ("idealised"), so that a, b, c, α, β, γ follow the crystal system exactly.
-
-    Parameters
-    ----------
-    atoms : ase.Atoms
-        Fully periodic structure; not modified.
-    symprec : float
-        Symmetry tolerance, Å.
-
-    Returns
-    -------
-    dict
-        ``a``, ``b``, ``c`` (Å), ``alpha``, ``beta``, ``gamma`` (degrees, angles between b–c,
-        a–c and a–b), ``spacegroup`` (international symbol), ``number`` (1–230) and
-        ``n_atoms`` (atoms in the conventional cell).
-
-    Raises
-    ------
-    InvalidStructureError
-        Empty or non-periodic structure, or spglib finds no symmetry at this ``symprec``.
+    Returns ``a``, ``b``, ``c`` (Å), ``alpha``, ``beta``, ``gamma`` (degrees, angles between
+    b–c, a–c and a–b), ``spacegroup`` (international symbol), ``number`` (1–230) and
+    ``n_atoms`` (of the conventional cell). Raises InvalidStructureError for an empty or
+    non-periodic structure, or one in which spglib finds no symmetry.
     """
     check_structure(atoms, periodic=True)
     dataset = symmetry_dataset(atoms, symprec=symprec)
@@ -323,25 +230,18 @@ def lattice_constants(atoms: Atoms, *, symprec: float = 1e-3) -> dict:
                 number=int(dataset.number), n_atoms=int(len(dataset.std_types)))
 
 
-def voigt_strain_matrix(voigt) -> np.ndarray:
-    """Symmetric 3×3 strain tensor of a Voigt strain vector with engineering shears.
-
-    ``voigt`` = (e_xx, e_yy, e_zz, γ_yz, γ_xz, γ_xy) with γ = 2 ε (dimensionless).
-    """
-    e = np.asarray(voigt, dtype=float).reshape(6)
-    return np.array([[e[0], e[5] / 2, e[4] / 2],
-                     [e[5] / 2, e[1], e[3] / 2],
-                     [e[4] / 2, e[3] / 2, e[2]]])
-
-
 def strained(atoms: Atoms, voigt) -> Atoms:
-    """Copy of ``atoms`` homogeneously deformed by the Voigt strain ``voigt`` (engineering
-    shears): every cell vector and position r → (I + ε) r. No calculator, no constraints."""
-    deformation = np.eye(3) + voigt_strain_matrix(voigt)
+    """Copy of ``atoms`` homogeneously deformed by the Voigt strain ``voigt`` = (e_xx, e_yy,
+    e_zz, γ_yz, γ_xz, γ_xy), γ = 2 ε the engineering shears: every cell vector and position
+    r → (I + ε) r. No calculator, no constraints."""
+    e = np.asarray(voigt, dtype=float).reshape(6)
+    epsilon = np.array([[e[0], e[5] / 2, e[4] / 2],
+                        [e[5] / 2, e[1], e[3] / 2],
+                        [e[4] / 2, e[3] / 2, e[2]]])
     out = atoms.copy()
     out.calc = None
     out.set_constraint()
-    out.set_cell(atoms.cell.array @ deformation.T, scale_atoms=True)
+    out.set_cell(atoms.cell.array @ (np.eye(3) + epsilon).T, scale_atoms=True)
     return out
 
 
@@ -369,45 +269,22 @@ def elastic_constants(
     relax_ions: bool = True,
     fmax: float = 1e-5,
 ) -> dict:
-    """Full 6×6 elastic stiffness from stress–strain central differences.
+    """Full 6×6 elastic stiffness (GPa) of a fully periodic, preferably relaxed structure
+    from stress–strain central differences, for any crystal class.
 
-    For each Voigt component j the cell (and atoms) are deformed by strains ±``delta`` (an
-    engineering shear γ = ±``delta`` for j = 4–6) and C_ij = (σ_i(+δ) − σ_i(−δ)) / (2δ), with σ
-    the ASE stress (positive tensile). The result is symmetrised, (C + Cᵀ)/2; valid for any
-    crystal class. Give a relaxed structure: with residual stress σ₀ the finite differences
-    carry O(σ₀) terms (``residual_stress`` reports σ₀).
+    For each Voigt component j the cell and atoms are deformed by strains ±``delta`` (an
+    engineering shear for j = 4–6; truncation error O(δ²)) and C_ij = (σ_i(+δ) − σ_i(−δ)) /
+    (2δ), σ the ASE stress; the result is symmetrised, (C + Cᵀ)/2. A residual stress σ₀ adds
+    O(σ₀) terms. ``relax_ions`` (default) relaxes the positions in each strained cell to
+    ``fmax`` eV/Å: relaxed-ion constants, the physical ones where atoms have internal degrees
+    of freedom (hcp, diamond, most compounds); False gives clamped-ion constants.
 
-    Parameters
-    ----------
-    atoms : ase.Atoms
-        Fully periodic, preferably relaxed, structure; not modified.
-    calc : ase.calculators.calculator.Calculator
-        Any ASE calculator that gives stress.
-    delta : float
-        Strain amplitude (dimensionless). Truncation error is O(δ²).
-    relax_ions : bool
-        Relax atomic positions at each strained cell (default): relaxed-ion constants, the
-        physical ones for structures with internal degrees of freedom (hcp, diamond, most
-        compounds); for one-atom Bravais lattices the forces vanish and nothing moves. False
-        gives clamped-ion constants (cheaper; too stiff when atoms can relax).
-    fmax : float
-        Force criterion of those ionic relaxations, eV/Å.
-
-    Returns
-    -------
-    dict
-        ``C`` (6×6 GPa, Voigt order xx yy zz yz xz xy), ``asymmetry`` (max |C_ij − C_ji|/2 of the
-        raw differences, GPa: a measure of numerical noise and residual stress),
-        ``bulk_voigt``, ``bulk_reuss``, ``bulk_hill``, ``shear_voigt``, ``shear_reuss``,
-        ``shear_hill`` (GPa), ``eigenvalues`` (of C, GPa), ``stable`` (all eigenvalues > 0:
-        Born stability) and ``residual_stress`` (σ of the unstrained structure, Voigt, GPa).
-
-    Raises
-    ------
-    InvalidStructureError
-        Empty or non-periodic structure.
-    PolymlpLabError
-        Non-positive or too large (>= 0.1) ``delta``.
+    Returns ``C`` (6×6, Voigt order xx yy zz yz xz xy), ``asymmetry`` (max |C_ij − C_ji|/2 of
+    the raw differences: numerical noise and residual stress), ``bulk_voigt``, ``bulk_reuss``,
+    ``bulk_hill``, ``shear_voigt``, ``shear_reuss``, ``shear_hill``, ``eigenvalues`` (of C),
+    ``stable`` (all eigenvalues > 0: Born stability) and ``residual_stress`` (σ₀, Voigt), all
+    in GPa. Raises InvalidStructureError (empty or non-periodic structure) and
+    PolymlpLabError (``delta`` not positive or >= 0.1).
     """
     check_structure(atoms, periodic=True)
     delta = _positive("delta", delta)
@@ -419,9 +296,7 @@ def elastic_constants(
         if relax_ions:
             work = relax(work, calc, fmax=fmax, cell=False, keep_symmetry=False).atoms
         work.calc = calc
-        sigma = np.array(work.get_stress(voigt=True), dtype=float)
-        work.calc = None
-        return sigma
+        return np.array(work.get_stress(voigt=True), dtype=float)
 
     raw = np.zeros((6, 6))
     for j in range(6):

@@ -17,8 +17,6 @@ from ase import Atoms
 from ..errors import PolymlpLabError
 from ..structures import check_structure
 
-__all__ = ["phonon_properties", "make_phonopy"]
-
 
 def _supercell_matrix(supercell) -> np.ndarray:
     matrix = np.asarray(supercell)
@@ -44,9 +42,7 @@ def _to_ase(cell) -> Atoms:
 def _forces(cell, calc) -> np.ndarray:
     atoms = _to_ase(cell)
     atoms.calc = calc
-    forces = np.array(atoms.get_forces(), dtype=float)
-    atoms.calc = None
-    return forces
+    return np.array(atoms.get_forces(), dtype=float)
 
 
 def make_phonopy(
@@ -126,73 +122,36 @@ def phonon_properties(
     symprec: float = 1e-5,
     subtract_residual_forces: bool = True,
 ) -> dict:
-    """Phonon DOS, band structure and stability of ``atoms`` by finite displacements.
+    """Phonon DOS, band structure and stability of ``atoms`` by finite displacements, with
+    the forces from any ASE calculator ``calc``. Frequencies are in THz, imaginary ones
+    negative; imaginary modes are flagged, never raised.
 
-    Phonopy displaces symmetry-distinct atoms of the supercell by ``displacement`` (± where
-    symmetry requires), ``calc`` gives the forces, and phonopy builds the force constants.
-    Frequencies are in THz; imaginary frequencies are reported as negative numbers. Imaginary
-    modes are flagged, never raised. Give a relaxed structure: the forces of the undisplaced
-    supercell are subtracted (``subtract_residual_forces``), which removes a residual-force
-    bias but not the effect of a wrong lattice.
+    ``atoms``: a fully periodic unit cell, primitive or conventional, relaxed (subtracting the
+    forces of the undisplaced supercell, ``subtract_residual_forces``, removes a residual-force
+    bias, not the effect of a wrong lattice; it matters for one-sided displacements only).
+    ``supercell``: 3 ints or a 3×3 int matrix of multiples of the cell vectors, in which
+    phonopy displaces the symmetry-distinct atoms by ``displacement`` Å; it limits the
+    force-constant range, so take it larger than the potential's. ``mesh``: a Γ-centred
+    q-point mesh (3 ints) or a length in Å from which phonopy picks one, for the DOS (Gaussian
+    ``dos_sigma`` THz, None: tetrahedra) and the search for modes below
+    ``-imaginary_tolerance`` THz (noise of the acoustic modes near Γ is ~1e-3 THz).
+    ``band_path``: None for ASE's standard path of the primitive cell's Bravais lattice
+    (``ase.cell.Cell.bandpath``), a string of ASE special points ("GXWKGLUWLK,UX"), an ASE
+    BandPath in the reciprocal coordinates of phonopy's primitive cell, or False for none;
+    ``band_npoints`` q-points along the whole path. ``primitive_matrix``: phonopy's primitive
+    cell relative to ``atoms`` ("auto" by symmetry; "P" the cell itself, so that a
+    conventional cell gives folded bands; a centring letter or a matrix); ``symprec``:
+    phonopy's tolerance, Å.
 
-    Parameters
-    ----------
-    atoms : ase.Atoms
-        Fully periodic unit cell (primitive or conventional); not modified.
-    calc : ase.calculators.calculator.Calculator
-        Any ASE calculator giving forces.
-    supercell : 3 ints or 3×3 int matrix
-        Supercell of ``atoms`` (rows: multiples of its cell vectors) in which the atoms are
-        displaced. The force-constant range is limited to it: take it larger than the
-        interaction range of the potential for converged results.
-    displacement : float
-        Displacement amplitude, Å.
-    mesh : 3 ints or float
-        q-point mesh (Γ-centred) for the DOS and the imaginary-mode search, or a length
-        (Å, phonopy's rule) from which phonopy picks the mesh.
-    band_path : None, False, str or ase.dft.kpoints.BandPath
-        None: ASE's standard high-symmetry path of the primitive cell's Bravais lattice
-        (``ase.cell.Cell.bandpath``; seekpath is not needed); a string such as ``"GXWKGLUWLK,UX"``
-        (ASE special-point labels for that lattice); a BandPath in the reciprocal
-        coordinates of phonopy's primitive cell; False: no band structure.
-    band_npoints : int
-        Number of q-points along the whole path.
-    dos_sigma : float or None
-        Gaussian smearing of the DOS, THz; None uses the tetrahedron method.
-    imaginary_tolerance : float
-        A frequency below ``-imaginary_tolerance`` THz counts as imaginary (numerical noise of
-        the acoustic modes near Γ is usually ~1e-3 THz).
-    primitive_matrix : "auto", "P", "F", "I", ... or 3×3
-        Phonopy's primitive cell relative to ``atoms``: "auto" (found by symmetry), "P" (the
-        cell of ``atoms`` itself; a conventional cell then gives folded bands), a centring
-        letter or a matrix. (In phonopy >= 4, None also means "auto".)
-    symprec : float
-        Symmetry tolerance of phonopy, Å.
-    subtract_residual_forces : bool
-        Subtract the forces of the undisplaced supercell from those of each displaced one
-        (one more force evaluation). This matters for one-sided displacements only: where
-        symmetry does not make +u and −u equivalent, phonopy displaces both ways and the
-        residual forces cancel anyway.
-
-    Returns
-    -------
-    dict
-        ``frequencies_THz`` (DOS grid, THz), ``dos`` (states/THz per phonopy primitive cell;
-        integrates to 3 × ``n_atoms_primitive``), ``band`` (None if ``band_path`` is False,
-        else a dict: ``distances`` (1/Å, without 2π, ASE's convention), ``frequencies``
-        (n_q × n_branches, THz), ``labels`` (list of (distance, label)), ``path`` (string),
-        ``qpoints`` (reduced coordinates of the primitive reciprocal cell)),
-        ``gamma_frequencies_THz`` (all branches at Γ, ascending), ``min_frequency_THz``
-        (lowest over the mesh and the band path), ``imaginary`` (``min_frequency_THz <
-        -imaginary_tolerance``), ``n_atoms_primitive``, ``mesh`` (mesh numbers used),
-        ``supercell`` (3×3 int matrix) and ``displacement`` (Å).
-
-    Raises
-    ------
-    InvalidStructureError
-        Empty, non-periodic or singular structure.
-    PolymlpLabError
-        Bad supercell matrix, displacement, mesh or band path.
+    Returns ``frequencies_THz`` (DOS grid), ``dos`` (states/THz per phonopy primitive cell;
+    integrates to 3 × ``n_atoms_primitive``), ``band`` (None without a path, else
+    ``distances`` (1/Å, without 2π, ASE's convention), ``frequencies`` (n_q × n_branches,
+    THz), ``labels`` ((distance, label) pairs), ``path`` and ``qpoints`` (reduced
+    coordinates of the primitive reciprocal cell)), ``gamma_frequencies_THz`` (ascending),
+    ``min_frequency_THz`` (over the mesh, Γ and the path), ``imaginary``,
+    ``n_atoms_primitive``, ``mesh`` (mesh numbers used), ``supercell`` (3×3 int) and
+    ``displacement`` (Å). Raises InvalidStructureError (empty, non-periodic or singular
+    structure) and PolymlpLabError (bad supercell, displacement, mesh or band path).
     """
     band_npoints = int(band_npoints)
     if band_npoints < 2:

@@ -44,22 +44,6 @@ from ase.data import atomic_numbers, chemical_symbols, covalent_radii, reference
 from ..errors import PolymlpLabError
 from .symmetry import symmetry_dataset
 
-__all__ = [
-    "PACKING_FRACTION",
-    "Prototype",
-    "PrototypeError",
-    "UnknownPrototypeError",
-    "atomic_radius",
-    "binary_prototypes",
-    "build",
-    "element_prototypes",
-    "element_volume",
-    "estimate_volume_per_atom",
-    "get_prototype",
-    "prototype_names",
-    "read_prototype",
-    "register_prototype",
-]
 
 PACKING_FRACTION = 0.74  # close packing: the volume per atom of a sphere of radius r is (4/3)πr³/0.74
 _KINDS = {1: "element", 2: "binary", 3: "ternary", 4: "quaternary"}
@@ -115,26 +99,14 @@ def _composition_string(counts: Sequence[int]) -> str:
 class Prototype:
     """One prototype structure.
 
-    Attributes
-    ----------
-    name : str
-        Registry key, e.g. ``"fcc"``, ``"L1_2"``, ``"C15"``.
-    kind : str
-        ``"element"`` (one species) or ``"binary"`` (two); user structures with more species
-        are ``"ternary"``, ``"quaternary"``, ``"n-ary"``.
-    composition : str
-        Species counts per formula unit, A being the first element given to :func:`build`:
-        ``"A"``, ``"AB"``, ``"A3B"``, ``"AB2"``.
-    source : str
-        Short citation: Strukturbericht designation and prototype compound, AFLOW label.
-    builder : callable
-        ``builder(symbols) -> ase.Atoms``: the structure decorated with one symbol per
-        species (A, B, ...), at an arbitrary size; :func:`build` rescales it.
-    spacegroup : int or None
-        International space-group number of the built structure with distinct species.
-    elements : tuple of str or None
-        The prototype compound's elements (A, B, ...), used by :func:`build` when it is
-        given none; for :func:`read_prototype` the file's species or their substitutes.
+    ``name``: registry key ("fcc", "L1_2", "C15"). ``kind``: "element", "binary" (user
+    structures with more species: "ternary", "quaternary", "n-ary"). ``composition``: species
+    per formula unit, A the first element given to :func:`build` ("A", "AB", "A3B", "AB2").
+    ``source``: short citation (Strukturbericht designation and prototype compound, AFLOW
+    label). ``builder(symbols) -> ase.Atoms``: the structure with one symbol per species, at
+    an arbitrary size that :func:`build` rescales. ``spacegroup``: its number with distinct
+    species. ``elements``: the prototype compound's, used when :func:`build` is given none
+    (for :func:`read_prototype` the file's species or their substitutes).
     """
 
     name: str
@@ -154,10 +126,6 @@ class Prototype:
     def n_species(self) -> int:
         """Number of elements the prototype takes (1 for elements, 2 for binaries)."""
         return len(self.counts)
-
-    def build(self, elements=None, *, volume_per_atom: Optional[float] = None) -> Atoms:
-        """Same as :func:`build` with this prototype."""
-        return build(self, elements, volume_per_atom=volume_per_atom)
 
 
 @dataclass(frozen=True)
@@ -200,13 +168,8 @@ _REGISTRY: dict = {}
 
 def register_prototype(prototype: Prototype, *, overwrite: bool = False) -> Prototype:
     """Add a prototype to the registry so that :func:`build` and :func:`get_prototype`
-    find it by name; returns it.
-
-    Raises
-    ------
-    PrototypeError
-        The name is taken (unless ``overwrite``), or ``kind``/``composition`` are invalid.
-    """
+    find it by name; returns it. Raises PrototypeError when the name is taken (unless
+    ``overwrite``) or ``kind``/``composition`` are invalid."""
     if not isinstance(prototype, Prototype):
         raise PrototypeError(f"expected a Prototype, got {type(prototype).__name__}")
     if not prototype.name or not isinstance(prototype.name, str):
@@ -242,12 +205,7 @@ def binary_prototypes() -> list:
 
 def get_prototype(name: str) -> Prototype:
     """The registered prototype of this name (exact, else the unique case-insensitive match).
-
-    Raises
-    ------
-    UnknownPrototypeError
-        No such name; the message lists every registered name.
-    """
+    Raises UnknownPrototypeError, listing every registered name, when there is none."""
     if isinstance(name, Prototype):
         return name
     if name in _REGISTRY:
@@ -280,8 +238,7 @@ def element_volume(symbol: str) -> float:
     get (4/3)π r³ / 0.74 with their covalent radius r."""
     _check_symbol(symbol)
     z = atomic_numbers[symbol]
-    ref = reference_states[z] if z < len(reference_states) else None
-    ref = ref or {}
+    ref = (reference_states[z] if z < len(reference_states) else None) or {}
     symmetry = ref.get("symmetry")
     if symbol in _REFERENCE_CELL_ATOMS and "a" in ref:
         a = ref["a"]
@@ -338,31 +295,14 @@ def _as_elements(elements, prototype: Prototype) -> Tuple[str, ...]:
 
 
 def build(name, elements=None, *, volume_per_atom: Optional[float] = None) -> Atoms:
-    """A prototype decorated with elements, periodic, at a given or estimated size.
+    """The prototype ``name`` (a registered name or a :class:`Prototype`) decorated with
+    ``elements`` (one symbol per species, A first: "Cu" or ["Ni", "Al"]; default the
+    prototype compound's), scaled to ``volume_per_atom`` Å³/atom (default
+    :func:`estimate_volume_per_atom`).
 
-    Parameters
-    ----------
-    name : str or Prototype
-        A registered name (see :func:`element_prototypes`, :func:`binary_prototypes`) or a
-        :class:`Prototype` (e.g. from :func:`read_prototype`).
-    elements : str or sequence of str, optional
-        One chemical symbol per species, A first: ``"Cu"`` or ``["Cu"]`` for an element
-        prototype, ``["Ni", "Al"]`` for a binary. Default: the prototype compound's.
-    volume_per_atom : float, optional
-        Volume in Å³/atom. Default: :func:`estimate_volume_per_atom` of the atoms.
-
-    Returns
-    -------
-    ase.Atoms
-        The primitive cell (A atoms first), periodic in 3D, with ``info["prototype"]`` (the
-        name) and ``info["spacegroup"]`` (the prototype's space-group number).
-
-    Raises
-    ------
-    UnknownPrototypeError
-        No prototype of this name.
-    PrototypeError
-        Wrong number of elements, an unknown symbol, or a volume that is not positive.
+    Returns the primitive cell (A atoms first), periodic in 3D, with ``info["prototype"]``
+    (the name) and ``info["spacegroup"]``. Raises UnknownPrototypeError (no such name) and
+    PrototypeError (wrong number of elements, an unknown symbol, a volume not positive).
     """
     prototype = get_prototype(name)
     symbols = _as_elements(elements, prototype)
@@ -386,39 +326,17 @@ def build(name, elements=None, *, volume_per_atom: Optional[float] = None) -> At
 # ----------------------------------------------------------------------------- user structures
 
 
-def _spacegroup_number(atoms: Atoms, numbers) -> Optional[int]:
-    """spglib's space-group number (symprec 1e-3 Å), None where spglib finds none."""
-    dataset = symmetry_dataset(atoms, symprec=1e-3, numbers=numbers)
-    return None if dataset is None else int(dataset.number)
-
-
 def read_prototype(path, name: Optional[str] = None, elements=None, *,
                    format: Optional[str] = None, index=-1) -> Prototype:
-    """A prototype from a structure file (POSCAR, CIF, extxyz, any ``ase.io.read`` format).
+    """A prototype from a structure file periodic in 3D (POSCAR, CIF, extxyz, any
+    ``ase.io.read`` ``format``; image ``index`` of a multi-image file), named ``name``
+    (default the file name). Species are ordered by first appearance (A, B, ...);
+    ``elements`` substitutes them and becomes the prototype's default decoration (default
+    the file's species). Not registered: give it to :func:`build`, or to
+    :func:`register_prototype` to build it by name.
 
-    Species are ordered by first appearance in the file (A, B, ...). The prototype is not
-    registered: pass it to :func:`build` directly, or to :func:`register_prototype` to build
-    it by name.
-
-    Parameters
-    ----------
-    path : str or Path
-        Structure file; must be periodic in three dimensions.
-    name : str, optional
-        Prototype name; default the file name.
-    elements : str or sequence of str, optional
-        Substitutes for the file's species, in order of first appearance; they become the
-        prototype's default ``elements``. Default: the file's own species.
-    format : str, optional
-        ``ase.io`` format when the file name does not tell it.
-    index : int, optional
-        Image of a multi-image file (default the last).
-
-    Raises
-    ------
-    PrototypeError
-        Missing or unreadable file, no atoms, a non-periodic or singular cell, or a number of
-        substitutes different from the number of species.
+    Raises PrototypeError for a missing or unreadable file, no atoms, a non-periodic or
+    singular cell, or a number of substitutes different from the number of species.
     """
     import ase.io
 
@@ -452,6 +370,7 @@ def read_prototype(path, name: Optional[str] = None, elements=None, *,
     index_of = {s: k for k, s in enumerate(species)}
     species_index = [index_of[s] for s in symbols]
     counts = [symbols.count(s) for s in species]
+    dataset = symmetry_dataset(atoms, symprec=1e-3, numbers=[k + 1 for k in species_index])
     template = _Template(cell=tuple(map(tuple, atoms.cell[:].tolist())),
                          scaled_positions=tuple(map(tuple, atoms.get_scaled_positions().tolist())),
                          species=tuple(species_index))
@@ -461,7 +380,7 @@ def read_prototype(path, name: Optional[str] = None, elements=None, *,
         composition=_composition_string(counts),
         source=f"user structure {path.name} ({atoms.get_chemical_formula()})",
         builder=template,
-        spacegroup=_spacegroup_number(atoms, [k + 1 for k in species_index]),
+        spacegroup=None if dataset is None else int(dataset.number),
         elements=defaults,
     )
 

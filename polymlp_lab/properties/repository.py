@@ -40,24 +40,6 @@ from ..errors import FileContentError
 from ..files import jsonable
 from ..io import error_dataset_entry
 
-__all__ = [
-    "DFTComparison",
-    "EmptyRepositoryError",
-    "FormationEnergies",
-    "PrototypePrediction",
-    "RepositoryEntry",
-    "RepositoryError",
-    "RepositoryFileError",
-    "RepositoryPredictions",
-    "find_potential_files",
-    "index_repository",
-    "load_row_potential",
-    "open_entry",
-    "read_comparison",
-    "read_formation_energies",
-    "read_predictions",
-    "read_prototype_prediction",
-]
 
 EXPECTED_LAYOUT = ("<system>/polymlps/<mlp>/polymlp.yaml[.<system>] (or polymlp.lammps"
                    "[.<system>]) beside polymlp_error.yaml and polymlp_cost.yaml, or "
@@ -87,12 +69,6 @@ class EmptyRepositoryError(RepositoryError):
 # Small readers
 
 
-def _yaml_loader():
-    import yaml
-
-    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def _read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
@@ -102,13 +78,14 @@ def _read_text(path: Path) -> str:
         raise RepositoryFileError(f"cannot be read ({exc.strerror})", path=path) from exc
 
 
-def _load_yaml(path: Path):
-    """(data, text) of a YAML file; malformed YAML raises RepositoryFileError with its line."""
+def read_yaml(path: Path):
+    """(data, text) of a YAML file; an unreadable file or malformed YAML raises
+    RepositoryFileError naming the file (and line)."""
     import yaml
 
     text = _read_text(path)
     try:
-        return yaml.load(text, Loader=_yaml_loader()), text
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)), text
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -233,11 +210,12 @@ def open_entry(folder) -> RepositoryEntry:
     return RepositoryEntry(folder=folder, mlps=mlps, predictions=predictions)
 
 
-def _read_errors(path: Path) -> dict:
+def _read_errors(path: Path, notes: list) -> dict:
     """rmse/mae of the test dataset of a polymlp_error.yaml (pypolymlp ``write_error_yaml``:
     ``prediction_errors`` list of ``dataset``, ``rmse_energy`` meV/atom, ``rmse_force`` eV/Å,
-    ``mae_*``): :func:`~polymlp_lab.io.error_dataset_entry`'s test dataset, else the last one."""
-    data, text = _load_yaml(path)
+    ``mae_*``): :func:`~polymlp_lab.io.error_dataset_entry`'s test dataset, else the last one
+    (noted in ``notes``)."""
+    data, text = read_yaml(path)
     try:
         block = error_dataset_entry(data, last_if_none=True)
     except ValueError as exc:
@@ -246,16 +224,15 @@ def _read_errors(path: Path) -> dict:
     values = {name: _number(block.get(name), path, text, name)
               for name in ("rmse_energy", "rmse_force", "mae_energy", "mae_force")}
     values["error_dataset"] = str(block["dataset"])
-    is_test = "test" in values["error_dataset"].lower() or "prediction_errors" not in data
-    values["error_note"] = None if is_test else (
-        f"no test dataset in {path.name}: {values['error_dataset']} used")
+    if "test" not in values["error_dataset"].lower() and "prediction_errors" in data:
+        notes.append(f"no test dataset in {path.name}: {values['error_dataset']} used")
     return values
 
 
 def _read_cost(path: Path) -> dict:
     """single_core and openmp costs (ms/atom/step) and system of a polymlp_cost.yaml
     (pypolymlp ``PolymlpCost._write_single_yaml``)."""
-    data, text = _load_yaml(path)
+    data, text = read_yaml(path)
     data = _mapping(data, path, text, "costs", "a mapping with costs")
     costs = _mapping(data.get("costs"), path, text, "costs",
                      "a mapping (single_core, openmp)")
@@ -287,7 +264,7 @@ def index_repository(folder) -> list:
     rows = []
     for name, mlp_dir in entry.mlps.items():
         paths = find_potential_files(mlp_dir)
-        potential = load_potential(paths if len(paths) > 1 else paths[0])
+        potential = load_potential(paths)
         components = potential.components
         model = components[0].params.model
         row = {"name": name, "path": str(paths[0]), "paths": [str(p) for p in paths],
@@ -302,11 +279,7 @@ def index_repository(folder) -> list:
         notes = []
         errors = mlp_dir / "polymlp_error.yaml"
         if errors.is_file():
-            values = _read_errors(errors)
-            note = values.pop("error_note")
-            row.update(values)
-            if note:
-                notes.append(note)
+            row.update(_read_errors(errors, notes))
         else:
             notes.append("no polymlp_error.yaml")
         cost = mlp_dir / "polymlp_cost.yaml"
@@ -327,8 +300,7 @@ def load_row_potential(row):
     """The Potential of an :func:`index_repository` row (a hybrid when it has several files)."""
     from ..potential import load_potential
 
-    paths = row.get("paths") or [row["path"]]
-    return load_potential(paths if len(paths) > 1 else paths[0])
+    return load_potential(row.get("paths") or [row["path"]])
 
 
 # ---------------------------------------------------------------------------------------
@@ -475,7 +447,7 @@ def _matrix(value, path, text, key, shape=None) -> list:
 def read_prototype_prediction(path) -> PrototypePrediction:
     """One polymlp_predictions.yaml; see :class:`PrototypePrediction`."""
     path = Path(path)
-    data, text = _load_yaml(path)
+    data, text = read_yaml(path)
     data = _mapping(data, path, text, "structure_type", "a mapping (unitcell, structure_type, ...)")
     name = data.get("structure_type")
     if name is None:
@@ -568,7 +540,7 @@ def _formation_rows(value, path, text, key, hull: bool) -> list:
 def read_formation_energies(path) -> FormationEnergies:
     """polymlp_formation_energy.yaml; see :class:`FormationEnergies`."""
     path = Path(path)
-    data, text = _load_yaml(path)
+    data, text = read_yaml(path)
     data = _mapping(data, path, text, "convex_hull_dft", "a mapping (convex_hull_dft, ...)")
     for key in ("convex_hull_dft", "formation_energies_dft"):
         if key not in data:

@@ -16,29 +16,18 @@ from __future__ import annotations
 import html
 import io
 import json
-import math
 import re
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
+from ase.cell import Cell
 
+from . import prototypes as protos
 from ..files import jsonable, write_bytes_atomic, write_text_atomic
+from .card import hull_points, html_page, html_table
 from .repository import DFTComparison, FormationEnergies, PrototypePrediction, RepositoryPredictions
 
-__all__ = [
-    "compare_with_repository",
-    "comparison_html",
-    "comparison_rows",
-    "match_prototype",
-    "plot_dft_parity",
-    "plot_property_parity",
-    "plot_repository_hull",
-    "prediction_rows",
-    "predictions_html",
-    "repository_figures",
-    "write_repository_comparison",
-]
 
 # ---------------------------------------------------------------------------------------
 # Prototype names: the Repository's (pypolymlp calculator/auto/structures_element.py and
@@ -57,12 +46,6 @@ DESIGNATIONS = {"L21": "D0_3"}
 _COMPOUND = re.compile(r"(?P<base>.*?)\(x=(?P<x>[0-9.]+)\)$")
 
 
-def _library_names(kind: str) -> list:
-    from . import prototypes as protos
-
-    return protos.prototype_names(kind)
-
-
 def match_prototype(name: str, elements) -> dict:
     """Our counterpart of the Repository's prototype ``name`` for an entry of ``elements``.
 
@@ -73,10 +56,12 @@ def match_prototype(name: str, elements) -> dict:
     ``reason`` says why. A compound's decoration follows its composition x (fraction of
     ``elements[1]``); at x = 0.5 the first element takes site A, as in pypolymlp.
     """
-    from . import prototypes as protos
-
     elements = tuple(elements)
-    out = {"repository": name, "library": None, "decoration": None, "key": None, "reason": None}
+
+    def result(library=None, decoration=None, key=None, reason=None):
+        return {"repository": name, "library": library, "decoration": decoration, "key": key,
+                "reason": reason}
+
     match = _COMPOUND.fullmatch(name)
     base, element = name, elements[0]
     if match is None and len(elements) == 2:
@@ -85,44 +70,35 @@ def match_prototype(name: str, elements) -> dict:
                 base, element = name[: -len(e) - 1], e
                 break
         else:
-            out["reason"] = f"no element of {'-'.join(elements)} in the name"
-            return out
+            return result(reason=f"no element of {'-'.join(elements)} in the name")
     if match is not None:
         base, x = match["base"], float(match["x"])
         if base in ELEMENT_NAMES:  # fcc(x=0), fcc(x=1): pure elements in a binary's list
             if len(elements) != 2 or x not in (0.0, 1.0):
-                out["reason"] = f"composition x={x} of an element structure"
-                return out
+                return result(reason=f"composition x={x} of an element structure")
             element = elements[int(x)]
         else:
             if len(elements) != 2:
-                out["reason"] = "a compound in a one-element entry"
-                return out
+                return result(reason="a compound in a one-element entry")
             designation = re.search(r"\(([^()]*)\)$", base)
             designation = designation[1] if designation else base
             library = DESIGNATIONS.get(designation) or next(
-                (n for n in _library_names("binary") if n.replace("_", "") == designation), None)
+                (n for n in protos.binary_prototypes() if n.replace("_", "") == designation), None)
             if library is None:
-                out["reason"] = f"no {designation} structure in our library"
-                return out
-            counts = protos.get_prototype(library).counts
+                return result(reason=f"no {designation} structure in our library")
+            prototype = protos.get_prototype(library)
+            counts = prototype.counts
             decorations = [elements, elements[::-1]]
             fractions = [counts[1] / sum(counts), counts[0] / sum(counts)]
             fitting = [d for d, f in zip(decorations, fractions) if abs(f - x) < 0.02]
             if not fitting:
-                out["reason"] = (f"x={x} is not a composition of {library} "
-                                 f"({protos.get_prototype(library).composition})")
-                return out
-            out.update(library=library, decoration=list(fitting[0]),
-                       key=f"{library}:{''.join(fitting[0])}")
-            return out
-    library = ELEMENT_NAMES.get(base) or (base if base in _library_names("element") else None)
+                return result(reason=f"x={x} is not a composition of {library} "
+                                     f"({prototype.composition})")
+            return result(library, list(fitting[0]), f"{library}:{''.join(fitting[0])}")
+    library = ELEMENT_NAMES.get(base) or (base if base in protos.element_prototypes() else None)
     if library is None:
-        out["reason"] = f"no {base} structure in our library"
-        return out
-    out.update(library=library, decoration=[element],
-               key=f"{library}:{element}" if len(elements) == 2 else library)
-    return out
+        return result(reason=f"no {base} structure in our library")
+    return result(library, [element], f"{library}:{element}" if len(elements) == 2 else library)
 
 
 # ---------------------------------------------------------------------------------------
@@ -145,13 +121,8 @@ def _cell_volume_per_atom(lattice) -> Optional[float]:
     """Å³/atom of a card's lattice entry (conventional cell of n_atoms atoms)."""
     if not lattice or not lattice.get("n_atoms"):
         return None
-    a, b, c = (lattice.get(k) for k in ("a", "b", "c"))
-    angles = [math.radians(lattice.get(k) or 90.0) for k in ("alpha", "beta", "gamma")]
-    if None in (a, b, c):
-        return None
-    ca, cb, cg = (math.cos(t) for t in angles)
-    factor = 1 - ca * ca - cb * cb - cg * cg + 2 * ca * cb * cg
-    return a * b * c * math.sqrt(max(factor, 0.0)) / lattice["n_atoms"]
+    cellpar = [lattice[k] for k in ("a", "b", "c", "alpha", "beta", "gamma")]
+    return Cell.fromcellpar(cellpar).volume / lattice["n_atoms"]
 
 
 def _compare_one(card, key, prediction: PrototypePrediction) -> dict:
@@ -285,9 +256,7 @@ def plot_repository_hull(formation: FormationEnergies, elements, card=None):
                 label="Repository MLP hull")
     hull = (card or {}).get("hull") or {}
     if "formation_energies" in hull:
-        stable = sorted(hull["stable"], key=lambda k: hull["composition_x"][k])
-        ax.plot([hull["composition_x"][k] for k in stable],
-                [hull["formation_energies"][k] for k in stable], "^:", color="tab:green",
+        ax.plot(*hull_points(hull, stable=True), "^:", color="tab:green",
                 label="our card's hull (prototypes)")
     ax.axhline(0.0, color="0.7", lw=0.6)
     ax.set_xlabel(f"x ({elements[1]})" if len(elements) > 1 else "x")
@@ -359,13 +328,6 @@ COMPARISON_HEADER = ["Repository prototype", "our card key", "E ours / Repositor
                      "V (Å³/atom)", "B0 (GPa)", "a (Å)", "C11 C12 C44 (GPa)"]
 
 
-def _html_table(header, rows) -> str:
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
-                   for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
 def comparison_html(comparison: dict, images=()) -> str:
     """An HTML fragment: the matched prototypes (ours / Repository), the Repository's DFT
     errors, the unmatched prototypes; ``images`` are file names shown below."""
@@ -373,7 +335,7 @@ def comparison_html(comparison: dict, images=()) -> str:
     parts = [f"<p>{summary['n_matched']} prototypes matched; energy difference ours − "
              f"Repository: RMSE {_fmt(summary['energy_rmse_meV_per_atom'], 3)} meV/atom, "
              f"largest {_fmt(summary['energy_max_abs_difference_meV_per_atom'], 3)} meV/atom."
-             "</p>", _html_table(COMPARISON_HEADER, comparison_rows(comparison))]
+             "</p>", html_table(COMPARISON_HEADER, comparison_rows(comparison))]
     if comparison["dft_comparison"]:
         parts.append("<p>The Repository's MLP against DFT: " + "; ".join(
             f"{html.escape(label or 'all')}: RMSE {s['rmse_meV_per_atom']:.2f} meV/atom over "
@@ -416,14 +378,10 @@ def write_repository_comparison(card: dict, predictions: RepositoryPredictions, 
     figures = repository_figures(card, predictions, comparison)
     comparison["plots"] = list(figures)
     text = json.dumps(jsonable(comparison), indent=1)
-    page = (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>"
-            f"{html.escape(title or 'Repository comparison')}</title><style>body{{font-family:"
-            f"sans-serif;margin:2em}}td,th{{padding:2px 8px;border-bottom:1px solid #ddd}}"
-            f"</style></head><body><h1>{html.escape(title or 'Repository comparison')}</h1>"
-            f"<p>Our card beside the Repository's predictions "
-            f"({html.escape(predictions.folder)}).</p>{comparison_html(comparison, figures)}"
-            f"<p><a href=\"repository_comparison.json\">repository_comparison.json</a></p>"
-            f"</body></html>")
+    page = html_page(title or "Repository comparison", (
+        f"<p>Our card beside the Repository's predictions ({html.escape(predictions.folder)})."
+        f"</p>{comparison_html(comparison, figures)}"
+        '<p><a href="repository_comparison.json">repository_comparison.json</a></p>'))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     plots = [write_bytes_atomic(out_dir / name, data) for name, data in figures.items()]
@@ -459,5 +417,5 @@ def predictions_html(predictions: RepositoryPredictions) -> str:
     missing = (f"<p>Missing: {html.escape('; '.join(predictions.missing))}</p>"
                if predictions.missing else "")
     return ("<h4>The Repository's predictions</h4>"
-            + _html_table(PREDICTION_HEADER, prediction_rows(predictions))
+            + html_table(PREDICTION_HEADER, prediction_rows(predictions))
             + (f"<p>MLP against DFT: {errors}</p>" if errors else "") + missing)
