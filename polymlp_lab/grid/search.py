@@ -396,7 +396,7 @@ def plot_pareto(systems: dict, *, error: str = "energy"):
             ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
             ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
         ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=9)
     return fig
 
 

@@ -199,11 +199,11 @@ def plot_card(card, out_dir) -> list:
     written = []
     energies = sorted(card["energies"].items(), key=lambda kv: kv[1])
     if energies:
-        fig, ax = plt.subplots(figsize=(6, 0.22 * len(energies) + 1.2), constrained_layout=True)
+        fig, ax = plt.subplots(figsize=(6, 0.28 * len(energies) + 1.2), constrained_layout=True)
         ax.barh([k for k, _ in energies], [v - energies[0][1] for _, v in energies])
         ax.invert_yaxis()
         ax.set_xlabel("energy above the lowest (eV/atom)")
-        ax.tick_params(axis="y", labelsize=7)
+        ax.tick_params(axis="y", labelsize=9)
         written.append(_save(fig, out_dir / "energies.png"))
     if card["eos"]:
         fig, ax = plt.subplots(figsize=(5, 4), constrained_layout=True)
@@ -211,7 +211,7 @@ def plot_card(card, out_dir) -> list:
             ax.plot(eos["volumes"], eos["energies"], "o-", ms=3, label=key)
         ax.set_xlabel("volume (Å³/atom)")
         ax.set_ylabel("energy (eV/atom)")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=9)
         written.append(_save(fig, out_dir / "eos.png"))
     if card["phonon_dos"]:
         fig, ax = plt.subplots(figsize=(5, 4), constrained_layout=True)
@@ -219,7 +219,7 @@ def plot_card(card, out_dir) -> list:
             ax.plot(dos["frequencies_THz"], dos["dos"], label=key)
         ax.set_xlabel("frequency (THz)")
         ax.set_ylabel("DOS")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=9)
         written.append(_save(fig, out_dir / "phonon_dos.png"))
     hull = card.get("hull", {})
     if "formation_energies" in hull:
@@ -334,6 +334,7 @@ def compare_cards(cards: dict, out_dir=None):
     a peer (``compute_card(..., peer=...)``) brings it along, labelled with the peer's label.
     Saved as compare.png in ``out_dir`` when given."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     expanded = {}
     for label, card in cards.items():
@@ -346,10 +347,19 @@ def compare_cards(cards: dict, out_dir=None):
             expanded[peer_label] = peer
     cards = expanded
     binary = bool(cards) and all("formation_energies" in c.get("hull", {}) for c in cards.values())
-    n_axes = 4 if binary else 3
-    fig, axes = plt.subplots(1, n_axes, figsize=(4.7 * n_axes, 4.8), constrained_layout=True)
-    ax_energy, ax_eos, ax_dos = axes[0], axes[-2], axes[-1]
     keys = list(dict.fromkeys(k for c in cards.values() for k in c["energies"]))
+    # readable at a laptop's 100 % zoom: at most 12 in wide, 9 pt and up; many prototypes get
+    # the energy panel to themselves on a row
+    if binary:
+        panels = ([["E", "E"], ["H", "V"], ["D", "."]] if len(keys) > 12
+                  else [["E", "H"], ["V", "D"]])
+    else:
+        panels = [["E", "E"], ["V", "D"]] if len(keys) > 8 else [["E", "V", "D"]]
+    fig_width = 12.0 if len(panels[0]) == 3 else 11.0
+    fig, named = plt.subplot_mosaic(panels, figsize=(fig_width, 4.4 * len(panels)),
+                                    constrained_layout=True)
+    ax_energy, ax_eos, ax_dos = named["E"], named["V"], named["D"]
+    axes = [ax_energy, named["H"], ax_eos, ax_dos] if binary else [ax_energy, ax_eos, ax_dos]
     if binary:  # by composition, then by name
         x_of = {k: c["hull"]["composition_x"][k] for c in cards.values()
                 for k in c["hull"]["composition_x"]}
@@ -378,7 +388,7 @@ def compare_cards(cards: dict, out_dir=None):
             ax_dos.plot(dos["frequencies_THz"], dos["dos"], styles[m % len(styles)], color=color,
                         label=f"{label} {key}")
     ax_energy.set_xticks(np.arange(len(keys)) + width * (len(cards) - 1) / 2, keys, rotation=90,
-                         fontsize=6 if len(keys) > 30 else 7)
+                         fontsize=9)
     ax_energy.set_ylabel("formation energy (eV/atom)" if binary
                          else "energy above the lowest (eV/atom)")
     if binary:
@@ -387,12 +397,13 @@ def compare_cards(cards: dict, out_dir=None):
         axes[1].set_xlabel(f"x ({elements[1]}) in {elements[0]}$_{{1-x}}${elements[1]}$_x$")
         axes[1].set_ylabel("formation energy (eV/atom)")
     ax_eos.set_xlabel("V0 (Å³/atom)")
+    ax_eos.xaxis.set_major_locator(MaxNLocator(5))
     ax_eos.set_ylabel("B0 (GPa)")
     ax_dos.set_xlabel("frequency (THz)")
     ax_dos.set_ylabel("phonon DOS")
     for ax in axes:
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=6)
+            ax.legend(fontsize=9)
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         _save(fig, Path(out_dir) / "compare.png")

@@ -261,7 +261,7 @@ def plot_repository_hull(formation: FormationEnergies, elements, card=None):
     ax.axhline(0.0, color="0.7", lw=0.6)
     ax.set_xlabel(f"x ({elements[1]})" if len(elements) > 1 else "x")
     ax.set_ylabel("formation energy (eV/atom)")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=9)
     return fig
 
 
@@ -282,7 +282,7 @@ def plot_property_parity(comparison: dict):
             x, y, labels = zip(*points)
             ax.scatter(x, y, s=14)
             for xi, yi, text in zip(x, y, labels):
-                ax.annotate(text, (xi, yi), fontsize=6, xytext=(2, 2), textcoords="offset points")
+                ax.annotate(text, (xi, yi), fontsize=9, xytext=(2, 2), textcoords="offset points")
             low, high = min(x + y), max(x + y)
             pad = 0.05 * (high - low or abs(high) or 1.0)
             ax.plot([low - pad, high + pad], [low - pad, high + pad], color="0.5", lw=0.8)

@@ -311,11 +311,11 @@ def plot_hull(result: SearchResult, ax=None):
                s=40, color="tab:blue", zorder=3, label="stable")
     for e in result.stable:
         ax.annotate(str(Formula(e.formula).reduce()[0]), (e.x_B, 1000 * e.formation_energy),
-                    textcoords="offset points", xytext=(0, -12), ha="center", fontsize=8)
+                    textcoords="offset points", xytext=(0, -13), ha="center", fontsize=9)
     a, b = result.elements[0], result.elements[-1]
     ax.set_xlabel(f"x in {a}$_{{1-x}}${b}$_x$" if len(result.elements) == 2 else a)
     ax.set_ylabel("formation energy (meV/atom)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     return ax
 
 
