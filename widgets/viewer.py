@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import ipywidgets as w
+import numpy as np
 import traitlets
 from ase import Atoms
 from ase.io import read
@@ -211,6 +212,27 @@ class StructureViewer(Panel):
         self.view.clear_representations()
         self.view.add_representation(self.representation.value)
         self.view.add_unitcell()
+        self._frame_cell()
+
+    def _frame_cell(self) -> None:
+        """Look along the cell's shortest vector with its longest one upright (a bicrystal
+        along its tilt axis, boundaries horizontal), orthographic, zoomed to fit."""
+        cell = self.frames[0].cell.array
+        lengths = np.linalg.norm(cell, axis=1)
+        if not np.all(lengths > 0):  # a cluster without a cell: NGL's own view
+            self.view.center()
+            return
+        depth = cell[np.argmin(lengths)] / lengths.min()
+        up = cell[np.argmax(lengths)] - np.dot(cell[np.argmax(lengths)], depth) * depth
+        if np.linalg.norm(up) < 1e-8:  # all vectors equal and parallel: any upright axis
+            up = np.cross(depth, [1.0, 0.0, 0.0] if abs(depth[0]) < 0.9 else [0.0, 1.0, 0.0])
+        up /= np.linalg.norm(up)
+        right = np.cross(up, depth)
+        basis = np.eye(4)
+        basis[:3, :3] = np.column_stack([right, up, depth])
+        self.view.camera = "orthographic"
+        self.view.control.align(basis.T.ravel().tolist())  # NGL reads 4x4 column-major
+        self.view.center()
 
 
 class StructureChooser(w.VBox):
