@@ -154,3 +154,23 @@ def test_a_trajectory_gets_one_set_of_play_controls():
     viewer = StructureViewer(frames)
     assert viewer.player.layout.display == "flex"  # ours, linked to the view
     assert viewer.view._iplayer.layout.display == "none"  # nglview's own, hidden
+
+
+def test_the_viewer_frames_a_bicrystal_along_its_tilt_axis():
+    """Looking along the shortest cell vector (the tilt axis, x), the longest (z, normal to
+    the boundaries) upright: the columns of the basis NGL aligns the view to."""
+    import numpy as np
+
+    from polymlp_lab.simulations.grain_boundary import build_bicrystal
+    from polymlp_lab.widgets.viewer import StructureViewer
+
+    bicrystal = build_bicrystal("Al", 4.05, (1, 1, 3))
+    assert np.argmin(bicrystal.cell.lengths()) == 0 and np.argmax(bicrystal.cell.lengths()) == 2
+    viewer = StructureViewer(bicrystal)
+    aligns = [m for m in viewer.view._ngl_msg_archive if m.get("methodName") == "align"]
+    basis = np.array(aligns[-1]["args"][0]).reshape(4, 4).T  # NGL's column-major 4x4
+    right, up, depth = basis[:3, 0], basis[:3, 1], basis[:3, 2]
+    np.testing.assert_allclose(np.abs(depth), [1, 0, 0], atol=1e-12)
+    np.testing.assert_allclose(np.abs(up), [0, 0, 1], atol=1e-12)
+    np.testing.assert_allclose(np.cross(right, up), depth, atol=1e-12)  # a rotation
+    assert viewer.view.camera == "orthographic"
