@@ -174,3 +174,14 @@ def test_the_viewer_frames_a_bicrystal_along_its_tilt_axis():
     np.testing.assert_allclose(np.abs(up), [0, 0, 1], atol=1e-12)
     np.testing.assert_allclose(np.cross(right, up), depth, atol=1e-12)  # a rotation
     assert viewer.view.camera == "orthographic"
+
+
+def test_a_one_cell_phonon_supercell_is_explained_not_an_internal_error():
+    panel = PhononPanel(EMT(), cu())
+    panel.supercell.value = (1, 1, 1)
+    panel.mesh.value = (4, 4, 4)
+    panel.relax_first.value = False
+    panel.run_button.click()
+    panel.wait(TIMEOUT_S)
+    assert "1×1×1 supercell" in panel.error and "larger supercell" in panel.error
+    assert "arange" not in panel.error and panel.error != UNEXPECTED

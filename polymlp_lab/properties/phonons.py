@@ -176,6 +176,12 @@ def phonon_properties(
     phonon.run_mesh(mesh_arg, is_gamma_center=True)
     mesh_numbers = np.array(phonon.mesh.mesh_numbers, dtype=int)
     lowest = float(np.min(phonon.mesh.frequencies))
+    if not np.ptp(phonon.mesh.frequencies) > 0:  # every mode at one frequency: no DOS to draw
+        size = "×".join(str(int(n)) for n in np.diag(phonon.supercell_matrix))
+        raise PolymlpLabError(
+            f"every phonon frequency is {lowest:.3g} THz in the {size} supercell: it is too "
+            "small for force constants (an atom and its own images move together); use a "
+            "larger supercell, e.g. one at least twice the potential's cutoff across")
     phonon.run_total_dos(sigma=None if dos_sigma is None else float(dos_sigma))
     dos_frequencies = np.array(phonon.total_dos.frequency_points, dtype=float)
     dos = np.array(phonon.total_dos.dos, dtype=float)
