@@ -1,5 +1,7 @@
 """Each Numba kernel against a plain NumPy/SciPy twin of the same step."""
 
+from typing import get_type_hints
+
 import numpy as np
 import pytest
 from ase import Atoms
@@ -7,6 +9,7 @@ from ase.neighborlist import neighbor_list
 from scipy.special import sph_harm_y
 
 from polymlp_lab.engine import kernels
+from polymlp_lab.engine.design import build_feature_tables
 from polymlp_lab.engine.harmonics import (
     legendre_recursion,
     n_lm_half,
@@ -14,6 +17,7 @@ from polymlp_lab.engine.harmonics import (
     spherical_harmonics,
     spherical_harmonics_gradient,
 )
+from polymlp_lab.engine.model import Bonds, Products, frozen_bundle
 from polymlp_lab.engine.neighbors import half_neighbor_list
 from polymlp_lab.engine.radial import gaussian_radial, gaussian_radial_derivative
 from polymlp_lab.models import model_params
@@ -112,7 +116,7 @@ def reference_density(atoms, tables, type_ids):
     """a[i, tp, n, l, m>=0] by direct sums over ASE's full neighbour list (NumPy/SciPy)."""
     i, j, d = neighbor_list("ijD", atoms, tables.cutoff)
     r = np.linalg.norm(d, axis=1)
-    beta, r0 = tables.radial_params.T
+    beta, r0 = tables.basis.radial_params.T
     fc = 0.5 * (np.cos(np.pi * r / tables.cutoff) + 1)
     f = np.exp(-beta * (r[:, None] - r0) ** 2) * fc[:, None]
     theta, phi = np.arccos(d[:, 2] / r), np.arctan2(d[:, 1], d[:, 0])
@@ -122,7 +126,7 @@ def reference_density(atoms, tables, type_ids):
     ).T
     n_fn = len(beta)
     a = np.zeros((len(atoms), tables.n_type_pairs, n_fn, n_lm_half(lmax)), dtype=complex)
-    tp = tables.type_pairs[type_ids[i], type_ids[j]]
+    tp = tables.basis.type_pairs[type_ids[i], type_ids[j]]
     for b in range(len(i)):
         a[i[b], tp[b]] += np.outer(f[b], y[b])
     return a.reshape(len(atoms), -1)
@@ -133,10 +137,9 @@ def test_density_kernel_matches_direct_sum(mgo_potential):
     atoms = Atoms("MgO2Mg", positions=[[0, 0, 0], [2.1, 0.1, 0], [0.2, 2.0, 0.3], [1.9, 2.2, 1.5]],
                   cell=[[4.2, 0, 0], [0.5, 4.0, 0], [0.3, -0.4, 4.4]], pbc=True)
     type_ids = np.array([tables.elements.index(s) for s in atoms.get_chemical_symbols()])
-    bi, bj, bd = half_neighbor_list(atoms.cell.array, atoms.positions, atoms.pbc, tables.cutoff)
+    bonds = Bonds(*half_neighbor_list(atoms.cell.array, atoms.positions, atoms.pbc, tables.cutoff))
     a = np.zeros((len(atoms), tables.n_slots_half), dtype=complex)
-    kernels.accumulate_density(bi, bj, bd, type_ids, tables.type_pairs, tables.cutoff,
-                               tables.radial_params, tables.lmax, tables.norm, 2, a)
+    kernels.accumulate_density(bonds, type_ids, tables.basis, 2, a)
     np.testing.assert_allclose(a, reference_density(atoms, tables, type_ids), atol=1e-12)
 
 
@@ -205,11 +208,8 @@ def test_atomic_energy_kernel_matches_plain_reference(which, al_potential, mgo_p
     energies = np.zeros(n_atom)
     g = np.zeros_like(a_half)
     kernels.atomic_energies(
-        a_half, type_ids, tables.n_blocks, tables.lmax, tables.prod_ptr, tables.prod_off, tables.prod_factors,
-        tables.prod_w0, tables.tri_ptr, tables.tri_pair, tables.tri_member_ptr, tables.tri_x,
-        tables.tri_w, tables.feat_ptr, tables.feat_coef, tables.term_ptr, tables.term_prod,
-        tables.term_coef, tables.quad_ptr, tables.quad,
-        tables.poly3_ptr, tables.poly3_idx, tables.poly3_coef, True, 2, energies, g,
+        a_half, type_ids, tables.lmax, tables.products, tables.triples, tables.features,
+        tables.polynomial, True, 2, energies, g,
     )
     expected = reference_energies(component.params, component.coeffs, a_half, type_ids, tables.lmax)
     np.testing.assert_allclose(energies, expected, rtol=1e-10, atol=1e-10)
@@ -228,6 +228,38 @@ def test_atomic_energy_kernel_matches_plain_reference(which, al_potential, mgo_p
     numeric = (shifted[0] - shifted[1]) / (2 * h)
     analytic = np.real(np.sum(g * direction, axis=1))
     np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_bundles_are_typed_and_refuse_swapped_or_cast_arrays(mgo_potential):
+    """The kernels take NamedTuples of arrays whose dtype and ndim are declared: the tables'
+    bundles have them, and a bundle made with a swapped or cast array is refused."""
+    component = mgo_potential.components[0]
+    tables = component.tables
+    features = build_feature_tables(component.params)
+    for bundle in (tables.basis, tables.products, tables.triples, tables.features,
+                   tables.polynomial, features.terms, features.factors, features.rows):
+        for name, hint in get_type_hints(type(bundle), include_extras=True).items():
+            value = getattr(bundle, name)
+            if hasattr(hint, "__metadata__"):
+                assert (value.dtype, value.ndim) == hint.__metadata__, name
+                assert value.flags.c_contiguous and not value.flags.writeable, name
+            else:
+                assert type(value) is hint, name
+    assert tables.products.factors.dtype == np.int32 and tables.triples.pair.shape[1] == 2
+    p, t, f = tables.products, tables.triples, features.factors
+    bad = {
+        "Products.factors": p._replace(factors=p.factors.astype(np.int64)),
+        "Products.ptr": p._replace(ptr=p.off, off=p.ptr),  # swapped
+        "Triples.pair": t._replace(pair=t.x, x=t.pair),  # swapped
+        "Features.ptr": tables.features._replace(ptr=tables.features.coef),
+        "Basis.lmax": tables.basis._replace(lmax=float(tables.lmax)),
+        "Factors.sign": f._replace(sign=f.lmh),
+    }
+    for field, bundle in bad.items():
+        with pytest.raises(TypeError, match=field):
+            frozen_bundle(type(bundle), **bundle._asdict())
+    again = frozen_bundle(Products, **p._asdict())  # a good one passes unchanged
+    assert all(a.dtype == b.dtype and np.array_equal(a, b) for a, b in zip(again, p))
 
 
 def test_params_helper_builds_requested_model():

@@ -9,6 +9,7 @@ The derivative of a summed feature is then Re(J @ D) with D the density derivati
 (centre, neighbour type, lm) and column (atom, direction) or stress component.
 
 The kernels are serial and release the GIL: the fitter runs one structure per thread.
+Tables come in the typed bundles of ``design`` and ``model``.
 """
 
 import math
@@ -16,19 +17,15 @@ import math
 import numpy as np
 from numba import njit
 
-from .harmonics import legendre_recursion, spherical_harmonics_gradient
-from .kernels import _density_of_bonds, _expand_to_full, _parity
-from .radial import gaussian_radial_derivative, uniform_grid_prefix
+from .harmonics import spherical_harmonics_gradient
+from .kernels import _density_of_bonds, _expand_to_full
+from .radial import gaussian_radial_derivative
 
 
 @njit(cache=True, nogil=True)
-def densities(bond_i, bond_j, bond_d, types, type_pairs, cutoff, radial_params, lmax, norm, a_half):
+def densities(bonds, types, basis, a_half):
     """a_half[i] += f_n Y_lm(d), a_half[j] += (-1)^l f_n Y_lm(d) per bond (serial, no GIL)."""
-    _density_of_bonds(
-        0, bond_i.shape[0], bond_i, bond_j, bond_d, types, type_pairs, cutoff, radial_params,
-        lmax, norm, _parity(lmax), legendre_recursion(lmax),
-        uniform_grid_prefix(radial_params, cutoff), a_half.view(np.float64),
-    )
+    _density_of_bonds(0, bonds.i.shape[0], bonds, types, basis, a_half.view(np.float64))
 
 
 @njit(cache=True)
@@ -41,15 +38,16 @@ def _add_folded(row, s, lmh, sign, v):
 
 
 @njit(cache=True)
-def _centre_features(
-    a_full, t, other_type, act_ptr, act_idx, term_ptr, term_coef, fac_ptr, fac_slot, fac_tp,
-    fac_lmh, fac_sign, lin_row, x_i, j_i,
-):
+def _centre_features(a_full, t, terms, factors, lin_row, x_i, j_i):
     """x_i[k] = x_k(i) and J rows j_i[lin_row[k], s, lm] for the features active for type t.
 
-    fac_sign is +-1 for a factor with m < 0 (conjugated fold: (-1)^m conj), 0 for m >= 0.
+    Factor q belongs to neighbour type factors.neighbour[t, q]; its sign is +-1 for m < 0
+    (conjugated fold: (-1)^m conj), 0 for m >= 0.
     """
-    for e_k in range(act_ptr[t], act_ptr[t + 1]):
+    act_idx, term_ptr, term_coef = terms.act_idx, terms.ptr, terms.coef
+    fac_ptr, fac_slot, fac_s = factors.ptr, factors.slot, factors.neighbour[t]
+    fac_lmh, fac_sign = factors.lmh, factors.sign
+    for e_k in range(terms.act_ptr[t], terms.act_ptr[t + 1]):
         k = act_idx[e_k]
         row = j_i[lin_row[k]]
         value = 0.0
@@ -59,30 +57,22 @@ def _centre_features(
             order = fac_ptr[e + 1] - q
             if order == 1:
                 value += c * a_full[fac_slot[q]].real
-                _add_folded(row, other_type[t, fac_tp[q]], fac_lmh[q], fac_sign[q], complex(c, 0.0))
+                _add_folded(row, fac_s[q], fac_lmh[q], fac_sign[q], complex(c, 0.0))
             elif order == 2:
                 a0 = a_full[fac_slot[q]]
                 a1 = a_full[fac_slot[q + 1]]
                 value += c * (a0 * a1).real
-                _add_folded(row, other_type[t, fac_tp[q]], fac_lmh[q], fac_sign[q], c * a1)
-                _add_folded(
-                    row, other_type[t, fac_tp[q + 1]], fac_lmh[q + 1], fac_sign[q + 1], c * a0
-                )
+                _add_folded(row, fac_s[q], fac_lmh[q], fac_sign[q], c * a1)
+                _add_folded(row, fac_s[q + 1], fac_lmh[q + 1], fac_sign[q + 1], c * a0)
             elif order == 3:
                 a0 = a_full[fac_slot[q]]
                 a1 = a_full[fac_slot[q + 1]]
                 a2 = a_full[fac_slot[q + 2]]
                 ca0 = c * a0
                 value += (ca0 * a1 * a2).real
-                _add_folded(
-                    row, other_type[t, fac_tp[q]], fac_lmh[q], fac_sign[q], c * (a1 * a2)
-                )
-                _add_folded(
-                    row, other_type[t, fac_tp[q + 1]], fac_lmh[q + 1], fac_sign[q + 1], ca0 * a2
-                )
-                _add_folded(
-                    row, other_type[t, fac_tp[q + 2]], fac_lmh[q + 2], fac_sign[q + 2], ca0 * a1
-                )
+                _add_folded(row, fac_s[q], fac_lmh[q], fac_sign[q], c * (a1 * a2))
+                _add_folded(row, fac_s[q + 1], fac_lmh[q + 1], fac_sign[q + 1], ca0 * a2)
+                _add_folded(row, fac_s[q + 2], fac_lmh[q + 2], fac_sign[q + 2], ca0 * a1)
             else:
                 prod = complex(c, 0.0)
                 for q1 in range(q, q + order):
@@ -93,33 +83,28 @@ def _centre_features(
                     for q2 in range(q, q + order):
                         if q2 != q1:
                             v *= a_full[fac_slot[q2]]
-                    _add_folded(row, other_type[t, fac_tp[q1]], fac_lmh[q1], fac_sign[q1], v)
+                    _add_folded(row, fac_s[q1], fac_lmh[q1], fac_sign[q1], v)
         x_i[k] = value
 
 
 @njit(cache=True, nogil=True)
-def features_and_jacobians(
-    a_half, types, start, stop, n_blocks, lmax, other_type, act_ptr, act_idx, term_ptr,
-    term_coef, fac_ptr, fac_slot, fac_tp, fac_lmh, fac_sign, lin_row, poly_idx, poly_row,
-    x, jac,
-):
+def features_and_jacobians(a_half, types, start, stop, lmax, terms, factors, rows, x, jac):
     """x[i] for centres start..stop (linear features) and jac[:, i - start] (all rows).
 
     jac has shape (n_rows, n_centre, n_type, n_lmh), complex; every entry is written.
     Polynomial rows: for product p of linear features f_q, row poly_row[p, q] +=
     (prod_{q' != q} x_f_q') J[f_q]. Each centre is built in a contiguous buffer, then copied.
     """
+    lin_row, poly_idx, poly_row = rows.lin, rows.poly_idx, rows.poly
     n_lmf = (lmax + 1) * (lmax + 1)
+    n_blocks = a_half.shape[1] // ((lmax + 1) * (lmax + 2) // 2)
     n_rows = jac.shape[0]
     a_full = np.zeros(n_blocks * n_lmf, dtype=np.complex128)
     j_i = np.empty((n_rows, jac.shape[2], jac.shape[3]), dtype=np.complex128)
     for i in range(start, stop):
         _expand_to_full(a_half[i], n_blocks, lmax, a_full)
         j_i[:] = 0.0
-        _centre_features(
-            a_full, types[i], other_type, act_ptr, act_idx, term_ptr, term_coef, fac_ptr,
-            fac_slot, fac_tp, fac_lmh, fac_sign, lin_row, x[i], j_i,
-        )
+        _centre_features(a_full, types[i], terms, factors, lin_row, x[i], j_i)
         x_i = x[i]
         for p in range(poly_idx.shape[0]):
             for q in range(poly_idx.shape[1]):
@@ -143,9 +128,7 @@ def features_and_jacobians(
 
 
 @njit(cache=True, nogil=True)
-def density_derivatives(
-    start, stop, nb_ptr, nb_atom, nb_vec, types, cutoff, radial_params, lmax, norm, deriv_t,
-):
+def density_derivatives(start, stop, neighbours, types, basis, deriv_t):
     """deriv_t[n, col, i - start, s, lm, re|im] for centres start..stop; columns 3a + alpha
     (atom a, direction alpha), then 6 stress columns xx yy zz xy yz zx.
 
@@ -156,6 +139,9 @@ def density_derivatives(
     on entry. Per centre, harmonics are computed once per bond, then each radial function
     n fills its own block deriv_t[n, :, i - start] (a cache-sized working set).
     """
+    nb_ptr, nb_atom, nb_vec = neighbours.ptr, neighbours.j, neighbours.d
+    cutoff, radial_params, lmax = basis.cutoff, basis.radial_params, basis.lmax
+    norm, rec = basis.norm, basis.rec
     n_fn = radial_params.shape[0]
     n_lmh = (lmax + 1) * (lmax + 2) // 2
     n2 = 2 * n_lmh
@@ -163,7 +149,6 @@ def density_derivatives(
     n_centre = deriv_t.shape[2]
     n_type = deriv_t.shape[3]
     flat = deriv_t.reshape(-1)
-    rec = legendre_recursion(lmax)
     max_nb = 1
     for i in range(start, stop):
         max_nb = max(max_nb, nb_ptr[i + 1] - nb_ptr[i])

@@ -4,7 +4,7 @@ import numpy as np
 from numba import get_num_threads
 
 from . import kernels
-from .model import ModelTables
+from .model import Bonds, ModelTables
 from .neighbors import half_neighbor_list
 
 # Private per-thread density accumulators are used while they stay below this size.
@@ -41,33 +41,23 @@ def evaluate_model(
     type_ids = np.ascontiguousarray(type_ids, dtype=np.int64)
     n_atom = len(positions)
     if neighbors is None:
-        bond_i, bond_j, bond_d = half_neighbor_list(cell, positions, pbc, tables.cutoff)
+        bonds = Bonds(*half_neighbor_list(cell, positions, pbc, tables.cutoff))
     else:
-        bond_i, bond_j, bond_d = neighbors.bonds(cell, positions, pbc, tables.cutoff, reach=reach)
+        bonds = Bonds(*neighbors.bonds(cell, positions, pbc, tables.cutoff, reach=reach))
     n_slot = tables.n_slots_half
     a_half = np.zeros((n_atom, n_slot), dtype=np.complex128)
-    chunks = _n_chunks(n_atom, n_slot, len(bond_i))
-    kernels.accumulate_density(
-        bond_i, bond_j, bond_d, type_ids, tables.type_pairs, tables.cutoff,
-        tables.radial_params, tables.lmax, tables.norm, chunks, a_half,
-    )
+    chunks = _n_chunks(n_atom, n_slot, len(bonds.i))
+    kernels.accumulate_density(bonds, type_ids, tables.basis, chunks, a_half)
     energies = np.zeros(n_atom)
     g_half = np.zeros((n_atom, n_slot) if forces else (1, 1), dtype=np.complex128)
     kernels.atomic_energies(
-        a_half, type_ids, tables.n_blocks, tables.lmax, tables.prod_ptr, tables.prod_off,
-        tables.prod_factors, tables.prod_w0, tables.tri_ptr, tables.tri_pair,
-        tables.tri_member_ptr, tables.tri_x, tables.tri_w, tables.feat_ptr, tables.feat_coef,
-        tables.term_ptr, tables.term_prod, tables.term_coef, tables.quad_ptr, tables.quad,
-        tables.poly3_ptr, tables.poly3_idx, tables.poly3_coef,
-        forces, int(max(1, min(get_num_threads(), n_atom))), energies, g_half,
+        a_half, type_ids, tables.lmax, tables.products, tables.triples, tables.features,
+        tables.polynomial, forces, int(max(1, min(get_num_threads(), n_atom))), energies, g_half,
     )
     if not forces:
         return energies, None, None
     force_array = np.zeros((n_atom, 3))
     virial = np.zeros((3, 3))
-    chunks = int(max(1, min(get_num_threads(), len(bond_i))))
-    kernels.bond_forces(
-        bond_i, bond_j, bond_d, type_ids, tables.type_pairs, tables.cutoff,
-        tables.radial_params, tables.lmax, tables.norm, g_half, chunks, force_array, virial,
-    )
+    chunks = int(max(1, min(get_num_threads(), len(bonds.i))))
+    kernels.bond_forces(bonds, type_ids, tables.basis, g_half, chunks, force_array, virial)
     return energies, force_array, virial

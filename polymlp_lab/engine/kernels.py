@@ -8,15 +8,17 @@ dE/dd = Re sum g * d(f_n Y_lm)/dd.
 
 Slots: half slot (tp, n, l, m>=0) = (tp*n_fn + n)*n_lmh + l(l+1)/2 + m;
 full slot (tp, n, l, m) = (tp*n_fn + n)*n_lmf + l*l + l + m.
+Tables come in the typed bundles of ``model``; their fields are bound to locals before loops.
 """
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
 
-from .harmonics import legendre_recursion, spherical_harmonics, spherical_harmonics_gradient
-from .radial import gaussian_radial_grid, gaussian_radial_grid_derivative, uniform_grid_prefix
+from .harmonics import spherical_harmonics, spherical_harmonics_gradient
+from .radial import gaussian_radial_grid, gaussian_radial_grid_derivative
 
 
 @njit(cache=True)
@@ -35,27 +37,17 @@ def _sum_chunks(buffers, out):
 
 
 @njit(cache=True)
-def _parity(lmax):
-    """(-1)^l for each float of a half-order complex array viewed as float64."""
-    n_lmh = (lmax + 1) * (lmax + 2) // 2
-    out = np.empty(2 * n_lmh)
-    for l in range(lmax + 1):
-        for m in range(l + 1):
-            lm = l * (l + 1) // 2 + m
-            out[2 * lm] = out[2 * lm + 1] = 1.0 - 2.0 * (l % 2)
-    return out
-
-
-@njit(cache=True)
-def _density_of_bonds(
-    start, stop, bond_i, bond_j, bond_d, types, type_pairs, cutoff, radial_params, lmax, norm,
-    parity, rec, grid, buf,
-):
+def _density_of_bonds(start, stop, bonds, types, basis, buf):
     """buf[i] += f_n Y_lm(d), buf[j] += (-1)^l f_n Y_lm(d) for bonds start..stop.
 
     buf holds float64 rows (re, im interleaved): rows of one float array, unlike per-bond
     views of complex rows, let LLVM vectorise the accumulation loops.
     """
+    bond_i, bond_j, bond_d = bonds.i, bonds.j, bonds.d
+    type_pairs, cutoff, radial_params, lmax = (
+        basis.type_pairs, basis.cutoff, basis.radial_params, basis.lmax
+    )
+    norm, rec, parity, grid = basis.norm, basis.rec, basis.parity, basis.grid
     n_fn = radial_params.shape[0]
     n_lmh = (lmax + 1) * (lmax + 2) // 2
     n2 = 2 * n_lmh
@@ -88,27 +80,18 @@ def _density_of_bonds(
 
 
 @njit(cache=True, parallel=True)
-def accumulate_density(
-    bond_i, bond_j, bond_d, types, type_pairs, cutoff, radial_params, lmax, norm,
-    n_chunks, a_half,
-):
+def accumulate_density(bonds, types, basis, n_chunks, a_half):
     """a_half[i, slot] += f_n Y_lm(d) and a_half[j, slot] += (-1)^l f_n Y_lm(d) per bond.
 
     Bonds are split into ``n_chunks`` blocks with private accumulators (summed at the end).
     """
     n_atom, n_slot = a_half.shape
-    n_bond = bond_i.shape[0]
-    parity = _parity(lmax)
-    rec = legendre_recursion(lmax)
-    grid = uniform_grid_prefix(radial_params, cutoff)
+    n_bond = bonds.i.shape[0]
     buffers = np.empty((n_chunks, n_atom, 2 * n_slot))
     for c in prange(n_chunks):
         buffers[c] = 0.0
         start, stop = _chunk_bounds(n_bond, n_chunks, c)
-        _density_of_bonds(
-            start, stop, bond_i, bond_j, bond_d, types, type_pairs, cutoff, radial_params,
-            lmax, norm, parity, rec, grid, buffers[c],
-        )
+        _density_of_bonds(start, stop, bonds, types, basis, buffers[c])
     _sum_chunks(buffers, a_half.view(np.float64))
 
 
@@ -147,12 +130,13 @@ def _fold_to_half(g_full, n_blocks, lmax, g_half_i):
 
 
 @njit(cache=True)
-def _products(a, off, f, r, p_val):
+def _products(a, products, r, p_val):
     """p_val[u - r[0]] = product of the densities a[f[off[u]:off[u+1]]], one loop per order.
 
     ``r`` holds the starts of orders 1, 2, 3, 4, >= 5 and the end of the range; within the
     range of order k, product u's factors start at off[r_k] + (u - r_k) k.
     """
+    off, f = products.off, products.factors
     p0 = r[0]
     for u in range(r[0], r[1]):
         p_val[u - p0] = a[f[off[u]]]
@@ -186,8 +170,9 @@ def _high_order_adjoint(a, off, f, u, wu, g):
 
 
 @njit(cache=True)
-def _products_adjoint(a, off, f, r, big_w, g):
+def _products_adjoint(a, products, r, big_w, g):
     """g[x] += W_u * d(product u)/d a[x] for every factor x of every product u in range r."""
+    off, f = products.off, products.factors
     p0 = r[0]
     for u in range(r[0], r[1]):
         g[f[off[u]]] += big_w[u - p0]
@@ -224,11 +209,12 @@ def _products_adjoint(a, off, f, r, big_w, g):
 
 
 @njit(cache=True)
-def _static_products(a, off, f, r, w0, g, want_adjoint):
+def _static_products(a, products, r, g, want_adjoint):
     """sum_u w0_u Re(product u) and, when want_adjoint, g += w0_u d(product u)/da.
 
     Fuses value and gradient for products of features that enter the energy linearly.
     """
+    off, f, w0 = products.off, products.factors, products.w0
     energy = 0.0
     for u in range(r[0], r[1]):
         x = f[off[u]]
@@ -282,13 +268,14 @@ def _static_products(a, off, f, r, w0, g, want_adjoint):
 
 
 @njit(cache=True)
-def _static_triples(a, t, tri_ptr, tri_pair, tri_member_ptr, tri_x, tri_w, g, want_adjoint):
+def _static_triples(a, t, triples, g, want_adjoint):
     """Grouped static order-3 products: per group E += Re(S a_y a_z), S = sum_x w_x a_x.
 
     Adjoint: g[x] += w_x a_y a_z, g[y] += S a_z, g[z] += S a_y.
     """
+    tri_pair, tri_member_ptr, tri_x, tri_w = triples.pair, triples.member_ptr, triples.x, triples.w
     energy = 0.0
-    for grp in range(tri_ptr[t], tri_ptr[t + 1]):
+    for grp in range(triples.ptr[t], triples.ptr[t + 1]):
         y = tri_pair[grp, 0]
         z = tri_pair[grp, 1]
         ay = a[y]
@@ -308,25 +295,37 @@ def _static_triples(a, t, tri_ptr, tri_pair, tri_member_ptr, tri_x, tri_w, g, wa
     return energy
 
 
+class Scratch(NamedTuple):
+    """Per-thread work arrays of ``_atom_energy_and_adjoint`` (contents undefined)."""
+
+    p_val: np.ndarray  # complex values of the dynamic products
+    big_w: np.ndarray  # their weights W_u = dE/d(product u)
+    d: np.ndarray  # dynamic feature values
+    w: np.ndarray  # dE/dd of the dynamic features
+    sd: np.ndarray  # S·d
+
+
 @njit(cache=True)
 def _atom_energy_and_adjoint(
-    t, a_full, prod_ptr, prod_off, prod_factors, prod_w0, tri_ptr, tri_pair, tri_member_ptr,
-    tri_x, tri_w, feat_ptr, feat_coef, term_ptr, term_prod, term_coef, quad_ptr, quad,
-    poly3_ptr, poly3_idx, poly3_coef, p_val, d, w, sd, big_w, g_full, want_adjoint,
+    t, a_full, products, triples, features, polynomial, scratch, g_full, want_adjoint
 ):
     """Energy (eV) of one atom of type t from its densities; fills g_full = dE/da_full.
 
-    prod_ptr[t, 0] ranges the dynamic products (used by features inside polynomial terms),
-    prod_ptr[t, 1] the static ones (constant weights prod_w0); see ``_static_products``.
-    Quadratic terms are d·S·d/2 with the dense symmetric S of type t (``quad``).
+    products.ptr[t, 0] ranges the dynamic products (used by features inside polynomial terms),
+    products.ptr[t, 1] the static ones (constant weights w0); see ``_static_products``.
+    Quadratic terms are d·S·d/2 with the dense symmetric S of type t (``polynomial.quad``).
     """
-    r = prod_ptr[t, 0]
+    prod_w0, feat_coef = products.w0, features.coef
+    term_ptr, term_prod, term_coef = features.term_ptr, features.term_prod, features.term_coef
+    quad, cubic_idx, cubic_coef = polynomial.quad, polynomial.cubic_idx, polynomial.cubic_coef
+    p_val, big_w, d, w, sd = scratch.p_val, scratch.big_w, scratch.d, scratch.w, scratch.sd
+    r = products.ptr[t, 0]
     p0 = r[0]
-    _products(a_full, prod_off, prod_factors, r, p_val)
+    _products(a_full, products, r, p_val)
     energy = 0.0
     for u in range(r[0], r[5]):
         energy += prod_w0[u] * p_val[u - p0].real
-    f0, f1 = feat_ptr[t], feat_ptr[t + 1]
+    f0, f1 = features.ptr[t], features.ptr[t + 1]
     n_t = f1 - f0
     for k in range(f0, f1):
         v = 0.0
@@ -337,7 +336,7 @@ def _atom_energy_and_adjoint(
         energy += feat_coef[k] * v
     for x in range(n_t):
         sd[x] = 0.0
-    q0 = max(quad_ptr[t], 0)  # >= 0 already; max() lets LLVM vectorise the loop below
+    q0 = max(polynomial.quad_ptr[t], 0)  # >= 0 already; max() lets LLVM vectorise below
     for y in range(n_t):
         dy = d[y]
         row = q0 + y * n_t
@@ -346,11 +345,11 @@ def _atom_energy_and_adjoint(
     for x in range(n_t):
         energy += 0.5 * d[x] * sd[x]
         w[x] += sd[x]
-    for e in range(poly3_ptr[t], poly3_ptr[t + 1]):
-        x = poly3_idx[e, 0] - f0
-        y = poly3_idx[e, 1] - f0
-        z = poly3_idx[e, 2] - f0
-        c = poly3_coef[e]
+    for e in range(polynomial.cubic_ptr[t], polynomial.cubic_ptr[t + 1]):
+        x = cubic_idx[e, 0] - f0
+        y = cubic_idx[e, 1] - f0
+        z = cubic_idx[e, 2] - f0
+        c = cubic_coef[e]
         energy += c * d[x] * d[y] * d[z]
         w[x] += c * d[y] * d[z]
         w[y] += c * d[x] * d[z]
@@ -363,62 +362,56 @@ def _atom_energy_and_adjoint(
             for e in range(term_ptr[k], term_ptr[k + 1]):
                 big_w[term_prod[e] - p0] += wk * term_coef[e]
         g_full[:] = 0.0
-        _products_adjoint(a_full, prod_off, prod_factors, r, big_w, g_full)
-    energy += _static_products(
-        a_full, prod_off, prod_factors, prod_ptr[t, 1], prod_w0, g_full, want_adjoint
-    )
-    energy += _static_triples(
-        a_full, t, tri_ptr, tri_pair, tri_member_ptr, tri_x, tri_w, g_full, want_adjoint
-    )
+        _products_adjoint(a_full, products, r, big_w, g_full)
+    energy += _static_products(a_full, products, products.ptr[t, 1], g_full, want_adjoint)
+    energy += _static_triples(a_full, t, triples, g_full, want_adjoint)
     return energy
 
 
 @njit(cache=True, parallel=True)
 def atomic_energies(
-    a_half, types, n_blocks, lmax, prod_ptr, prod_off, prod_factors, prod_w0, tri_ptr,
-    tri_pair, tri_member_ptr, tri_x, tri_w, feat_ptr, feat_coef,
-    term_ptr, term_prod, term_coef, quad_ptr, quad, poly3_ptr, poly3_idx, poly3_coef,
-    want_adjoint, n_chunks, energies, g_half,
+    a_half, types, lmax, products, triples, features, polynomial, want_adjoint, n_chunks,
+    energies, g_half,
 ):
     """energies[i] (eV) and, when want_adjoint, g_half[i] = dE_i/da_half (folded)."""
     n_atom = a_half.shape[0]
     n_lmf = (lmax + 1) * (lmax + 1)
+    n_blocks = a_half.shape[1] // ((lmax + 1) * (lmax + 2) // 2)
     max_prod = 1
     max_feat = 1
-    for t in range(prod_ptr.shape[0]):
-        max_prod = max(max_prod, prod_ptr[t, 0, 5] - prod_ptr[t, 0, 0])
-        max_feat = max(max_feat, feat_ptr[t + 1] - feat_ptr[t])
+    for t in range(products.ptr.shape[0]):
+        max_prod = max(max_prod, products.ptr[t, 0, 5] - products.ptr[t, 0, 0])
+        max_feat = max(max_feat, features.ptr[t + 1] - features.ptr[t])
     for c in prange(n_chunks):
         start, stop = _chunk_bounds(n_atom, n_chunks, c)
         a_full = np.zeros(n_blocks * n_lmf, dtype=np.complex128)
         g_full = np.zeros(n_blocks * n_lmf, dtype=np.complex128)
-        p_val = np.empty(max_prod, dtype=np.complex128)
-        big_w = np.empty(max_prod)
-        d = np.empty(max_feat)
-        w = np.empty(max_feat)
-        sd = np.empty(max_feat)
+        scratch = Scratch(
+            p_val=np.empty(max_prod, dtype=np.complex128), big_w=np.empty(max_prod),
+            d=np.empty(max_feat), w=np.empty(max_feat), sd=np.empty(max_feat),
+        )
         for i in range(start, stop):
             _expand_to_full(a_half[i], n_blocks, lmax, a_full)
             energies[i] = _atom_energy_and_adjoint(
-                types[i], a_full, prod_ptr, prod_off, prod_factors, prod_w0, tri_ptr, tri_pair,
-                tri_member_ptr, tri_x, tri_w, feat_ptr, feat_coef,
-                term_ptr, term_prod, term_coef, quad_ptr, quad, poly3_ptr, poly3_idx,
-                poly3_coef, p_val, d, w, sd, big_w, g_full, want_adjoint,
+                types[i], a_full, products, triples, features, polynomial, scratch, g_full,
+                want_adjoint,
             )
             if want_adjoint:
                 _fold_to_half(g_full, n_blocks, lmax, g_half[i])
 
 
 @njit(cache=True)
-def _forces_of_bonds(
-    start, stop, bond_i, bond_j, bond_d, types, type_pairs, cutoff, radial_params, lmax, norm,
-    parity, rec, grid, g_float, forces, virial,
-):
+def _forces_of_bonds(start, stop, bonds, types, basis, g_float, forces, virial):
     """Add the bonds start..stop to forces (eV/Å) and virial (eV), from adjoints g_float.
 
     dE/dd = Re sum_{n,lm} (g_i + (-1)^l g_j)[tp, n, lm] d(f_n Y_lm)/dd for d = r_j - r_i;
     g_float holds the adjoints as float64 rows (re, im interleaved).
     """
+    bond_i, bond_j, bond_d = bonds.i, bonds.j, bonds.d
+    type_pairs, cutoff, radial_params, lmax = (
+        basis.type_pairs, basis.cutoff, basis.radial_params, basis.lmax
+    )
+    norm, rec, parity, grid = basis.norm, basis.rec, basis.parity, basis.grid
     n_fn = radial_params.shape[0]
     n_lmh = (lmax + 1) * (lmax + 2) // 2
     n2 = 2 * n_lmh
@@ -497,29 +490,20 @@ def _forces_of_bonds(
 
 
 @njit(cache=True, parallel=True)
-def bond_forces(
-    bond_i, bond_j, bond_d, types, type_pairs, cutoff, radial_params, lmax, norm, g_half,
-    n_chunks, forces, virial,
-):
+def bond_forces(bonds, types, basis, g_half, n_chunks, forces, virial):
     """forces (eV/Å) and virial sum_bonds d ⊗ dE/dd (eV) from the adjoints g_half.
 
     Bonds are split into ``n_chunks`` blocks with private accumulators (summed at the end).
     """
     n_atom = g_half.shape[0]
-    n_bond = bond_i.shape[0]
-    parity = _parity(lmax)
-    rec = legendre_recursion(lmax)
-    grid = uniform_grid_prefix(radial_params, cutoff)
+    n_bond = bonds.i.shape[0]
     g_float = g_half.view(np.float64)
     f_buf = np.empty((n_chunks, n_atom, 3))
     v_buf = np.zeros((n_chunks, 3, 3))
     for c in prange(n_chunks):
         f_buf[c] = 0.0
         start, stop = _chunk_bounds(n_bond, n_chunks, c)
-        _forces_of_bonds(
-            start, stop, bond_i, bond_j, bond_d, types, type_pairs, cutoff, radial_params,
-            lmax, norm, parity, rec, grid, g_float, f_buf[c], v_buf[c],
-        )
+        _forces_of_bonds(start, stop, bonds, types, basis, g_float, f_buf[c], v_buf[c])
     _sum_chunks(f_buf, forces)
     for c in range(n_chunks):
         virial += v_buf[c]
