@@ -11,6 +11,7 @@ the progress bar appear the instant a button is pressed, and the previous output
 import html
 import threading
 import traceback
+from pathlib import Path
 
 import ipywidgets as w
 
@@ -38,6 +39,19 @@ def plain_message(exc: BaseException) -> str:
     if isinstance(exc, MemoryError):
         return "not enough memory: choose a smaller structure, supercell or model"
     return UNEXPECTED
+
+
+def number(value, digits: int) -> str:
+    """``value`` with ``digits`` significant digits, or '–' when unknown."""
+    return "–" if value is None else f"{value:.{digits}g}"
+
+
+def html_table(header, rows) -> str:
+    """An HTML table of escaped cells."""
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
+                   for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
 
 
 class Panel(w.VBox):
@@ -124,6 +138,17 @@ class Panel(w.VBox):
             self.error = None
             self.status.value = ""
 
+    _quiet = False  # True while set_quietly rebuilds a list
+
+    def set_quietly(self, choice, options, value) -> None:
+        """Set ``choice``'s options and value, ``_quiet`` meanwhile: its observers skip it."""
+        self._quiet = True
+        try:
+            choice.options = options
+            choice.value = value
+        finally:
+            self._quiet = False
+
     def set_available(self, button, reason=None) -> None:
         """Enable ``button``, or disable it and say ``reason`` beside it (``self.why``)."""
         button.disabled = reason is not None
@@ -152,20 +177,17 @@ class Panel(w.VBox):
         import io
 
         import matplotlib.pyplot as plt
-        from IPython.display import Image
 
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
         plt.close(figure)
-        if replace:
-            self.clear()
-        self.output.append_display_data(Image(data=buffer.getvalue(), format="png"))
+        self.show_image(buffer.getvalue(), replace=replace)
 
     def show_image(self, png, *, replace: bool = False) -> None:
         """Append a PNG (bytes, or the path of a .png file) to the output area."""
         from IPython.display import Image
 
-        data = png if isinstance(png, bytes) else open(png, "rb").read()
+        data = png if isinstance(png, bytes) else Path(png).read_bytes()
         if replace:
             self.clear()
         self.output.append_display_data(Image(data=data, format="png"))
@@ -195,13 +217,16 @@ class Panel(w.VBox):
             self.show_error(exc)
             return None
 
+    def guard(self, action, *args):
+        """A widget callback (its event ignored) running ``action(*args)`` :meth:`guarded`."""
+        return lambda _event: self.guarded(action, *args)
+
     @property
     def busy(self) -> bool:
         """True while work started by :meth:`start` runs."""
         return self._working
 
-    def start(self, work, *, done=None, background: bool = True,
-              message: str = "running …") -> bool:
+    def start(self, work, *, done=None, message: str = "running …") -> bool:
         """Run ``work()`` (long) in a thread, then ``done(result)``; errors go to the panel.
 
         At once: ``message`` and the progress bar are shown and the previous output cleared.
@@ -233,14 +258,50 @@ class Panel(w.VBox):
         self.progress.value = 0.0
         self.progress.layout.visibility = "visible"
         self.status.value = html.escape(message)
-        if background:
-            self._thread = threading.Thread(target=target, daemon=True)
-            self._thread.start()
-        else:
-            target()
+        self._thread = threading.Thread(target=target, daemon=True)
+        self._thread.start()
         return True
 
     def wait(self, timeout: float = None) -> None:
         """Block until background work has finished."""
         if self._thread is not None:
             self._thread.join(timeout)
+
+
+class LivePanel(Panel):
+    """A panel whose long run is followed live: meanwhile a thread looks every ``refresh_s``
+    seconds at what the run has written and redraws ``figure`` (a Matplotlib Figure);
+    ``redraws`` lists how many items each redraw of the last run showed. ``below`` (a viewer)
+    goes under the output."""
+
+    def __init__(self, controls, *, title: str, refresh_s: float, below):
+        self.refresh_s = float(refresh_s)
+        self.figure = None
+        self.redraws = []
+        super().__init__(controls, title=title)
+        self.children = (*self.children, below)
+
+    def follow(self, work, look, *, last_look: bool = False):
+        """Return ``work()``, calling ``look()`` every ``refresh_s`` seconds in a thread
+        meanwhile (and once more after it when ``last_look``)."""
+        finished = threading.Event()
+
+        def follower():
+            while not finished.wait(self.refresh_s):
+                look()
+            if last_look:
+                look()
+
+        thread = threading.Thread(target=follower, daemon=True)
+        thread.start()
+        try:
+            return work()
+        finally:
+            finished.set()
+            thread.join()
+
+    def redraw(self, figure, count: int) -> None:
+        """Show ``figure``, keep it as ``figure`` and add ``count`` to ``redraws``."""
+        self.figure = figure
+        self.show_figure(figure)
+        self.redraws.append(count)

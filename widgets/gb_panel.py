@@ -8,7 +8,6 @@ potential are refused unless "restart" is ticked.
 """
 
 import json
-import threading
 from pathlib import Path
 
 import ipywidgets as w
@@ -25,7 +24,7 @@ from polymlp_lab.simulations.grain_boundary import (
     tilt_boundaries,
 )
 
-from .base import Panel
+from .base import LivePanel
 from .viewer import IntTuple, StructureChooser, as_calculator
 
 
@@ -60,43 +59,28 @@ def saved_results(folder: Path, boundaries) -> list:
     return sorted(results, key=lambda r: r.angle_deg)
 
 
-class GBPanel(Panel):
+class GBPanel(LivePanel):
     """FCC <110> symmetric tilt boundaries: lowest-energy structures and γ against angle.
 
-    Parameters
-    ----------
-    potential_or_calc : Potential, potential file(s) or any ASE calculator giving stress.
-    element : str
-        Chemical symbol of the fcc metal.
-    a : float
-        Starting lattice constant, Å (relaxed first with the calculator).
-    out : folder
-        Where ``gb.json`` and the structures go; a rerun there resumes (other settings need
-        "restart").
-    min_thickness : float
-        Smallest grain thickness, Å.
-    fmax : float
-        Force criterion of the relaxations, eV/Å.
-    refresh_s : float
-        Seconds between two looks at ``gb.json`` during a run.
-    title : heading of the panel.
+    ``potential_or_calc`` is a Potential, potential file(s) or any ASE calculator giving
+    stress; ``element`` the fcc metal and ``a`` its starting lattice constant (Å, relaxed first
+    with the calculator). ``out`` is where ``gb.json`` and the structures go: a rerun there
+    resumes (other settings need "restart"). ``min_thickness`` is the smallest grain thickness
+    (Å), ``fmax`` the force criterion of the relaxations (eV/Å), ``refresh_s`` the number of
+    seconds between two looks at ``gb.json`` during a run.
 
-    Attributes
-    ----------
-    results : list of GBResult
-        The selected boundaries finished so far (all of them after a run), by tilt angle.
-    figure : matplotlib Figure of the last plot.
-    redraws : list of int
-        Number of boundaries each redraw of the last run showed.
-    chooser : StructureChooser of the relaxed boundaries.
-    calc : the calculator (None if ``potential_or_calc`` could not be loaded).
+    Attributes: ``results`` (list of GBResult: the selected boundaries finished so far, all of
+    them after a run, by tilt angle), ``figure`` (Matplotlib Figure of the last plot),
+    ``redraws`` (number of boundaries each redraw of the last run showed), ``chooser``
+    (StructureChooser of the relaxed boundaries), ``calc`` (None if ``potential_or_calc``
+    could not be loaded).
     """
 
     def __init__(self, potential_or_calc, element: str, a: float, *, out="grain_boundaries",
                  min_thickness: float = 20.0, fmax: float = 0.005, refresh_s: float = 1.0,
                  title: str = "Grain boundaries"):
         self.element, self.a = element, a
-        self.min_thickness, self.fmax, self.refresh_s = min_thickness, fmax, float(refresh_s)
+        self.min_thickness, self.fmax = min_thickness, fmax
         table = tilt_boundaries()
         self.boundaries = w.SelectMultiple(
             options=[(f"{b.label} {b.angle_deg:.1f}°", b) for b in table],
@@ -112,18 +96,15 @@ class GBPanel(Panel):
         self.run_button = w.Button(description="Run", button_style="primary", icon="play")
         self.chooser = StructureChooser(description="boundary", title="Relaxed boundary")
         self.results = []
-        self.figure = None
-        self.redraws = []
         super().__init__([self.boundaries, self.grid, w.HBox([self.expansions, self.steps]),
                           w.HBox([self.folder, self.run_button, self.restart, self.why])],
-                         title=title)
-        self.children = (*self.children, self.chooser)
+                         title=title, refresh_s=refresh_s, below=self.chooser)
         self.limit(self.grid)
         self.limit(self.steps, "relax steps", low=1, high=100_000)
         self.calc = self.guarded(as_calculator, potential_or_calc)
         self.set_available(self.run_button, None if self.calc is not None
                            else "no calculator: see the message below")
-        self.run_button.on_click(lambda _: self.guarded(self.run))
+        self.run_button.on_click(self.guard(self.run))
 
     def run(self) -> None:
         """Search the chosen boundaries in the background (what the Run button does)."""
@@ -141,34 +122,25 @@ class GBPanel(Panel):
             self.restart.value = False  # once: a second click resumes
 
     def _search(self, chosen, folder: Path, settings: dict) -> list:
-        finished = threading.Event()
-        follower = threading.Thread(target=self._follow, args=(chosen, folder, finished),
-                                    daemon=True)
-        follower.start()
-        try:
-            return search_boundaries(self.element, self.a, self.calc, chosen, out=folder,
-                                     progress=False, **settings)
-        finally:
-            finished.set()
-            follower.join()
-
-    def _follow(self, chosen, folder: Path, finished: threading.Event) -> None:
-        """Show the boundaries saved in ``folder`` as they come, until ``finished``."""
         shown = 0
-        while not finished.wait(self.refresh_s):  # at the end, the search's result is shown
+
+        def look():  # at the end, the search's result is shown instead
+            nonlocal shown
             results = saved_results(folder, chosen)
             if len(results) > shown:
                 shown = len(results)
                 self.report(shown / len(chosen), f"{shown} of {len(chosen)} boundaries done")
                 self._show(results)
 
+        return self.follow(lambda: search_boundaries(self.element, self.a, self.calc, chosen,
+                                                     out=folder, progress=False, **settings),
+                           look)
+
     def _show(self, results: list) -> None:
         self.results = results
         figure = Figure(figsize=(6, 4), layout="constrained")
         plot_gb_energies(results, ax=figure.subplots())
-        self.figure = figure
-        self.show_figure(figure)
-        self.redraws.append(len(results))
+        self.redraw(figure, len(results))
         self.chooser.set_structures({r.label: r.atoms for r in results})
 
     def _finish(self, results: list) -> None:

@@ -17,43 +17,31 @@ from matplotlib.figure import Figure
 from polymlp_lab.errors import PolymlpLabError
 from polymlp_lab.simulations.md import ENSEMBLES, THERMOSTATS, MDSettings, read_log, run_md
 
-from .base import Panel
+from .base import LivePanel
 from .viewer import IntTuple, StructureViewer, as_calculator
 
 
-class MDPanel(Panel):
+class MDPanel(LivePanel):
     """NVE / NVT / NPT molecular dynamics of ``atoms`` with a live plot and a viewer.
 
-    Parameters
-    ----------
-    potential_or_calc : Potential, potential file(s) or any ASE calculator.
-    atoms : ase.Atoms
-        Starting structure (repeated by the supercell control); not modified.
-    out : folder, optional
-        Keeps ``md.traj``, ``md.jsonl``, ``md.json`` and ``run.json`` of the last run (each
-        run restarts it); default: a temporary folder, removed after the run.
-    refresh_s : float
-        Seconds between two looks at the records for the live plot.
-    title : heading of the panel.
+    ``potential_or_calc`` is a Potential, potential file(s) or any ASE calculator; ``atoms``
+    the starting structure (repeated by the supercell control, not modified). ``out`` keeps
+    ``md.traj``, ``md.jsonl``, ``md.json`` and ``run.json`` of the last run (each run restarts
+    it; default: a temporary folder, removed after the run); ``refresh_s`` is the number of
+    seconds between two looks at the records for the live plot.
 
-    Attributes
-    ----------
-    result : dict or None
-        Records of the last run, each a list (``step``, ``time_ps``,
-        ``potential_energy_eV``, ``kinetic_energy_eV``, ``total_energy_eV``,
-        ``temperature_K``, ``volume_A3``, ``pressure_GPa``).
-    figure : matplotlib Figure of the last plot.
-    redraws : list of int
-        Number of records each redraw of the last run showed.
-    calc : the calculator (None if ``potential_or_calc`` could not be loaded).
-    viewer : StructureViewer playing the trajectory after a run.
+    Attributes: ``result`` (records of the last run or None, each a list: ``step``,
+    ``time_ps``, ``potential_energy_eV``, ``kinetic_energy_eV``, ``total_energy_eV``,
+    ``temperature_K``, ``volume_A3``, ``pressure_GPa``), ``figure`` (Matplotlib Figure of the
+    last plot), ``redraws`` (number of records each redraw of the last run showed), ``calc``
+    (None if ``potential_or_calc`` could not be loaded), ``viewer`` (StructureViewer playing
+    the trajectory after a run).
     """
 
     def __init__(self, potential_or_calc, atoms, *, out=None, refresh_s: float = 0.5,
                  title: str = "Molecular dynamics"):
         self.atoms = atoms
         self.out = out
-        self.refresh_s = float(refresh_s)
         self.ensemble = w.Dropdown(options=ENSEMBLES, value="nvt", description="ensemble")
         self.thermostat = w.Dropdown(options=THERMOSTATS, description="thermostat")
         self.temperature = w.FloatText(300.0, description="T (K)")
@@ -67,8 +55,6 @@ class MDPanel(Panel):
         self.stop_button = w.Button(description="Stop", icon="stop", disabled=True)
         self.viewer = StructureViewer(atoms, title="Trajectory")
         self.result = None
-        self.figure = None
-        self.redraws = []
         self._stop = threading.Event()
         super().__init__([
             w.HBox([self.ensemble, self.thermostat]),
@@ -76,8 +62,7 @@ class MDPanel(Panel):
             w.HBox([self.timestep, self.steps, self.interval]),
             self.supercell,
             w.HBox([self.run_button, self.stop_button, self.why]),
-        ], title=title)
-        self.children = (*self.children, self.viewer)
+        ], title=title, refresh_s=refresh_s, below=self.viewer)
         self.limit(self.supercell)
         self.limit(self.temperature, "T (K)", low=0.0)
         self.limit(self.timestep, "Δt (fs)", low=0.01, high=20.0)
@@ -87,7 +72,7 @@ class MDPanel(Panel):
         self._set_running(False)
         self._enable_choices()
         self.ensemble.observe(self._enable_choices, names="value")
-        self.run_button.on_click(lambda _: self.guarded(self.run))
+        self.run_button.on_click(self.guard(self.run))
         self.stop_button.on_click(lambda _: self.stop())
 
     def _enable_choices(self, _change=None) -> None:
@@ -135,41 +120,31 @@ class MDPanel(Panel):
             with tempfile.TemporaryDirectory(prefix="polymlp-md-") as scratch:
                 folder = Path(self.out if self.out is not None else scratch)
                 folder.mkdir(parents=True, exist_ok=True)
-                (folder / "md.jsonl").unlink(missing_ok=True)  # the follower reads only this run
-                finished = threading.Event()
+                log = folder / "md.jsonl"
+                log.unlink(missing_ok=True)  # the follower reads only this run
                 atoms = self.atoms.repeat(supercell)
-                follower = threading.Thread(
-                    target=self._follow, daemon=True,
-                    args=(folder / "md.jsonl", finished, settings, len(atoms)))
-                follower.start()
-                try:  # a structure the calculator cannot start from raises here
-                    result = run_md(atoms, self.calc, out=folder, restart=True, progress=False,
-                                    stop=self._stop.is_set, **asdict(settings))
-                    records, failed, stopped = result.records, result.failed, result.stopped
-                finally:
-                    finished.set()
-                    follower.join()
+                target_K = None if settings.ensemble == "nve" else settings.temperature_K
+                shown = 0
+
+                def look():
+                    nonlocal shown
+                    records = read_log(log)
+                    if len(records) > shown:
+                        shown = len(records)
+                        step = records[-1]["step"]
+                        self.report(step / max(settings.steps, 1),
+                                    f"MD step {step} of {settings.steps}")
+                        self._plot(records, len(atoms), target_K)
+
+                # a structure the calculator cannot start from raises here
+                result = self.follow(
+                    lambda: run_md(atoms, self.calc, out=folder, restart=True, progress=False,
+                                   stop=self._stop.is_set, **asdict(settings)),
+                    look, last_look=True)
                 frames = read(folder / "md.traj", index=":")
         finally:
             self._set_running(False)
-        return records, frames, failed, stopped
-
-    def _follow(self, log: Path, finished: threading.Event, settings: MDSettings,
-                n_atoms: int) -> None:
-        """Redraw the plot whenever new records are in ``log``, until ``finished``."""
-        steps = settings.steps
-        target_K = None if settings.ensemble == "nve" else settings.temperature_K
-        shown = 0
-        while True:
-            ended = finished.wait(self.refresh_s)
-            records = read_log(log)
-            if len(records) > shown:
-                shown = len(records)
-                step = records[-1]["step"]
-                self.report(step / max(steps, 1), f"MD step {step} of {steps}")
-                self._plot(records, n_atoms, target_K)
-            if ended:
-                return
+        return result.records, frames, result.failed, result.stopped
 
     def _plot(self, records: list, n_atoms: int, target_K) -> None:
         time_ps = [r["time_ps"] for r in records]
@@ -184,9 +159,7 @@ class MDPanel(Panel):
             temperature_ax.axhline(target_K, color="0.5", ls="--", lw=1)
         temperature_ax.set_ylabel("temperature (K)")
         temperature_ax.set_xlabel("time (ps)")
-        self.figure = figure
-        self.show_figure(figure)
-        self.redraws.append(len(records))
+        self.redraw(figure, len(records))
 
     def _finish(self, outcome: tuple) -> None:
         records, frames, failed, stopped = outcome

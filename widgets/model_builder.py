@@ -15,7 +15,7 @@ from pathlib import Path
 import ipywidgets as w
 import numpy as np
 
-from .base import InputError, Panel
+from .base import InputError, Panel, html_table
 
 MAX_ORDER = 6  # highest gtinv order offered (the engine's limit)
 DEFAULT_MAXL = (4, 4, 2, 1, 1)  # max_l of orders 2..6 (pypolymlp's grid bounds go 12, 8, 2, 1, 1)
@@ -48,16 +48,11 @@ def parse_elements(text: str) -> tuple:
     return symbols
 
 
-def predicted_cost(params, features=None) -> float:
-    """Rough cost (ms/atom/step, one thread) of a model from its operation count.
-
-    ``features``: its :func:`~polymlp_lab.models.feature_lists` when already made (seconds
-    for large models).
-    """
-    from polymlp_lab.models import feature_lists
-
+def predicted_cost(params, features) -> float:
+    """Rough cost (ms/atom/step, one thread) of a model from its operation count; ``features``
+    is its :func:`~polymlp_lab.models.feature_lists`."""
     model = params.model
-    linear, polynomial = features if features is not None else feature_lists(params)
+    linear, polynomial = features
     gtinv = model.feature_type == "gtinv"
     lmax = int(model.max_l) if gtinv else 0
     neighbours = 4.0 / 3.0 * math.pi * model.cutoff**3 * COST_STRUCTURE_DENSITY
@@ -71,33 +66,36 @@ def errors_table(errors) -> str:
     def cell(value, digits):
         return "–" if value is None else f"{value:.{digits}f}"
 
-    rows = "".join(
-        f"<tr><td>{html.escape(e['kind'])}</td><td>{html.escape(str(e['dataset']))}</td>"
-        f"<td>{e['n_structures']}</td><td>{cell(e['rmse_energy'], 3)}</td>"
-        f"<td>{cell(e['rmse_force'], 4)}</td><td>{cell(e['rmse_stress'], 3)}</td></tr>"
-        for e in errors
-    )
-    return ("<table><tr><th>set</th><th>dataset</th><th>structures</th>"
-            "<th>RMSE energy (meV/atom)</th><th>RMSE force (eV/Å)</th>"
-            f"<th>RMSE stress (meV/atom)</th></tr>{rows}</table>")
+    return html_table(
+        ["set", "dataset", "structures", "RMSE energy (meV/atom)", "RMSE force (eV/Å)",
+         "RMSE stress (meV/atom)"],
+        [[e["kind"], e["dataset"], e["n_structures"], cell(e["rmse_energy"], 3),
+          cell(e["rmse_force"], 4), cell(e["rmse_stress"], 3)] for e in errors])
+
+
+def data_elements(train) -> tuple:
+    """Elements of training data (a Dataset, a list of them or None), in order of appearance."""
+    from polymlp_lab.fitting import Dataset
+
+    if train is None:
+        return ()
+    sets = [train] if isinstance(train, Dataset) else train
+    return tuple(dict.fromkeys(
+        s for d in sets for a in d.structures for s in a.get_chemical_symbols()))
 
 
 class ModelBuilder(Panel):
     """Choose a model, see its number of features and cost, train it, save polymlp.yaml.
 
-    Parameters
-    ----------
-    train, test : Dataset or list of Datasets (test: split from train when None).
-    elements : element symbols of the model, e.g. ("Mg", "O") or "Mg O" (default: those of
-        the training data, else Al).
-    atomic_energy : {element: isolated-atom energy (eV)} subtracted from the data energies.
+    ``train`` and ``test`` are a Dataset or a list of them (test: split from train when
+    None); ``elements`` the model's symbols, e.g. ("Mg", "O") or "Mg O" (default: those of the
+    training data, else Al); ``atomic_energy`` {element: isolated-atom energy (eV)} is
+    subtracted from the data energies.
 
-    Attributes
-    ----------
-    n_features : number of coefficients of the chosen model (None while the choice is invalid).
-    cost_estimate : rough predicted cost, ms/atom/step on one thread (None while invalid).
-    measured_cost : cost measured by :meth:`time_model` (ms/atom/step, one thread) or None.
-    fit_ : the fitted :class:`~polymlp_lab.fitting.PolymlpFit`; potential : its Potential.
+    Attributes (None while the choice is invalid or before the work): ``n_features`` (number of
+    coefficients of the chosen model), ``cost_estimate`` (rough predicted cost, ms/atom/step
+    on one thread), ``measured_cost`` (measured by :meth:`time_model`, same unit), ``fit_``
+    (the fitted :class:`~polymlp_lab.fitting.PolymlpFit`), ``potential`` (its Potential).
     """
 
     def __init__(self, train=None, test=None, *, elements=None, atomic_energy=None):
@@ -112,7 +110,7 @@ class ModelBuilder(Panel):
         self._descriptions = {}  # (features, cost) by control values: recounting is slow
 
         style = {"description_width": "9em"}
-        symbols = elements or self._data_elements() or ("Al",)
+        symbols = elements or data_elements(train) or ("Al",)
         self.elements = w.Text(value=symbols if isinstance(symbols, str) else " ".join(symbols),
                                description="elements", style=style)
         self.cutoff = w.FloatSlider(value=6.0, min=0.0, max=12.0, step=0.5,
@@ -141,8 +139,8 @@ class ModelBuilder(Panel):
         self.train_why = w.HTML("" if train is not None else
                                 "<i>Train needs training data: ModelBuilder(train=...)</i>")
 
-        self.train_button.on_click(lambda _: self.guarded(self.train))
-        self.time_button.on_click(lambda _: self.guarded(self.time_model))
+        self.train_button.on_click(self.guard(self.train))
+        self.time_button.on_click(self.guard(self.time_model))
         self.save_button.on_click(lambda _: self.guarded(self.save, self.save_path.value))
         self._model_controls = (self.elements, self.cutoff, self.n_gaussians, self.feature_type,
                                 self.model_type, self.max_p, self.gtinv_order, *self.maxl)
@@ -161,19 +159,6 @@ class ModelBuilder(Panel):
         self.update()
 
     # --- choices ------------------------------------------------------------------------
-    def _data_elements(self) -> tuple:
-        """Elements of the training data, in order of appearance."""
-        from polymlp_lab.fitting import Dataset
-
-        if self.train_set is None:
-            return ()
-        sets = [self.train_set] if isinstance(self.train_set, Dataset) else self.train_set
-        seen = {}
-        for dataset in sets:
-            for atoms in dataset.structures:
-                seen.update(dict.fromkeys(atoms.get_chemical_symbols()))
-        return tuple(seen)
-
     def choices(self) -> dict:
         """Keyword choices of :func:`polymlp_lab.models.model_params`; ValueError when invalid."""
         from polymlp_lab.io import CUTOFF_RANGE

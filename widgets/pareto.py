@@ -4,10 +4,10 @@ The panel reads ``out/records/*.json`` (what :func:`~polymlp_lab.grid.run_grid` 
 models finish; ``results/*.json`` in older grids), or a grid made elsewhere in pypolymlp's
 layout (``out/<model>/`` polymlp_error.yaml and polymlp_cost.yaml, see
 :mod:`polymlp_lab.grid.external`; open it with :meth:`ParetoExplorer.from_folder`). It can
-start the search itself ("Run", in the background)
-or watch a folder another process fills ("Watch" polls it; "Refresh" reads it once). Click a
-point, or choose a model in the list, to see its parameters, errors and cost, compute its
-property card or save its potential (when the folder holds one).
+start the search itself ("Run", in the background) or watch a folder another process fills
+("Watch" polls it; "Refresh" reads it once). Click a point, or choose a model in the list, to
+see its parameters, errors and cost, compute its property card or save its potential (when
+the folder holds one).
 """
 
 import html
@@ -18,8 +18,9 @@ from pathlib import Path
 
 import ipywidgets as w
 
-from .base import InputError, Panel
-from .repository import CARD_SETTINGS, CardActions, html_table, number
+from .base import InputError, Panel, html_table, number
+from .model_builder import data_elements
+from .repository import CARD_SETTINGS, CardActions
 
 MODEL_FILES = ("polymlp.yaml", "polymlp_error.yaml", "polymlp_cost.yaml")
 
@@ -27,24 +28,19 @@ MODEL_FILES = ("polymlp.yaml", "polymlp_error.yaml", "polymlp_cost.yaml")
 class ParetoExplorer(CardActions, Panel):
     """Scatter of a grid search (cost ms/atom/step against test RMSE) with its Pareto front.
 
-    Parameters
-    ----------
-    out : the grid-search folder (``out/records``, ``out/models``).
-    elements, train, test, models : what "Run" passes to :func:`~polymlp_lab.grid.run_grid`
-        (elements default to the training data's; models to ``enumerate_models``).
-    error : "energy" (meV/atom) or "force" (eV/Å): the test RMSE on the vertical axis.
-    error_key : the dataset whose RMSE is drawn: the first whose name contains it
-        (pypolymlp's ``--key`` rule, :func:`~polymlp_lab.grid.external.read_grid`); None:
-        the first test dataset of pypolymlp's files, our combined test RMSE for our grids.
-    poll_seconds : how often the folder is read while a search runs or "Watch" is on.
-    card_settings : keywords of ``compute_card`` replacing the small ``CARD_SETTINGS``.
-    grid_options : further keywords of ``run_grid`` (n_workers, scheduler, atomic_energy,
-        alphas, cost_repeats, ...).
+    ``out`` is the grid-search folder (``out/records``, ``out/models``); ``elements``,
+    ``train``, ``test`` and ``models`` are what "Run" passes to
+    :func:`~polymlp_lab.grid.run_grid` (elements default to the training data's, models to
+    ``enumerate_models``), ``grid_options`` its further keywords (n_workers, scheduler,
+    atomic_energy, alphas, cost_repeats, ...). ``error`` is the test RMSE on the vertical
+    axis, "energy" (meV/atom) or "force" (eV/Å), of the first dataset whose name contains
+    ``error_key`` (pypolymlp's ``--key`` rule, :func:`~polymlp_lab.grid.external.read_grid`;
+    None: the first test dataset of pypolymlp's files, our combined test RMSE for our grids).
+    ``poll_seconds``: how often the folder is read while a search runs or "Watch" is on;
+    ``card_settings``: keywords of ``compute_card`` replacing the small ``CARD_SETTINGS``.
 
-    Attributes
-    ----------
-    rows : every result row; front : the Pareto-optimal rows (sorted by cost).
-    selected : the chosen row (dict). figure : the plotly FigureWidget.
+    Attributes: ``rows`` (every result row), ``front`` (the Pareto-optimal rows, by cost),
+    ``selected`` (the chosen row, a dict), ``figure`` (the plotly FigureWidget).
     """
 
     def __init__(self, out, *, elements=None, train=None, test=None, models=None,
@@ -68,7 +64,6 @@ class ParetoExplorer(CardActions, Panel):
         self._poller = None
         self._seen = None  # (name, mtime) of the result files last drawn
         self._total = 0  # models of the running search
-        self._quiet = False  # True while the model list is rebuilt
 
         self.run_button = w.Button(description="Run", icon="play")
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
@@ -94,15 +89,15 @@ class ParetoExplorer(CardActions, Panel):
         self.save_button = w.Button(description="Save", icon="save")
         self.run_why = w.HTML("")
 
-        self.run_button.on_click(lambda _: self.guarded(self.run))
-        self.refresh_button.on_click(lambda _: self.guarded(self.refresh))
+        self.run_button.on_click(self.guard(self.run))
+        self.refresh_button.on_click(self.guard(self.refresh))
         self.watch.observe(lambda change: change.new and self._start_polling(), names="value")
-        self.error_kind.observe(lambda _: self.guarded(self.refresh), names="value")
+        self.error_kind.observe(self.guard(self.refresh), names="value")
         self.error_key_box.observe(lambda change: self.guarded(self.set_error_key, change.new),
                                    names="value")
         self.model_choice.observe(
             lambda change: self._quiet or self.guarded(self.select, change.new), names="value")
-        self.card_button.on_click(lambda _: self.guarded(self.compute_card))
+        self.card_button.on_click(self.guard(self.compute_card))
         self.save_button.on_click(lambda _: self.guarded(self.save, self.save_folder.value))
         controls = [w.HBox([self.run_button, self.refresh_button, self.watch, self.error_kind,
                             self.error_key_box, self.run_why]),
@@ -135,13 +130,6 @@ class ParetoExplorer(CardActions, Panel):
             paths = sorted(p for name in MODEL_FILES for p in self.out.glob(f"*/{name}"))
         return tuple((str(p), p.stat().st_mtime_ns) for p in paths if p.exists())
 
-    def _read_rows(self) -> list:
-        from polymlp_lab.grid.external import grid_layout, read_grid
-
-        if grid_layout(self.out) is None:  # nothing yet (a search not started)
-            return []
-        return read_grid(self.out, error_key=self.error_key)
-
     def set_error_key(self, key) -> None:
         """Draw the RMSE of the datasets whose name contains ``key`` ('' or None: default)."""
         self.error_key = (key or "").strip() or None
@@ -153,12 +141,15 @@ class ParetoExplorer(CardActions, Panel):
     def refresh(self) -> None:
         """Read the results, redraw the scatter and the front, update the model list."""
         from polymlp_lab.grid import pareto_rows
+        from polymlp_lab.grid.external import dataset_label, grid_layout, read_grid
 
         with self._lock:
             self._seen = self._signature()
             error = self.error_kind.value
             key = f"rmse_{error}"
-            rows = self._read_rows()
+            rows = []
+            if grid_layout(self.out) is not None:  # else nothing yet (a search not started)
+                rows = read_grid(self.out, error_key=self.error_key)
             front = pareto_rows(rows, error)
             on_front = {r["name"] for r in front}
             timed = [r for r in rows
@@ -194,8 +185,6 @@ class ParetoExplorer(CardActions, Panel):
                 if not rows:
                     self.say(f"no results yet in {self.out}")
                 else:
-                    from polymlp_lab.grid.external import dataset_label
-
                     self.say(f"{len(timed)} models timed, {len(front)} Pareto-optimal, "
                              f"{waiting} waiting for their cost, {failed} failed"
                              + (f", {other} without {error} error or cost" if other else "")
@@ -213,12 +202,9 @@ class ParetoExplorer(CardActions, Panel):
         if tuple(options) == tuple(self.model_choice.options):
             return
         current = self.model_choice.value
-        self._quiet = True  # a new list selects its first entry: keep the selection instead
-        try:
-            self.model_choice.options = options
-            self.model_choice.value = current if current in {o[1] for o in options} else None
-        finally:
-            self._quiet = False
+        # a new list selects its first entry: keep the selection instead
+        self.set_quietly(self.model_choice, options,
+                         current if current in {o[1] for o in options} else None)
 
     # --- live updates -------------------------------------------------------------------
     def _start_polling(self) -> None:
@@ -245,14 +231,11 @@ class ParetoExplorer(CardActions, Panel):
     # --- actions ------------------------------------------------------------------------
     def run(self) -> None:
         """Start the grid search in the background; the scatter follows its results."""
-        from polymlp_lab.fitting import Dataset
         from polymlp_lab.grid import enumerate_models, run_grid
 
         if self.train_set is None:
             raise InputError("no training data: give ParetoExplorer(out, train=...)")
-        sets = [self.train_set] if isinstance(self.train_set, Dataset) else self.train_set
-        elements = self.elements or tuple(dict.fromkeys(
-            s for d in sets for a in d.structures for s in a.get_chemical_symbols()))
+        elements = self.elements or data_elements(self.train_set)
         models = list(self.models) if self.models is not None else enumerate_models(elements)
         self._total = len(models)
 
@@ -284,17 +267,20 @@ class ParetoExplorer(CardActions, Panel):
         self._enable_actions()
         self.show_details()
 
+    def _no_potential(self):
+        """Why Card and Save cannot work on the selection (no potential file), or None."""
+        r = self.selected
+        if r is None:
+            return "choose a model first"
+        if not r.get("potential"):
+            return (f"{r['name']} has no potential file, only its errors and cost"
+                    f" ({r.get('potential_note') or 'no polymlp.yaml'})")
+        return None
+
     def _enable_actions(self) -> None:
         """Card and Save need the selected model's potential file; the note below them says
         why they are disabled."""
-        r = self.selected
-        if r is None:
-            reason = "choose a model first"
-        elif not r.get("potential"):
-            reason = (f"{r['name']} has no potential file, only its errors and cost"
-                      f" ({r.get('potential_note') or 'no polymlp.yaml'})")
-        else:
-            reason = None
+        reason = self._no_potential()
         self.set_available(self.card_button, reason and f"Card and Save: {reason}")
         self.save_button.disabled = self.card_button.disabled
 
@@ -339,25 +325,18 @@ class ParetoExplorer(CardActions, Panel):
 
     def compute_card(self) -> None:
         """The property card of the selected model, computed in the background."""
-        if self.selected is None:
-            raise InputError("choose a model first")
         self._require_potential()
         self.start_card(self.selected["potential"], self.selected["name"])
 
     def _require_potential(self) -> Path:
-        if self.selected is None:
-            raise InputError("choose a model first")
-        if not self.selected.get("potential"):
-            raise InputError(
-                f"{self.selected['name']} has no potential file, only its errors and cost "
-                f"({self.selected.get('potential_note') or 'no polymlp.yaml'})")
+        reason = self._no_potential()
+        if reason:
+            raise InputError(reason)
         return Path(self.selected["potential"])
 
     def save(self, folder) -> Path:
         """Copy the selected model's potential (with its error and cost files) to
         ``folder/<name>/``, a Repository layout; returns the potential file written."""
-        if self.selected is None:
-            raise InputError("choose a model first")
         potential = self._require_potential()
         if not potential.is_file():
             raise InputError(f"{potential}: the model's potential file is gone")

@@ -14,10 +14,8 @@ from .viewer import IntTuple, as_calculator
 
 
 def band_segments(distances, frequencies):
-    """Pieces of a band path between its breaks (where the distance does not advance).
-
-    Yields (distances, frequencies) of each continuous piece.
-    """
+    """(distances, frequencies) of each continuous piece of a band path: it breaks where the
+    distance does not advance."""
     breaks = np.flatnonzero(np.diff(distances) <= 0) + 1
     starts = np.concatenate([[0], breaks])
     ends = np.concatenate([breaks, [len(distances)]])
@@ -53,21 +51,13 @@ def phonon_figure(result: dict):
 class PhononPanel(Panel):
     """Phonon band structure and density of states by finite displacements (phonopy).
 
-    Parameters
-    ----------
-    potential_or_calc : Potential, potential file(s) or any ASE calculator giving forces.
-    atoms : ase.Atoms
-        Fully periodic unit cell (primitive or conventional); not modified.
-    title : heading of the panel.
+    ``potential_or_calc`` is a Potential, potential file(s) or any ASE calculator giving
+    forces; ``atoms`` a fully periodic unit cell (primitive or conventional; not modified).
 
-    Attributes
-    ----------
-    result : dict or None
-        The :func:`~polymlp_lab.properties.phonons.phonon_properties` result of the last
-        run (frequencies in THz; ``imaginary`` flags unstable modes).
-    structure : ase.Atoms or None
-        The structure of the last run (relaxed if "Relax first" was ticked).
-    calc : the calculator (None if ``potential_or_calc`` could not be loaded).
+    Attributes: ``result`` (the :func:`~polymlp_lab.properties.phonons.phonon_properties`
+    result of the last run or None: frequencies in THz, ``imaginary`` flags unstable modes),
+    ``structure`` (the structure of the last run, relaxed if "Relax first" was ticked, or
+    None), ``calc`` (None if ``potential_or_calc`` could not be loaded).
     """
 
     def __init__(self, potential_or_calc, atoms, *, title: str = "Phonons"):
@@ -85,7 +75,7 @@ class PhononPanel(Panel):
         self.calc = self.guarded(as_calculator, potential_or_calc)
         self.set_available(self.run_button, None if self.calc is not None
                            else "no calculator: see the message below")
-        self.run_button.on_click(lambda _: self.guarded(self.run))
+        self.run_button.on_click(self.guard(self.run))
 
     def run(self) -> None:
         """Compute in the background with the chosen settings (what the Run button does)."""

@@ -15,25 +15,12 @@ from pathlib import Path
 
 import ipywidgets as w
 
-from .base import InputError, Panel
+from .base import InputError, Panel, html_table, number
 
 # Small settings: a card in seconds to a minute for a small potential (compute_card's keywords).
 CARD_SETTINGS = dict(prototypes=("fcc", "bcc", "hcp", "sc"), n_detailed=1,
                      phonon_supercell=(2, 2, 2), phonon_mesh=(8, 8, 8), relax_steps=100,
                      progress=False)
-
-
-def number(value, digits: int) -> str:
-    """``value`` with ``digits`` significant digits, or '–' when unknown."""
-    return "–" if value is None else f"{value:.{digits}g}"
-
-
-def html_table(header, rows) -> str:
-    """An HTML table of escaped cells."""
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
-                   for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
 
 
 class CardActions:
@@ -62,8 +49,6 @@ class CardActions:
 
     def show_card(self, card: dict, title: str) -> None:
         """Details, then the card's table (eV/atom, Å, Å³/atom, GPa) and plot_card's PNGs."""
-        from IPython.display import Image
-
         from polymlp_lab.properties.card import plot_card
 
         self.card = card
@@ -87,7 +72,7 @@ class CardActions:
             + (f"<p>Failures and warnings:</p><ul>{failures}</ul>" if failures else ""))
         with tempfile.TemporaryDirectory() as folder:
             for path in plot_card(card, folder):
-                self.output.append_display_data(Image(data=Path(path).read_bytes(), format="png"))
+                self.show_image(path)
         self.say(f"card of {title}: {len(card['energies'])} structures relaxed in "
                  f"{card['timings']['total_s']:.1f} s, "
                  f"{len(card['failures'])} failures or warnings")
@@ -97,24 +82,20 @@ class RepositoryBrowser(CardActions, Panel):
     """Browse the potentials of a Repository entry or folder, show the Repository's
     predictions, compute a card (beside the Repository's numbers), load one.
 
-    Parameters
-    ----------
-    folder : a Repository entry (``<system>/`` holding ``polymlps/`` and ``predictions/``), its
-        ``polymlps/``, or a folder of ``<name>/polymlp.yaml`` (+ polymlp_error.yaml,
-        polymlp_cost.yaml).
-    card_settings : keywords of :func:`~polymlp_lab.properties.card.compute_card` replacing
-        the small defaults of ``CARD_SETTINGS``.
+    ``folder`` is a Repository entry (``<system>/`` holding ``polymlps/`` and
+    ``predictions/``), its ``polymlps/``, or a folder of ``<name>/polymlp.yaml`` (+
+    polymlp_error.yaml, polymlp_cost.yaml); ``card_settings`` are keywords of
+    :func:`~polymlp_lab.properties.card.compute_card` replacing the small ``CARD_SETTINGS``.
 
-    Attributes
-    ----------
-    rows : one dict per potential (:func:`~polymlp_lab.properties.repository.index_repository`:
-        elements, cutoff Å, n_coeffs, test rmse_energy meV/atom, rmse_force eV/Å, cost
-        ms/atom/step, predictions folder, status). selected : the chosen row. potential : the
-        loaded Potential. predictions : the selected MLP's
-        :class:`~polymlp_lab.properties.repository.RepositoryPredictions` (or None).
-    card : the last property card computed. comparison : that card beside the Repository's
-        predictions (:func:`~polymlp_lab.properties.repository_compare.compare_with_repository`), or
-        None when the MLP has no predictions.
+    Attributes: ``rows`` (one dict per potential, as
+    :func:`~polymlp_lab.properties.repository.index_repository` gives: elements, cutoff Å,
+    n_coeffs, test rmse_energy meV/atom, rmse_force eV/Å, cost ms/atom/step, predictions
+    folder, status), ``selected`` (the chosen row), ``potential`` (the loaded Potential),
+    ``predictions`` (the selected MLP's
+    :class:`~polymlp_lab.properties.repository.RepositoryPredictions`, or None), ``card`` (the
+    last property card computed), ``comparison`` (that card beside the Repository's
+    predictions, :func:`~polymlp_lab.properties.repository_compare.compare_with_repository`,
+    or None when the MLP has no predictions).
     """
 
     def __init__(self, folder, *, card_settings=None):
@@ -126,7 +107,6 @@ class RepositoryBrowser(CardActions, Panel):
         self.comparison = None
         self._predictions = {}  # name -> RepositoryPredictions, read once
         self._card_row = None  # the row whose card is being computed
-        self._quiet = False  # True while the list is rebuilt
         self.folder = w.Text(value=str(folder), description="folder",
                              layout=w.Layout(width="60%"))
         self.scan_button = w.Button(description="Scan", icon="refresh")
@@ -136,11 +116,11 @@ class RepositoryBrowser(CardActions, Panel):
         self.card_button = w.Button(description="Card", icon="table")
         self.load_button = w.Button(description="Load", icon="upload")
 
-        self.scan_button.on_click(lambda _: self.guarded(self.scan))
+        self.scan_button.on_click(self.guard(self.scan))
         self.choice.observe(
             lambda change: self._quiet or self.guarded(self.select, change.new), names="value")
-        self.card_button.on_click(lambda _: self.guarded(self.compute_card))
-        self.load_button.on_click(lambda _: self.guarded(self.load))
+        self.card_button.on_click(self.guard(self.compute_card))
+        self.load_button.on_click(self.guard(self.load))
         controls = [w.HBox([self.folder, self.scan_button]), self.table,
                     w.HBox([self.choice, w.VBox([self.card_button, self.load_button, self.why])])]
         super().__init__(controls, title="Potential repository")
@@ -151,10 +131,9 @@ class RepositoryBrowser(CardActions, Panel):
         from polymlp_lab.properties.repository import EmptyRepositoryError, index_repository
 
         folder = Path(self.folder.value).expanduser()
-        if not folder.is_dir():
-            self._show_rows([])
-            raise InputError(f"{folder}: no such folder")
         self._show_rows([])  # a scan that fails lists nothing
+        if not folder.is_dir():
+            raise InputError(f"{folder}: no such folder")
         self._predictions = {}
         empty = []
 
@@ -191,12 +170,8 @@ class RepositoryBrowser(CardActions, Panel):
               number(r["rmse_energy"], 4), number(r["rmse_force"], 4), number(r["cost"], 3),
               "yes" if r.get("predictions") else "–", r.get("status", "ok")]
              for r in rows]) if rows else ""
-        self._quiet = True  # a new list selects its first entry: start with none instead
-        try:
-            self.choice.options = [r["name"] for r in rows]
-            self.choice.value = None
-        finally:
-            self._quiet = False
+        # a new list selects its first entry: start with none instead
+        self.set_quietly(self.choice, [r["name"] for r in rows], None)
 
     def select(self, name) -> None:
         """Choose the potential ``name`` (None: none) and show its details."""

@@ -11,7 +11,6 @@ ticked.
 import html
 import json
 import os
-import threading
 from pathlib import Path
 
 import ipywidgets as w
@@ -22,7 +21,7 @@ from polymlp_lab.errors import PolymlpLabError
 from polymlp_lab.properties.hull import composition_fraction
 from polymlp_lab.simulations.structure_search import hull_from_structures, plot_hull, run_search
 
-from .base import Panel
+from .base import LivePanel
 from .viewer import StructureChooser
 
 TABLE_COLUMNS = ("", "structure", "formula", "x({B})", "E_f (meV/atom)", "above hull (meV/atom)",
@@ -64,39 +63,22 @@ def hull_table(result) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-class SearchPanel(Panel):
+class SearchPanel(LivePanel):
     """Random structure search of a unary or binary system and its convex hull.
 
-    Parameters
-    ----------
-    potential_path_or_calc : polymlp file path(s), or a picklable ASE calculator giving
-        stress (as :func:`~polymlp_lab.simulations.structure_search.run_search`).
-    elements : str or sequence of str
-        One or two chemical symbols, A (then B).
-    out : folder
-        Search directory; a rerun there with the same settings runs only the missing and
-        the failed trials (more trials extend it); other settings need "restart".
-    seed : int
-        Seed of the random structures.
-    fmax : float
-        Force criterion of the relaxations, eV/Å.
-    steps : int
-        Largest number of optimizer steps per relaxation.
-    window_meV : float
-        Metastable structures lie at most this far above the hull, meV/atom.
-    refresh_s : float
-        Seconds between two looks at the finished trials during a run.
-    title : heading of the panel.
+    ``potential_path_or_calc`` is polymlp file path(s) or a picklable ASE calculator giving
+    stress (as :func:`~polymlp_lab.simulations.structure_search.run_search`); ``elements`` one
+    or two chemical symbols, A (then B). ``out`` is the search directory: a rerun there with
+    the same settings runs only the missing and the failed trials (more trials extend it),
+    other settings need "restart". ``seed`` seeds the random structures; ``fmax`` (eV/Å) and
+    ``steps`` (optimizer steps) bound each relaxation; metastable structures lie at most
+    ``window_meV`` (meV/atom) above the hull; ``refresh_s`` is the number of seconds between
+    two looks at the finished trials during a run.
 
-    Attributes
-    ----------
-    result : SearchResult or None
-        The hull of the last finished run.
-    figure : matplotlib Figure of the last plot.
-    redraws : list of int
-        Number of relaxed structures each redraw of the hull in the last run showed.
-    chooser : StructureChooser of the stable and metastable structures.
-    calc : what the search evaluates with (``potential_path_or_calc``).
+    Attributes: ``result`` (SearchResult of the last finished run, or None), ``figure``
+    (Matplotlib Figure of the last plot), ``redraws`` (number of relaxed structures each
+    redraw of the hull in the last run showed), ``chooser`` (StructureChooser of the stable
+    and metastable structures), ``calc`` (``potential_path_or_calc``).
     """
 
     def __init__(self, potential_path_or_calc, elements, *, out="structure_search",
@@ -105,12 +87,10 @@ class SearchPanel(Panel):
         self.calc = potential_path_or_calc
         self.elements = (elements,) if isinstance(elements, str) else tuple(elements)
         self.seed, self.fmax, self.steps, self.window_meV = seed, fmax, steps, window_meV
-        self.refresh_s = float(refresh_s)
         self.max_atoms = w.IntText(4, description="max atoms")
         self.trials = w.IntText(20, description="trials")
-        second = self.elements[-1]
         self.composition = w.FloatRangeSlider(
-            value=(0.0, 1.0), min=0.0, max=1.0, step=0.05, description=f"x_{second}",
+            value=(0.0, 1.0), min=0.0, max=1.0, step=0.05, description=f"x_{self.elements[-1]}",
             layout=w.Layout(display="flex" if len(self.elements) == 2 else "none"))
         cores = os.cpu_count() or 1
         self.workers = w.IntText(cores, description="workers")
@@ -120,16 +100,14 @@ class SearchPanel(Panel):
         self.run_button = w.Button(description="Run", button_style="primary", icon="play")
         self.chooser = StructureChooser(title="Structure")
         self.result = None
-        self.figure = None
-        self.redraws = []
         super().__init__([w.HBox([self.max_atoms, self.trials]), self.composition,
                           w.HBox([self.workers, self.folder]),
-                          w.HBox([self.run_button, self.restart])], title=title)
-        self.children = (*self.children, self.chooser)
+                          w.HBox([self.run_button, self.restart])],
+                         title=title, refresh_s=refresh_s, below=self.chooser)
         self.limit(self.max_atoms, "max atoms", low=1, high=64)
         self.limit(self.trials, "trials", low=1, high=100_000)
         self.limit(self.workers, "workers", low=1, high=max(cores, 64))
-        self.run_button.on_click(lambda _: self.guarded(self.run))
+        self.run_button.on_click(self.guard(self.run))
 
     def run(self) -> None:
         """Start the search in the background (what the Run button does)."""
@@ -145,34 +123,30 @@ class SearchPanel(Panel):
             self.restart.value = False  # once: a second click resumes
 
     def _search(self, folder: Path, settings: dict):
-        finished = threading.Event()
-        follower = threading.Thread(target=self._follow, daemon=True,
-                                    args=(folder, settings["trials"], finished))
-        follower.start()
-        try:
-            return run_search(self.calc, self.elements, out=folder, progress=False, **settings)
-        finally:
-            finished.set()
-            follower.join()
-
-    def _follow(self, folder: Path, trials: int, finished: threading.Event) -> None:
-        """Redraw the hull of the trials finished so far, until ``finished``."""
+        trials = settings["trials"]
         structures = {}
-        while not finished.wait(self.refresh_s):  # at the end, the search's result is shown
+
+        def look():  # at the end, the search's result is shown instead
+            nonlocal structures
             shown = len(structures)
             structures = relaxed_structures(folder, trials, structures)
             if len(structures) > shown:
-                done = len(structures)
-                self.report(done / trials, f"{done} of {trials} trials relaxed")
-                try:
-                    partial = hull_from_structures(list(structures.values()), self.elements,
-                                                   window_meV=self.window_meV)
-                except PolymlpLabError as exc:  # e.g. no pure element relaxed yet
-                    self.report(done / trials,
-                                f"{done} of {trials} trials relaxed; no hull yet: {exc}")
-                    self._plot(lambda ax: self._plot_energies(list(structures.values()), ax), done)
-                else:
-                    self._plot(lambda ax: plot_hull(partial, ax=ax), done)
+                self._show_partial(list(structures.values()), trials)
+
+        return self.follow(lambda: run_search(self.calc, self.elements, out=folder,
+                                              progress=False, **settings), look)
+
+    def _show_partial(self, structures: list, trials: int) -> None:
+        """Redraw the hull of the trials relaxed so far (their energies before a hull exists)."""
+        done = len(structures)
+        self.report(done / trials, f"{done} of {trials} trials relaxed")
+        try:
+            partial = hull_from_structures(structures, self.elements, window_meV=self.window_meV)
+        except PolymlpLabError as exc:  # e.g. no pure element relaxed yet
+            self.report(done / trials, f"{done} of {trials} trials relaxed; no hull yet: {exc}")
+            self._plot(lambda ax: self._plot_energies(structures, ax), done)
+        else:
+            self._plot(lambda ax: plot_hull(partial, ax=ax), done)
 
     def _plot_energies(self, structures: list, ax) -> None:
         """Energy per atom (eV/atom) against x_B of relaxed structures, before a hull exists."""
@@ -189,9 +163,7 @@ class SearchPanel(Panel):
         """A new figure drawn by ``draw(ax)``, shown; ``n_structures`` goes to ``redraws``."""
         figure = Figure(figsize=(5, 4), layout="constrained")
         draw(figure.subplots())
-        self.figure = figure
-        self.show_figure(figure)
-        self.redraws.append(n_structures)
+        self.redraw(figure, n_structures)
 
     def _finish(self, result) -> None:
         self.result = result

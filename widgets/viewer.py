@@ -122,21 +122,14 @@ def read_frames(atoms_or_frames) -> list:
 class StructureViewer(Panel):
     """nglview view of a structure or a trajectory, with its unit cell.
 
-    Parameters
-    ----------
-    atoms_or_frames : ase.Atoms, list of ase.Atoms, or a path readable by ase.io, optional
-        What to show (e.g. an ASE ``.traj`` file); see :meth:`set_structure`.
-    representation : "ball+stick" or "spacefill"
-    title : heading of the panel.
+    ``atoms_or_frames`` (optional) is what to show: ase.Atoms, a list of them or a path
+    readable by ase.io such as an ASE ``.traj`` file (see :meth:`set_structure`);
+    ``representation`` is "ball+stick" or "spacefill".
 
-    Attributes
-    ----------
-    view : nglview.NGLWidget
-        The current view (a new one for each structure).
-    frames : list of ase.Atoms
-        The frames shown (before the repeat).
-    representation : ToggleButtons; repeat : IntTuple (supercell shown, n1 × n2 × n3);
-    play, frame_slider : the trajectory player and its slider, linked to ``view.frame``.
+    Attributes: ``view`` (the current nglview.NGLWidget, a new one for each structure),
+    ``frames`` (the ase.Atoms shown, before the repeat), ``representation`` (ToggleButtons),
+    ``repeat`` (IntTuple: supercell shown, n1 × n2 × n3), ``play`` and ``frame_slider`` (the
+    trajectory player and its slider, linked to ``view.frame``).
     """
 
     def __init__(self, atoms_or_frames=None, *, representation: str = "ball+stick",
@@ -157,8 +150,8 @@ class StructureViewer(Panel):
         self.frames = []
         super().__init__([w.HBox([self.representation, self.repeat]), self._stage,
                           self.player], title=title)
-        self.representation.observe(lambda _: self.guarded(self._style), names="value")
-        self.repeat.observe(lambda _: self.guarded(self._render), names="value")
+        self.representation.observe(self.guard(self._style), names="value")
+        self.repeat.observe(self.guard(self._render), names="value")
         if atoms_or_frames is not None:
             self.set_structure(atoms_or_frames)
 
