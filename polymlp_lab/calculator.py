@@ -24,16 +24,8 @@ class EngineCalculator(Calculator):
         """
         if self.atoms is None:
             return list(all_changes)
-        changes = []
-        if not np.array_equal(atoms.numbers, self.atoms.numbers):
-            changes.append("numbers")
-        if not np.array_equal(atoms.positions, self.atoms.positions):
-            changes.append("positions")
-        if not np.array_equal(atoms.cell.array, self.atoms.cell.array):
-            changes.append("cell")
-        if not np.array_equal(atoms.pbc, self.atoms.pbc):
-            changes.append("pbc")
-        return changes
+        return [name for name in ("numbers", "positions", "cell", "pbc")
+                if not np.array_equal(getattr(atoms, name), getattr(self.atoms, name))]
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
@@ -53,13 +45,10 @@ class EngineCalculator(Calculator):
 class PolymlpCalculator(EngineCalculator):
     """ASE calculator for polynomial MLPs.
 
-    Parameters
-    ----------
-    potential : Potential, or a path / list of paths accepted by ``load_potential``.
-    skin : float, Å
-        The neighbour list is built out to cutoff + skin and reused across calls (MD steps,
-        relaxation steps) while it is still complete; 0 builds a fresh list every call.
-        Results do not depend on it.
+    ``potential``: a Potential, or a path / list of paths accepted by ``load_potential``.
+    ``skin`` (Å, default 1.0): the neighbour list is built out to cutoff + skin and reused
+    across calls (MD and relaxation steps) while it is still complete; 0 builds a fresh list
+    every call. Results do not depend on it.
 
     Results in ASE units: energy and free_energy (eV), energies (eV per atom), forces (eV/Å),
     stress (eV/Å³, Voigt order xx yy zz yz xz xy; only for cells periodic in 3 directions).

@@ -28,7 +28,7 @@ def _eval(args) -> int:
 
     from .potential import load_potential
 
-    potential = load_potential(args.pot if len(args.pot) > 1 else args.pot[0])
+    potential = load_potential(args.pot)
     records = []
     for path in args.structures:
         try:  # every frame of a trajectory (extxyz, ...), not only the last
@@ -38,8 +38,11 @@ def _eval(args) -> int:
         if not frames:
             raise PolymlpLabError(f"{path}: the file holds no structure")
         for frame, atoms in enumerate(frames):
-            name = path if len(frames) == 1 else f"{path}@{frame}"
-            records.append(_eval_record(potential, atoms, name))
+            result = potential.evaluate(atoms)  # NonFiniteResultError for NaN/inf results
+            records.append({"structure": path if len(frames) == 1 else f"{path}@{frame}",
+                            "n_atoms": len(atoms),
+                            "energy_per_atom_eV": result.energy / len(atoms),
+                            **result.as_dict()})
     if args.json:
         try:  # Potential.evaluate refuses non-finite results; never write bare NaN anyway
             text = json.dumps(records if len(records) > 1 else records[0], indent=1,
@@ -55,8 +58,8 @@ def _eval(args) -> int:
         for i, f in enumerate(r["forces_eV_per_A"]):
             print(f"  {i:5d} {f[0]:16.10f} {f[1]:16.10f} {f[2]:16.10f}")
         if r["stress_GPa"] is not None:
-            s = np.array(r["stress_GPa"])
-            print("stress (GPa, xx yy zz yz xz xy) " + " ".join(f"{v:.6f}" for v in s))
+            print("stress (GPa, xx yy zz yz xz xy) "
+                  + " ".join(f"{v:.6f}" for v in r["stress_GPa"]))
     return 0
 
 
@@ -65,13 +68,6 @@ def _eval_arguments(parser) -> None:
     parser.add_argument("--format", default=None, help="ase.io format of the structures (default: guess)")
     parser.add_argument("--json", action="store_true", help="print JSON for machines")
     parser.add_argument("structures", nargs="+", help="structure files (POSCAR, extxyz, cif, ...)")
-
-
-def _eval_record(potential, atoms, name) -> dict:
-    """The ``eval`` record of one structure (``name``: the file, or ``file@frame``)."""
-    result = potential.evaluate(atoms)  # NonFiniteResultError for NaN/inf results
-    return {"structure": name, "n_atoms": len(atoms),
-            "energy_per_atom_eV": result.energy / len(atoms), **result.as_dict()}
 
 
 def _fit(args) -> int:
@@ -221,10 +217,7 @@ def _pareto_arguments(parser) -> None:
 
 
 def _card(args) -> int:
-    import json
-
     _headless_plots()
-
     from .potential import load_potential
     from .properties.card import compare_cards, compute_card, index_repository, write_card
 
@@ -262,8 +255,6 @@ def _card(args) -> int:
         compare_cards(cards, out)
         print(f"polymlp-lab: {len(rows)} cards in {out}, comparison {out}/compare.png")
         return 0
-    if not args.pot:
-        raise PolymlpLabError("give --pot FILE or --repository DIR")
     potential = load_potential(args.pot)
     peer = None
     if args.eam_peer is True:  # bare --eam-peer: a Sutton-Chen EAM of the same elements
@@ -323,8 +314,7 @@ def _md(args) -> int:
     atoms = _read_structure(args.structure)
     if args.supercell:
         atoms = atoms.repeat(args.supercell)
-    calc = PolymlpCalculator(load_potential(args.pot if len(args.pot) > 1 else args.pot[0]),
-                             skin=args.skin)
+    calc = PolymlpCalculator(load_potential(args.pot), skin=args.skin)
     start = time.perf_counter()
     # a rerun resumes or extends; other settings, potential or structure: RunMismatchError;
     # a structure the potential cannot evaluate: a PolymlpLabError before any step
@@ -375,16 +365,6 @@ def _md_arguments(parser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _single_element(potential, element) -> str:
-    if element:
-        return element
-    if len(potential.elements) != 1:
-        raise PolymlpLabError(
-            f"the potential describes {', '.join(potential.elements)}: choose one with --element"
-        )
-    return potential.elements[0]
-
-
 def _gb(args) -> int:
     from ase.data import atomic_numbers, reference_states
 
@@ -393,8 +373,13 @@ def _gb(args) -> int:
     from .simulations.grain_boundary import bulk_reference, plot_gb_energies, search_boundaries
 
     check_output_dir(args.out)  # a file or read-only folder is refused before any work
-    potential = load_potential(args.pot if len(args.pot) > 1 else args.pot[0])
-    element = _single_element(potential, args.element)
+    potential = load_potential(args.pot)
+    element = args.element
+    if not element:
+        if len(potential.elements) != 1:
+            raise PolymlpLabError(f"the potential describes {', '.join(potential.elements)}: "
+                                  "choose one with --element")
+        element = potential.elements[0]
     if element not in potential.elements:
         raise PolymlpLabError(f"element '{element}' is not in the potential "
                               f"(it knows {', '.join(potential.elements)})")

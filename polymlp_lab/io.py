@@ -29,12 +29,6 @@ YAML_KNOWN = frozenset(YAML_REQUIRED + YAML_OPTIONAL)
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it
 
 
-def is_legacy(path) -> bool:
-    """True for the legacy text format (first line ends with '# ele')."""
-    with open(path, encoding="utf-8", errors="replace") as f:
-        return "# ele" in f.readline()
-
-
 def _fail(path, message, line=None, key=None):
     raise PotentialFileError(message, path=path, line=line, key=key)
 
@@ -175,20 +169,17 @@ def validate_yaml(path):
     rows = _as_list(path, data["pair_params"], "pair_params", n_pair, line_of("pair_params"))
     for row in rows:
         _check_pair_param_row(path, _as_list(path, row, "pair_params"), line_of("pair_params"))
-    type_pairs = _as_list(path, data["type_pairs"], "type_pairs", None, line_of("type_pairs"))
+    tp_line = line_of("type_pairs")
     pairs = []
-    for tp in type_pairs:
+    for tp in _as_list(path, data["type_pairs"], "type_pairs", None, tp_line):
         if not isinstance(tp, dict) or set(tp) != {"atom_type_pair", "pair_params_indices"}:
-            _fail(path, "each entry needs atom_type_pair and pair_params_indices",
-                  line_of("type_pairs"), "type_pairs")
-        pair = _as_list(path, tp["atom_type_pair"], "atom_type_pair", 2, line_of("type_pairs"))
-        pairs.append([_as_int(path, t, "atom_type_pair", 0, n_type - 1, line_of("type_pairs"))
-                      for t in pair])
-        indices = _as_list(path, tp["pair_params_indices"], "pair_params_indices", None,
-                           line_of("type_pairs"))
-        for n in indices:
-            _as_int(path, n, "pair_params_indices", 0, n_pair - 1, line_of("type_pairs"))
-    _check_type_pairs(path, pairs, n_type, line_of("type_pairs"))
+            _fail(path, "each entry needs atom_type_pair and pair_params_indices", tp_line,
+                  "type_pairs")
+        pair = _as_list(path, tp["atom_type_pair"], "atom_type_pair", 2, tp_line)
+        pairs.append([_as_int(path, t, "atom_type_pair", 0, n_type - 1, tp_line) for t in pair])
+        for n in _as_list(path, tp["pair_params_indices"], "pair_params_indices", None, tp_line):
+            _as_int(path, n, "pair_params_indices", 0, n_pair - 1, tp_line)
+    _check_type_pairs(path, pairs, n_type, tp_line)
     if "type_full" in data:
         _as_int(path, data["type_full"], "type_full", 0, 1, line_of("type_full"))
         if "type_indices" not in data:
@@ -300,8 +291,9 @@ def read_potential_file(path):
         raise PotentialFileError("is a directory, not a potential file", path=path)
     if not path.is_file():
         raise PotentialFileError("no such file", path=path)
-    try:
-        legacy = is_legacy(path)
+    try:  # the legacy text format's first line ends with '# ele'
+        with open(path, encoding="utf-8", errors="replace") as f:
+            legacy = "# ele" in f.readline()
     except OSError as exc:
         raise PotentialFileError(f"cannot be read ({exc.strerror})", path=path) from exc
     if legacy:

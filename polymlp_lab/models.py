@@ -54,18 +54,10 @@ def check_model_choices(elements, *, cutoff, model_type, max_p, feature_type, n_
 
 
 def model_params(
-    elements,
-    *,
-    cutoff: float = 6.0,
-    model_type: int = 4,
-    max_p: int = 2,
-    feature_type: str = "gtinv",
-    n_gaussians: Optional[int] = None,
-    gaussian_params1: tuple = (1.0, 1.0, 1),
-    gaussian_params2: tuple = (0.0, 5.0, 7),
-    gtinv_order: int = 3,
-    gtinv_maxl: tuple = (4, 4),
-    gtinv_version: int = 1,
+    elements, *, cutoff: float = 6.0, model_type: int = 4, max_p: int = 2,
+    feature_type: str = "gtinv", n_gaussians: Optional[int] = None,
+    gaussian_params1: tuple = (1.0, 1.0, 1), gaussian_params2: tuple = (0.0, 5.0, 7),
+    gtinv_order: int = 3, gtinv_maxl: tuple = (4, 4), gtinv_version: int = 1,
     distance: Optional[dict] = None,
 ):
     """A pypolymlp ``PolymlpParamsSingle`` for a polynomial MLP model.
@@ -81,18 +73,10 @@ def model_params(
                         feature_type=feature_type, n_gaussians=n_gaussians,
                         gtinv_order=gtinv_order, gtinv_maxl=gtinv_maxl)
     return set_all_params(
-        elements=tuple(elements),
-        cutoff=cutoff,
-        model_type=model_type,
-        max_p=max_p,
-        feature_type=feature_type,
-        gaussian_params1=gaussian_params1,
-        gaussian_params2=gaussian_params2,
-        n_gaussians=n_gaussians,
-        distance=distance,
-        gtinv_order=gtinv_order,
-        gtinv_maxl=tuple(gtinv_maxl),
-        gtinv_version=gtinv_version,
+        elements=tuple(elements), cutoff=cutoff, model_type=model_type, max_p=max_p,
+        feature_type=feature_type, gaussian_params1=gaussian_params1,
+        gaussian_params2=gaussian_params2, n_gaussians=n_gaussians, distance=distance,
+        gtinv_order=gtinv_order, gtinv_maxl=tuple(gtinv_maxl), gtinv_version=gtinv_version,
     )
 
 

@@ -138,21 +138,18 @@ class Potential:
             if not known.all() and c.type_full:
                 raise UnknownElementError(chemical_symbols[numbers[~known][0]], c.elements)
             if known.all():
+                index = slice(None)
                 e, f, v = evaluate_model(
                     c.tables, cell, positions, types, pbc, forces=forces,
                     neighbors=neighbors, reach=self.cutoff,
                 )
-                energies += e
-                if forces:
-                    force_sum += f
-                    virial += v
-                continue
-            index = np.flatnonzero(known)
-            if len(index) == 0:
-                continue
-            e, f, v = evaluate_model(
-                c.tables, cell, positions[index], types[index], pbc, forces=forces
-            )
+            else:
+                index = np.flatnonzero(known)
+                if len(index) == 0:
+                    continue
+                e, f, v = evaluate_model(
+                    c.tables, cell, positions[index], types[index], pbc, forces=forces
+                )
             energies[index] += e
             if forces:
                 force_sum[index] += f
@@ -211,7 +208,5 @@ def load_potential(path_or_paths) -> Potential:
             raise PotentialFileError("no potential files given")
     components = []
     for path in paths:
-        params, coeffs = read_potential_file(path)
-        tables = build_tables(params, coeffs, path=path)
-        components.append(PotentialComponent(path, params, coeffs, tables))
+        components += Potential.from_params(*read_potential_file(path), path=path).components
     return Potential(components)

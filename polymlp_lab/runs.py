@@ -30,7 +30,7 @@ from typing import Callable, Iterable, Optional
 import numpy as np
 
 from .errors import PolymlpLabError
-from .files import jsonable, write_text_atomic
+from .files import check_output_dir, jsonable, write_text_atomic
 
 __all__ = ["Run", "RunMismatchError", "file_digest", "atoms_digest", "dataset_digest", "open_run",
            "reopen_run", "map_tasks", "calculator_inputs"]
@@ -195,8 +195,6 @@ def open_run(path, *, kind: str, settings: dict, inputs: Optional[dict] = None,
     counts : settings that may grow on a rerun (extending the run), never shrink.
     restart : delete what an earlier run wrote here and start afresh.
     """
-    from .files import check_output_dir
-
     path = check_output_dir(path)
     path.mkdir(parents=True, exist_ok=True)
     now = {"kind": kind, "settings": jsonable(dict(settings)), "inputs": dict(inputs or {}),

@@ -52,10 +52,7 @@ def _here() -> Path:
 
 
 def _pypolymlp_files() -> Path:
-    try:
-        return Path(str(resources.files("pypolymlp").joinpath(*_PYPOLYMLP_FILES)))
-    except ModuleNotFoundError:  # pragma: no cover - pypolymlp is a dependency
-        return Path("/nonexistent")
+    return Path(str(resources.files("pypolymlp").joinpath(*_PYPOLYMLP_FILES)))
 
 
 def _potential_files() -> dict:

@@ -19,7 +19,6 @@ from ..errors import PolymlpLabError
 from ..units import KBAR_PER_EV_PER_A3
 
 
-
 class DatasetError(PolymlpLabError):
     """A dataset file or structure is unusable; the message names the file (and structure)."""
 
@@ -77,28 +76,23 @@ def split_indices(n: int, train_ratio: float = 0.9):
     return [i for i in range(n) if i not in chosen], test
 
 
-def _atoms(symbols, cell, scaled_positions, energy, forces, stress_kbar, source):
-    """ase.Atoms with DFT results; stress from VASP's kbar (positive = compressive)."""
-    atoms = Atoms(symbols=symbols, cell=cell, scaled_positions=scaled_positions, pbc=True)
-    stress = None
-    if stress_kbar is not None:
-        s = -np.asarray(stress_kbar, dtype=float) / KBAR_PER_EV_PER_A3
-        stress = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
-    atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=forces, stress=stress)
-    atoms.info["source"] = source
-    return atoms
-
-
-def _from_polymlp_structure(st, energy, forces, stress_kbar, path, source):
+def _from_polymlp_structure(st, energy, forces, stress_kbar, source):
+    """ase.Atoms with DFT results of a pypolymlp structure; stress from VASP's kbar
+    (positive = compressive)."""
     if forces is None or np.asarray(forces).shape != (3, len(st.elements)):
         shape = None if forces is None else np.asarray(forces).shape
         raise DatasetError(
             f"{source}: forces missing or of shape {shape} for {len(st.elements)} atoms"
         )
-    return _atoms(
-        list(st.elements), np.asarray(st.axis).T, np.asarray(st.positions).T, float(energy),
-        np.asarray(forces, dtype=float).T.copy(), stress_kbar, source,
-    )
+    atoms = Atoms(symbols=list(st.elements), cell=np.asarray(st.axis).T,
+                  scaled_positions=np.asarray(st.positions).T, pbc=True)
+    stress = None
+    if stress_kbar is not None:
+        stress = _full_to_voigt(-np.asarray(stress_kbar, dtype=float) / KBAR_PER_EV_PER_A3)
+    atoms.calc = SinglePointCalculator(atoms, energy=float(energy), stress=stress,
+                                       forces=np.asarray(forces, dtype=float).T.copy())
+    atoms.info["source"] = source
+    return atoms
 
 
 def read_vasprun(path) -> list:
@@ -110,14 +104,11 @@ def read_vasprun(path) -> list:
         is_md, _ = check_vasprun_type(path)
         if is_md:
             run = VasprunMD(path)
-            return [
-                _from_polymlp_structure(st, e, f, s, path, f"{path}:step {k}")
-                for k, (st, e, f, s) in enumerate(
-                    zip(run.structures, run.energies, run.forces, run.stresses)
-                )
-            ]
+            steps = zip(run.structures, run.energies, run.forces, run.stresses)
+            return [_from_polymlp_structure(st, e, f, s, f"{path}:step {k}")
+                    for k, (st, e, f, s) in enumerate(steps)]
         run = Vasprun(path)
-        return [_from_polymlp_structure(run.structure, run.energy, run.forces, run.stress, path, path)]
+        return [_from_polymlp_structure(run.structure, run.energy, run.forces, run.stress, path)]
     except DatasetError:
         raise
     except Exception as exc:  # pypolymlp's XML parsing raises many types

@@ -18,10 +18,16 @@ from typing import Optional
 
 import numpy as np
 
+from ..engine.design import build_feature_tables
 from ..errors import PolymlpLabError
 from ..files import atomic_path
+from ..models import model_params
+from ..potential import Potential
+from ..runs import dataset_digest, open_run
 from .datasets import Dataset, validate_dataset
 from .gram import NormalEquations, block_of, reference_energy, structure_rows
+from .infile import read_polymlp_in
+from .report import dataset_errors, write_error_yaml, write_predictions
 
 DEFAULT_ALPHAS = (1e-3, 1e-2, 1e-1, 1.0, 10.0)  # pypolymlp's reg_alpha_params -3 1 5
 
@@ -102,16 +108,12 @@ class PolymlpFit:
         self.restart = restart
         self.progress = progress
 
-    # ------------------------------------------------------------------ set-up
     def model_params(self):
         """The pypolymlp ``PolymlpParamsSingle`` this fit makes (with the atomic energies)."""
-        if self.params is not None:
-            params = self.params
-        else:
+        params = self.params
+        if params is None:
             if not self.elements:
                 raise PolymlpLabError("PolymlpFit needs elements=... (or params=...)")
-            from ..models import model_params
-
             params = model_params(
                 self.elements, cutoff=self.cutoff, model_type=self.model_type,
                 max_p=self.max_p, feature_type=self.feature_type,
@@ -156,8 +158,6 @@ class PolymlpFit:
     def _open_checkpoint(self, params, sets):
         """The fit's run directory (``checkpoint``): settings and data digests recorded once,
         so that a rerun resumes only the same fit (alphas and batch size may change)."""
-        from ..runs import dataset_digest, open_run
-
         model = params.as_dict()["model"]
         settings = {key: model[key] for key in (
             "cutoff", "model_type", "max_p", "max_l", "feature_type", "pair_type", "pair_params")}
@@ -171,11 +171,9 @@ class PolymlpFit:
         return open_run(self.checkpoint, kind="fit", settings=settings, inputs=inputs,
                         restart=self.restart)
 
-    # ------------------------------------------------------------------ fitting
     def fit(self, train, test=None) -> "PolymlpFit":
         """Fit on ``train`` (Dataset or list), select alpha on ``test`` (default: split)."""
-        from ..engine.design import build_feature_tables
-        from ..potential import Potential
+        from numba import config
 
         t_start = time.perf_counter()
         train = self._as_list(train)
@@ -192,7 +190,7 @@ class PolymlpFit:
             validate_dataset(d, elements)
         atomic_energy = self._atomic_energy(elements)
         tables = build_feature_tables(params)
-        n_workers = int(self.n_workers or _default_workers())
+        n_workers = int(self.n_workers or max(1, int(config.NUMBA_NUM_THREADS)))
         n_atom_max = max(len(a) for d in train + test for a in d.structures)
         self._check_memory(tables.n_features, n_atom_max, n_workers)
 
@@ -221,8 +219,6 @@ class PolymlpFit:
         self.params_ = params
         self.potential_ = Potential.from_params(params, self.coef_)
         t_errors = time.perf_counter()
-        from .report import dataset_errors
-
         self.errors_ = [dataset_errors(self.potential_, d, atomic_energy, kind)
                         for kind, datasets in sets for d in datasets]
         self.timings_ = {
@@ -259,7 +255,6 @@ class PolymlpFit:
     def _solve(self, train: NormalEquations, test: NormalEquations) -> None:
         from scipy.linalg import LinAlgError, cho_factor, cho_solve
 
-        n = len(train.xty)
         mean = train.energy_sum / max(train.n_energy, 1)
         variance = train.energy_sq_sum / max(train.n_energy, 1) - mean**2
         variance[variance < 0] = 1.0
@@ -295,7 +290,7 @@ class PolymlpFit:
         if not np.any(np.isfinite(select)):
             raise PolymlpLabError("every ridge solve failed (singular normal equations); raise alpha")
         best = int(np.nanargmin(np.where(np.isfinite(select), select, np.nan)))
-        coef = np.zeros(n)
+        coef = np.zeros(len(train.xty))
         coef[keep] = solutions[best] / scales[keep]
         self.alpha_ = float(self.alphas[best])
         self.coef_ = coef
@@ -303,7 +298,6 @@ class PolymlpFit:
         self.rmse_train_ = np.array(rmse_train)
         self.rmse_test_ = rmse_test_arr
 
-    # ------------------------------------------------------------------ output
     def save(self, path="polymlp.yaml", format="yaml"):
         """Write the fitted potential (pypolymlp reads it back to the same numbers)."""
         self._check_fitted()
@@ -311,8 +305,6 @@ class PolymlpFit:
 
     def save_errors(self, path="polymlp_error.yaml"):
         """Write polymlp_error.yaml in pypolymlp's layout."""
-        from .report import write_error_yaml
-
         self._check_fitted()
         write_error_yaml(path, self.errors_)
         return Path(path)
@@ -395,19 +387,10 @@ def _one_numba_thread():
     set_num_threads(1)
 
 
-def _default_workers() -> int:
-    from numba import config
-
-    return max(1, int(config.NUMBA_NUM_THREADS))
-
-
 def fit_polymlp_in(path, *, output_dir: Optional[str] = None, checkpoint=None, restart=False,
                    progress=True, n_workers=None) -> PolymlpFit:
     """Fit what a pypolymlp ``polymlp.in`` describes; write polymlp.yaml, polymlp_error.yaml
     and parity data into ``output_dir`` (default: the working directory)."""
-    from .infile import read_polymlp_in
-    from .report import write_predictions
-
     spec = read_polymlp_in(path)
     fit = PolymlpFit(
         params=spec.params, alphas=spec.alphas, atomic_energy=spec.atomic_energy,

@@ -113,14 +113,11 @@ def structure_rows(
 ):
     """Weighted rows of one structure: list of (x rows, y, w) and the raw energy row."""
     results = atoms.calc.results
-    need_derivatives = include_force
     e_row, f_rows, s_rows, _ = design_rows(
-        tables, atoms.cell.array, atoms.positions, type_ids, atoms.pbc,
-        derivatives=need_derivatives,
+        tables, atoms.cell.array, atoms.positions, type_ids, atoms.pbc, derivatives=include_force
     )
-    n_atom = len(atoms)
     energy = results["energy"] - reference_energy(atoms, atomic_energy)
-    w_e = energy_weight(energy / n_atom, min_energy) * weight
+    w_e = energy_weight(energy / len(atoms), min_energy) * weight
     parts = [(e_row[None, :], np.array([energy]), np.array([w_e]))]
     if include_force:
         forces = np.asarray(results["forces"], dtype=float).reshape(-1)

@@ -7,6 +7,7 @@ rules. Globs are resolved against the working directory, as pypolymlp does, and 
 against the directory of the input file.
 """
 
+import glob
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,14 +67,6 @@ def _check_values(path: Path) -> None:
                 ) from None
 
 
-def _resolve(pattern: str, base: Path) -> str:
-    import glob
-
-    if glob.glob(pattern) or Path(pattern).is_absolute():
-        return pattern
-    return str(base / pattern)
-
-
 def read_polymlp_in(path, *, train_ratio: float = 0.9) -> FitInput:
     """Model parameters and train/test datasets of a pypolymlp input file."""
     from pypolymlp.core.parser_polymlp_params import ParamsParserSingle
@@ -109,9 +102,12 @@ def read_polymlp_in(path, *, train_ratio: float = 0.9) -> FitInput:
         except ValueError:
             raise PotentialFileError(f"weight '{tokens[3]}' is not a number", path=path,
                                      line=line_no, key=tag) from None
+        pattern = tokens[1]
+        if not (glob.glob(pattern) or Path(pattern).is_absolute()):
+            pattern = str(path.parent / pattern)
         try:
             dataset = read_dataset(
-                _resolve(tokens[1], path.parent), name=tokens[1], weight=weight,
+                pattern, name=tokens[1], weight=weight,
                 include_force=include_force,
                 include_stress=include_force and params.include_stress,
             )
@@ -130,10 +126,9 @@ def read_polymlp_in(path, *, train_ratio: float = 0.9) -> FitInput:
                 train.append(a)
                 test.append(b)
     train += md_train
-    test += [d for d in md_test if len(d)]
     if not train:
         raise PotentialFileError("no training data (train_data, data or data_md lines)", path=path)
-    test = [d for d in test if len(d)]
+    test = [d for d in test + md_test if len(d)]
     atomic_energy = dict(zip(params.elements, map(float, params.atomic_energy)))
     return FitInput(
         params=params, alphas=tuple(float(a) for a in params.alphas),

@@ -77,15 +77,13 @@ def write_error_yaml(path, errors) -> None:
     lines = ["units:", "  energy: meV/atom", "  force:  eV/angstrom", "  stress: meV/atom", "",
              "prediction_errors:"]
     for e in errors:
-        lines.append(f"- dataset: {e['kind'].capitalize() + '_' if e['kind'] and not e['dataset'].startswith(('Train_', 'Test_')) else ''}{e['dataset']}")
-        for key in ("rmse_energy", "rmse_force", "rmse_stress"):
-            if e[key] is not None:
-                lines.append(f"  {key + ':':13s} {e[key]!r}")
-        lines.append("")
-        for key in ("mae_energy", "mae_force", "mae_stress"):
-            if e[key] is not None:
-                lines.append(f"  {key + ':':13s} {e[key]!r}")
-        lines.append("")
+        prefixed = e["kind"] and not e["dataset"].startswith(("Train_", "Test_"))
+        lines.append(f"- dataset: {e['kind'].capitalize() + '_' if prefixed else ''}{e['dataset']}")
+        for measure in ("rmse", "mae"):
+            for key in (f"{measure}_energy", f"{measure}_force", f"{measure}_stress"):
+                if e[key] is not None:
+                    lines.append(f"  {key + ':':13s} {e[key]!r}")
+            lines.append("")
     Path(path).write_text("\n".join(lines) + "\n")
 
 
