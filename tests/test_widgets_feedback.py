@@ -49,6 +49,16 @@ def cu():
     return bulk("Cu", "fcc", a=3.6)
 
 
+def run_phonons(panel, supercell):
+    """Press Run on a phonon panel of fcc Cu (4×4×4 q-mesh, no relaxation) and wait."""
+    panel.supercell.value = supercell
+    panel.mesh.value = (4, 4, 4)
+    panel.relax_first.value = False
+    panel.run_button.click()
+    panel.wait(TIMEOUT_S)
+    return panel
+
+
 def test_running_shows_at_once_and_the_old_output_goes():
     calc = BlockingEMT()
     panel = PhononPanel(calc, cu())
@@ -71,12 +81,7 @@ def test_running_shows_at_once_and_the_old_output_goes():
 
 
 def test_an_error_clears_the_previous_result_and_speaks_plainly():
-    panel = PhononPanel(EMT(), cu())
-    panel.supercell.value = (2, 2, 2)
-    panel.mesh.value = (4, 4, 4)
-    panel.relax_first.value = False
-    panel.run_button.click()
-    panel.wait(TIMEOUT_S)
+    panel = run_phonons(PhononPanel(EMT(), cu()), (2, 2, 2))
     assert "no imaginary modes" in panel.output_text()
 
     panel.calc = BrokenEMT()
@@ -177,11 +182,6 @@ def test_the_viewer_frames_a_bicrystal_along_its_tilt_axis():
 
 
 def test_a_one_cell_phonon_supercell_is_explained_not_an_internal_error():
-    panel = PhononPanel(EMT(), cu())
-    panel.supercell.value = (1, 1, 1)
-    panel.mesh.value = (4, 4, 4)
-    panel.relax_first.value = False
-    panel.run_button.click()
-    panel.wait(TIMEOUT_S)
+    panel = run_phonons(PhononPanel(EMT(), cu()), (1, 1, 1))
     assert "1×1×1 supercell" in panel.error and "larger supercell" in panel.error
     assert "arange" not in panel.error and panel.error != UNEXPECTED
