@@ -16,14 +16,17 @@ from . import data
 from .units import EV_PER_A3_IN_GPA
 
 
+def cubic_srtio3(a: float = 3.905) -> Atoms:
+    """Cubic perovskite SrTiO3 (5 atoms, lattice constant ``a`` in Å; experiment 3.905 Å)."""
+    return Atoms("SrTiO3",
+                 scaled_positions=[[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5],
+                                   [0, 0.5, 0.5]],
+                 cell=np.eye(3) * a, pbc=True)
+
+
 def _structures():
     """A rattled supercell for every potential that ships with the lab."""
-    perovskite = Atoms(
-        "SrTiO3",
-        scaled_positions=[[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]],
-        cell=np.eye(3) * 3.905,
-        pbc=True,
-    ).repeat(3)
+    perovskite = cubic_srtio3().repeat(3)
     tial = bulk("Ti", "hcp", a=2.95, c=4.68).repeat((4, 4, 3))
     tial.symbols[::4] = "Al"
     alcu = bulk("Al", "fcc", a=3.95, cubic=True).repeat(3)

@@ -24,6 +24,18 @@ CONFORMANCE_POTENTIALS = {
 }
 
 
+def displaced(atoms, atom: int, axis: int, h: float, calc=None) -> tuple:
+    """Copies of ``atoms`` with ``atom`` moved by +h and -h (Å) along ``axis``, each given
+    ``calc``: the two points of a central finite difference of the energy."""
+    pair = []
+    for sign in (1, -1):
+        moved = atoms.copy()
+        moved.positions[atom, axis] += sign * h
+        moved.calc = calc
+        pair.append(moved)
+    return tuple(pair)
+
+
 def conformance_dir(name: str) -> Path:
     """Directory of a shared conformance potential, or skip the test with the reason."""
     path = SHARED / "potentials" / name

@@ -9,13 +9,13 @@ import filecmp
 
 import numpy as np
 import pytest
-from ase import Atoms
 from ase.build import bulk
 from ase.io import read
 
 from polymlp_lab import data, load_potential
 from polymlp_lab.data import UnknownDataError
 from polymlp_lab.errors import PolymlpLabError
+from polymlp_lab.quickstart import cubic_srtio3
 
 from conftest import SHARED
 from test_conformance import assert_matches_pypolymlp
@@ -25,13 +25,7 @@ PACKAGE_POTENTIALS = {"Al": "fcc-Al", "Si": "diamond-Si", "Ti": "bcc-Ti", "MgO":
 
 
 def perovskite():
-    cubic = Atoms(
-        "SrTiO3",
-        scaled_positions=[[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]],
-        cell=np.eye(3) * 3.905,
-        pbc=True,
-    )
-    atoms = cubic.repeat((2, 2, 1))
+    atoms = cubic_srtio3().repeat((2, 2, 1))
     atoms.rattle(0.04, seed=3)
     atoms.set_cell(atoms.cell.array @ np.array([[1.01, 0.02, 0], [0, 0.99, 0.01], [0, 0, 1.0]]),
                    scale_atoms=True)

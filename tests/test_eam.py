@@ -19,6 +19,7 @@ from polymlp_lab.properties.eam import (
     sutton_chen_energy,
     write_sutton_chen_eam_alloy,
 )
+from conftest import displaced
 
 # Cohesive energies (eV/atom) of the infinite-range SC potentials at a = the parameter a
 # (reproduce the experimental values the fit used, to 0.01 eV)
@@ -82,13 +83,9 @@ def test_forces_are_energy_derivatives(cuau):
     au = [k for k, s in enumerate(atoms.get_chemical_symbols()) if s == "Au"][0]
     for k in (0, au):
         for c in range(3):
-            e = []
-            for sign in (1, -1):
-                moved = atoms.copy()
-                moved.positions[k, c] += sign * h
-                moved.calc = cuau
-                e.append((moved.get_potential_energy(), sutton_chen_energy(moved, ["Cu", "Au"])[0]))
-            (ep, rp), (em, rm) = e
+            (ep, rp), (em, rm) = [(moved.get_potential_energy(),
+                                   sutton_chen_energy(moved, ["Cu", "Au"])[0])
+                                  for moved in displaced(atoms, k, c, h, cuau)]
             assert forces[k, c] == pytest.approx(-(ep - em) / (2 * h), abs=1e-4)
             assert ref_forces[k, c] == pytest.approx(-(rp - rm) / (2 * h), abs=1e-4)
 

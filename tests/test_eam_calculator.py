@@ -24,6 +24,7 @@ from polymlp_lab.properties.eam_calculator import (
     EAMFileError,
     read_eam_alloy,
 )
+from conftest import displaced
 
 TIAL = importlib.resources.files("pypolymlp") / "calculator/utils/lammps/tests/files/Ti-Al"
 ZOPE = str(TIAL / "Zope-Ti-Al-2003.eam.alloy")
@@ -182,12 +183,7 @@ def test_forces_and_stress_are_derivatives():
     h = 1e-5
     for a in (0, 5, 11):
         for x in range(3):
-            energies = []
-            for sign in (1, -1):
-                moved = atoms.copy()
-                moved.positions[a, x] += sign * h
-                moved.calc = calc
-                energies.append(moved.get_potential_energy())
+            energies = [moved.get_potential_energy() for moved in displaced(atoms, a, x, h, calc)]
             assert -(energies[0] - energies[1]) / (2 * h) == pytest.approx(forces[a, x], abs=1e-6)
     volume = atoms.get_volume()
     voigt = [(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)]
