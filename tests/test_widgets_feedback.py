@@ -185,3 +185,12 @@ def test_a_one_cell_phonon_supercell_is_explained_not_an_internal_error():
     panel = run_phonons(PhononPanel(EMT(), cu()), (1, 1, 1))
     assert "1×1×1 supercell" in panel.error and "larger supercell" in panel.error
     assert "arange" not in panel.error and panel.error != UNEXPECTED
+
+
+def test_a_style_change_keeps_the_view_the_user_turned():
+    from polymlp_lab.widgets.viewer import StructureViewer
+
+    viewer = StructureViewer(cu().repeat((2, 2, 2)))
+    aligned = sum(m.get("methodName") == "align" for m in viewer.view._ngl_msg_archive)
+    viewer.representation.value = "spacefill"
+    assert sum(m.get("methodName") == "align" for m in viewer.view._ngl_msg_archive) == aligned == 1

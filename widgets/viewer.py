@@ -192,6 +192,7 @@ class StructureViewer(Panel):
         if self.view._iplayer is not None:  # nglview's own player: ours (below) replaces it
             self.view._iplayer.layout.display = "none"
         self._style()
+        self._frame_cell(shown[0].cell.array)  # a new view only; a style change keeps it
         last = len(shown) - 1
         self.play.value = self.frame_slider.value = 0
         self.play.max = self.frame_slider.max = last
@@ -205,12 +206,10 @@ class StructureViewer(Panel):
         self.view.clear_representations()
         self.view.add_representation(self.representation.value)
         self.view.add_unitcell()
-        self._frame_cell()
 
-    def _frame_cell(self) -> None:
+    def _frame_cell(self, cell) -> None:
         """Look along the cell's shortest vector with its longest one upright (a bicrystal
         along its tilt axis, boundaries horizontal), orthographic, zoomed to fit."""
-        cell = self.frames[0].cell.array
         lengths = np.linalg.norm(cell, axis=1)
         if not np.all(lengths > 0):  # a cluster without a cell: NGL's own view
             self.view.center()
