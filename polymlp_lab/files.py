@@ -5,6 +5,7 @@ import math
 import os
 import tempfile
 from contextlib import contextmanager
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -86,3 +87,15 @@ def jsonable(value):
     if isinstance(value, np.integer):
         return int(value)
     return value
+
+
+class AsDict:
+    """Mixin of result dataclasses: :meth:`as_dict` for every field but those named in the
+    class attribute ``not_json`` (structures, objects)."""
+
+    not_json = ()
+
+    def as_dict(self) -> dict:
+        """The fields, JSON-ready (:func:`jsonable`: lists, not arrays; NaN as None)."""
+        return jsonable({f.name: getattr(self, f.name) for f in fields(self)
+                         if f.name not in self.not_json})

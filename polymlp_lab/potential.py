@@ -14,6 +14,7 @@ from ase.data import atomic_numbers, chemical_symbols
 from .engine.evaluate import evaluate_model
 from .engine.model import ModelTables, build_tables
 from .errors import NonFiniteResultError, PotentialFileError, UnknownElementError
+from .files import jsonable
 from .io import read_potential_file, write_lammps, write_yaml
 from .structures import check_structure
 from .units import EV_PER_A3_IN_GPA
@@ -37,14 +38,10 @@ class Evaluation:
 
     def as_dict(self) -> dict:
         """JSON-ready values, units in the keys (stress also in GPa)."""
-        stress = None if self.stress is None else self.stress.tolist()
-        return {
-            "energy_eV": self.energy,
-            "energies_eV": self.energies.tolist(),
-            "forces_eV_per_A": None if self.forces is None else self.forces.tolist(),
-            "stress_eV_per_A3": stress,
-            "stress_GPa": None if stress is None else (self.stress * EV_PER_A3_IN_GPA).tolist(),
-        }
+        gpa = None if self.stress is None else self.stress * EV_PER_A3_IN_GPA
+        return jsonable({"energy_eV": self.energy, "energies_eV": self.energies,
+                         "forces_eV_per_A": self.forces, "stress_eV_per_A3": self.stress,
+                         "stress_GPa": gpa})
 
 
 @dataclass(frozen=True)

@@ -59,12 +59,12 @@ def fitted(synthetic):
 
 def test_fit_recovers_the_model_that_made_the_data(fitted, truth, synthetic):
     assert fitted.n_features_ == len(truth.components[0].coeffs)
-    test_errors = [e for e in fitted.errors_ if e["kind"] == "test"]
-    assert test_errors and all(e["n_structures"] > 0 for e in test_errors)
+    test_errors = [e for e in fitted.errors_ if e.kind == "test"]
+    assert test_errors and all(e.n_structures > 0 for e in test_errors)
     force_scale = max(np.abs(a.calc.results["forces"]).max() for a in synthetic.structures)
     for e in fitted.errors_:
-        assert e["rmse_energy"] < 1e-3  # meV/atom, against a spread of ~1.6 meV/atom
-        assert e["rmse_force"] < 1e-3 * force_scale
+        assert e.rmse_energy < 1e-3  # meV/atom, against a spread of ~1.6 meV/atom
+        assert e.rmse_force < 1e-3 * force_scale
     fresh = labelled(truth, 3, seed=500)
     for atoms in fresh:
         predicted = fitted.potential_.evaluate(atoms)
@@ -126,11 +126,11 @@ def test_error_yaml_and_parity_outputs(fitted, tmp_path):
     data = yaml.safe_load(path.read_text())
     assert data["units"]["energy"] == "meV/atom"
     blocks = data["prediction_errors"]
-    assert [b["dataset"] for b in blocks] == [e["dataset"] for e in fitted.errors_]
-    assert blocks[0]["rmse_energy"] == pytest.approx(fitted.errors_[0]["rmse_energy"])
+    assert [b["dataset"] for b in blocks] == [e.dataset for e in fitted.errors_]
+    assert blocks[0]["rmse_energy"] == pytest.approx(fitted.errors_[0].rmse_energy)
     fig = plot_parity(fitted.errors_)
     points = sum(len(c.get_offsets()) for ax in fig.axes for c in ax.collections)
-    n_e = sum(e["n_structures"] for e in fitted.errors_)
+    n_e = sum(e.n_structures for e in fitted.errors_)
     assert points >= n_e + 18 * n_e  # energies and force components at least
 
 
@@ -211,7 +211,7 @@ def test_small_mgo_fit_equals_pypolymlp(tmp_path):
 
     for ours in fit.errors_:
         dataset = (spec.train + spec.test)[fit.errors_.index(ours)]
-        theirs = dataset_errors(ref_potential, dataset, spec.atomic_energy, ours["kind"])
+        theirs = dataset_errors(ref_potential, dataset, spec.atomic_energy, ours.kind)
         for key in ("rmse_energy", "rmse_force", "rmse_stress"):
-            assert ours[key] == pytest.approx(theirs[key], rel=1e-4)
+            assert getattr(ours, key) == pytest.approx(getattr(theirs, key), rel=1e-4)
     shutil.rmtree(tmp_path / "train")

@@ -366,15 +366,15 @@ def test_measure_cost_spread_and_model_size():
     costs = [measure_cost(p, repeats=3, steps=2) for p in (small, big)]
     assert get_num_threads() == threads  # restored
     for c in costs:
-        assert 0 < c["cost"] <= c["cost_median"] <= c["cost_max"]
-        assert c["n_atoms"] == 256 and c["repeats"] == 3 and c["steps"] >= 2 and c["threads"] == 1
-    assert costs[1]["cost_median"] > 1.5 * costs[0]["cost_median"]  # seen: 4x to 8x
+        assert 0 < c.cost <= c.cost_median <= c.cost_max
+        assert c.n_atoms == 256 and c.repeats == 3 and c.steps >= 2 and c.threads == 1
+    assert costs[1].cost_median > 1.5 * costs[0].cost_median  # seen: 4x to 8x
 
     text = yaml.safe_load(cost_yaml(costs[0], ("Mg", "O"), costs[1]))
     assert text["system"] == "Mg-O" and text["units"]["time"] == "msec/atom/step"
-    assert text["costs"]["single_core"] == costs[0]["cost"]
-    assert text["costs"]["openmp"] == costs[1]["cost"]
-    assert text["measurement"]["median"] == costs[0]["cost_median"]
+    assert text["costs"]["single_core"] == costs[0].cost
+    assert text["costs"]["openmp"] == costs[1].cost
+    assert text["measurement"]["median"] == costs[0].cost_median
 
 
 # ---------------------------------------------------------------------------------------
@@ -471,9 +471,9 @@ def test_saved_potentials_reproduce_the_recorded_test_errors(mgo_grid):
         potential = load_potential(out / "polymlps" / r["name"] / "polymlp.yaml")
         assert len(potential.components[0].coeffs) == r["n_features"]
         again = dataset_errors(potential, test, MGO_ATOMIC, "test")
-        assert again["rmse_energy"] == pytest.approx(r["rmse_energy"], rel=1e-8)
-        assert again["rmse_force"] == pytest.approx(r["rmse_force"], rel=1e-8)
-        assert again["mae_energy"] == pytest.approx(r["mae_energy"], rel=1e-8)
+        assert again.rmse_energy == pytest.approx(r["rmse_energy"], rel=1e-8)
+        assert again.rmse_force == pytest.approx(r["rmse_force"], rel=1e-8)
+        assert again.mae_energy == pytest.approx(r["mae_energy"], rel=1e-8)
 
 
 def test_rerun_of_a_finished_grid_recomputes_nothing(mgo_grid, monkeypatch):

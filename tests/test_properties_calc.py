@@ -60,16 +60,16 @@ def test_relaxed_lattice_constant_is_the_energy_minimum(cu_relaxed):
     best = minimize_scalar(energy, bounds=(a_scan - 0.01, a_scan + 0.01), method="bounded",
                            options=dict(xatol=1e-7))
     lattice = lattice_constants(cu_relaxed.atoms)
-    assert lattice["spacegroup"] == "Fm-3m" and lattice["number"] == 225
-    assert lattice["n_atoms"] == 4
-    assert lattice["a"] == pytest.approx(best.x, abs=1e-4)
-    assert lattice["b"] == lattice["a"] and lattice["c"] == lattice["a"]
-    assert (lattice["alpha"], lattice["beta"], lattice["gamma"]) == (90.0, 90.0, 90.0)
+    assert lattice.spacegroup == "Fm-3m" and lattice.number == 225
+    assert lattice.n_atoms == 4
+    assert lattice.a == pytest.approx(best.x, abs=1e-4)
+    assert lattice.b == lattice.a and lattice.c == lattice.a
+    assert (lattice.alpha, lattice.beta, lattice.gamma) == (90.0, 90.0, 90.0)
     assert cu_relaxed.energy_per_atom == pytest.approx(best.fun, abs=1e-9)
     assert 3.5 < best.x < 3.7  # EMT's Cu is ~3.59 Å: the scan found the right minimum
     # the primitive cell reports the same conventional lattice
     primitive = relax(bulk("Cu", "fcc", a=3.5), EMT(), fmax=1e-6)
-    assert lattice_constants(primitive.atoms)["a"] == pytest.approx(best.x, abs=1e-4)
+    assert lattice_constants(primitive.atoms).a == pytest.approx(best.x, abs=1e-4)
     assert abs(primitive.atoms.get_stress()).max() * EV_PER_A3_IN_GPA < 1e-3
 
 
@@ -81,7 +81,7 @@ def test_relax_without_symmetry_restores_the_cubic_cell():
     assert result.converged and result.max_force < 1e-5
     a, b, c = result.atoms.cell.lengths()
     assert b == pytest.approx(a, abs=1e-3) and c == pytest.approx(a, abs=1e-3)
-    assert lattice_constants(result.atoms, symprec=1e-3)["number"] == 225
+    assert lattice_constants(result.atoms, symprec=1e-3).number == 225
 
 
 def test_relax_with_fixed_cell_and_hydrostatic():
@@ -120,30 +120,30 @@ def test_relax_never_raises_when_out_of_steps():
 
 def test_eos_bulk_modulus_equals_elastic_bulk_modulus(cu_relaxed, cu_elastic):
     eos = equation_of_state(cu_relaxed.atoms, EMT())
-    C = cu_elastic["C"]
+    C = cu_elastic.C
     bulk_from_c = (C[0, 0] + 2 * C[0, 1]) / 3
-    assert eos["b0"] == pytest.approx(bulk_from_c, rel=0.02)
-    assert cu_elastic["bulk_voigt"] == pytest.approx(bulk_from_c, rel=1e-12)
-    assert cu_elastic["bulk_reuss"] == pytest.approx(bulk_from_c, rel=1e-9)  # equal for cubic
+    assert eos.b0 == pytest.approx(bulk_from_c, rel=0.02)
+    assert cu_elastic.bulk_voigt == pytest.approx(bulk_from_c, rel=1e-12)
+    assert cu_elastic.bulk_reuss == pytest.approx(bulk_from_c, rel=1e-9)  # equal for cubic
     volume = cu_relaxed.atoms.get_volume() / len(cu_relaxed.atoms)
-    assert eos["v0"] == pytest.approx(volume, rel=1e-3)
-    assert eos["e0"] == pytest.approx(cu_relaxed.energy_per_atom, abs=1e-5)
-    assert eos["volumes"].shape == eos["energies"].shape == (9,)
-    assert eos["volumes"] == pytest.approx(volume * (1 + np.linspace(-0.06, 0.06, 9)))
-    assert 3.0 < eos["b0_prime"] < 7.0
+    assert eos.v0 == pytest.approx(volume, rel=1e-3)
+    assert eos.e0 == pytest.approx(cu_relaxed.energy_per_atom, abs=1e-5)
+    assert eos.volumes.shape == eos.energies.shape == (9,)
+    assert eos.volumes == pytest.approx(volume * (1 + np.linspace(-0.06, 0.06, 9)))
+    assert 3.0 < eos.b0_prime < 7.0
     # the energies are those of the scaled structures
     scaled = cu_relaxed.atoms.copy()
     scaled.set_cell(scaled.cell * 1.06 ** (1 / 3), scale_atoms=True)
-    assert eos["energies"][-1] == pytest.approx(_emt_energy_per_atom(scaled), abs=1e-12)
+    assert eos.energies[-1] == pytest.approx(_emt_energy_per_atom(scaled), abs=1e-12)
     # fcc has no internal coordinates: relaxing the ions at each volume changes nothing
     relaxed_ions = equation_of_state(cu_relaxed.atoms, EMT(), strains=[-0.03, -0.015, 0, 0.015, 0.03],
                                      relax_ions=True, eos="vinet")
-    assert relaxed_ions["energies"] == pytest.approx(eos["energies"][2:7], abs=1e-12)
-    assert relaxed_ions["b0"] == pytest.approx(eos["b0"], rel=0.02)
+    assert relaxed_ions.energies == pytest.approx(eos.energies[2:7], abs=1e-12)
+    assert relaxed_ions.b0 == pytest.approx(eos.b0, rel=0.02)
 
 
 def test_elastic_constants_have_cubic_symmetry(cu_relaxed, cu_elastic):
-    C = cu_elastic["C"]
+    C = cu_elastic.C
     scale = C[0, 0]
     tol = 1e-3 * scale
     assert C[1, 1] == pytest.approx(C[0, 0], abs=tol) and C[2, 2] == pytest.approx(C[0, 0], abs=tol)
@@ -153,14 +153,14 @@ def test_elastic_constants_have_cubic_symmetry(cu_relaxed, cu_elastic):
     zero[:3, :3] = False
     zero[[3, 4, 5], [3, 4, 5]] = False
     assert np.abs(C[zero]).max() < tol
-    assert cu_elastic["asymmetry"] < tol  # the raw stress–strain differences, before (C + Cᵀ)/2
-    assert cu_elastic["stable"] and cu_elastic["eigenvalues"].min() > 0
+    assert cu_elastic.asymmetry < tol  # the raw stress–strain differences, before (C + Cᵀ)/2
+    assert cu_elastic.stable and cu_elastic.eigenvalues.min() > 0
     assert C[0, 0] > C[0, 1] > 0 and C[3, 3] > 0
     # Voigt >= Hill >= Reuss for the shear modulus of an anisotropic crystal
-    assert cu_elastic["shear_voigt"] > cu_elastic["shear_hill"] > cu_elastic["shear_reuss"] > 0
+    assert cu_elastic.shear_voigt > cu_elastic.shear_hill > cu_elastic.shear_reuss > 0
     # the primitive cell, whose vectors are not along the axes, gives the same tensor
     primitive = relax(bulk("Cu", "fcc", a=3.6), EMT(), fmax=1e-6).atoms
-    assert elastic_constants(primitive, EMT())["C"] == pytest.approx(C, abs=1e-3)
+    assert elastic_constants(primitive, EMT()).C == pytest.approx(C, abs=1e-3)
 
 
 def test_stress_strain_equals_energy_second_derivatives(cu_relaxed, cu_elastic):
@@ -186,7 +186,7 @@ def test_stress_strain_equals_energy_second_derivatives(cu_relaxed, cu_elastic):
            + energy(xx=-h, yy=-h)) / (4 * h**2) / volume
     c44 = (energy(yz=h) - 2 * e0 + energy(yz=-h)) / h**2 / volume
     c66 = (energy(xy=h) - 2 * e0 + energy(xy=-h)) / h**2 / volume
-    C = cu_elastic["C"] / EV_PER_A3_IN_GPA
+    C = cu_elastic.C / EV_PER_A3_IN_GPA
     assert C[0, 0] == pytest.approx(c11, rel=0.01)
     assert C[0, 1] == pytest.approx(c12, rel=0.01)
     assert C[3, 3] == pytest.approx(c44, rel=0.01)
@@ -195,8 +195,8 @@ def test_stress_strain_equals_energy_second_derivatives(cu_relaxed, cu_elastic):
 
 def test_elastic_constants_of_hcp_with_internal_relaxation():
     hcp = relax(bulk("Cu", "hcp", a=2.55, c=4.16), EMT(), fmax=1e-6).atoms
-    clamped = elastic_constants(hcp, EMT(), relax_ions=False)["C"]
-    relaxed = elastic_constants(hcp, EMT())["C"]  # relaxed ions: the default
+    clamped = elastic_constants(hcp, EMT(), relax_ions=False).C
+    relaxed = elastic_constants(hcp, EMT()).C  # relaxed ions: the default
     for C in (clamped, relaxed):
         tol = 1e-3 * C[0, 0]
         assert C[1, 1] == pytest.approx(C[0, 0], abs=tol)
@@ -227,14 +227,14 @@ def test_strained_uses_engineering_shear():
 def test_phonons_of_fcc_cu(cu_relaxed, tmp_path):
     primitive = relax(bulk("Cu", "fcc", a=3.6), EMT(), fmax=1e-6).atoms
     result = phonon_properties(primitive, EMT(), supercell=(3, 3, 3), mesh=(16, 16, 16))
-    assert result["imaginary"] is False
-    assert result["min_frequency_THz"] > -0.05
-    assert np.abs(result["gamma_frequencies_THz"]).max() < 0.05  # 3 acoustic modes
-    assert result["n_atoms_primitive"] == 1
-    f, dos = result["frequencies_THz"], result["dos"]
+    assert result.imaginary is False
+    assert result.min_frequency_THz > -0.05
+    assert np.abs(result.gamma_frequencies_THz).max() < 0.05  # 3 acoustic modes
+    assert result.n_atoms_primitive == 1
+    f, dos = result.frequencies_THz, result.dos
     assert np.all(dos >= -1e-12)
     assert np.trapezoid(dos, f) == pytest.approx(3 * 1, rel=0.01)
-    band = result["band"]
+    band = result.band
     assert band["path"].startswith("G")
     assert band["labels"][0] == (0.0, "G") and "X" in [label for _, label in band["labels"]]
     assert band["frequencies"].shape == (len(band["distances"]), 3)
@@ -252,16 +252,16 @@ def test_phonons_of_fcc_cu(cu_relaxed, tmp_path):
     thz = 1e-12 * ase.units._e / ase.units._hplanck
     x_ase = np.sort(ase_phonons.band_structure([[0.5, 0.0, 0.5]])[0]) * thz
     x_ours = phonon_properties(primitive, EMT(), band_path="GX", band_npoints=11, mesh=(4, 4, 4))
-    assert x_ours["band"]["qpoints"][-1] == pytest.approx([0.5, 0.0, 0.5])
-    x_ours = np.sort(x_ours["band"]["frequencies"][-1])
+    assert x_ours.band["qpoints"][-1] == pytest.approx([0.5, 0.0, 0.5])
+    x_ours = np.sort(x_ours.band["frequencies"][-1])
     assert x_ours == pytest.approx(x_ase, rel=0.01)
     assert x_ours[0] == pytest.approx(x_ours[1], rel=1e-6)  # transverse modes degenerate at X
 
     # the conventional cell gives the same DOS per primitive cell
     conventional = phonon_properties(cu_relaxed.atoms, EMT(), supercell=(2, 2, 2),
                                      mesh=(16, 16, 16), band_path=False, dos_sigma=0.1)
-    assert conventional["n_atoms_primitive"] == 1 and conventional["band"] is None
-    assert np.trapezoid(conventional["dos"], conventional["frequencies_THz"]) == pytest.approx(3, rel=0.01)
+    assert conventional.n_atoms_primitive == 1 and conventional.band is None
+    assert np.trapezoid(conventional.dos, conventional.frequencies_THz) == pytest.approx(3, rel=0.01)
 
 
 def test_phonons_flag_imaginary_modes_of_simple_cubic_cu():
@@ -270,12 +270,12 @@ def test_phonons_flag_imaginary_modes_of_simple_cubic_cu():
     sc = relax(bulk("Cu", "sc", a=2.4), EMT(), fmax=1e-6)
     assert sc.converged and sc.max_force < 1e-6
     result = phonon_properties(sc.atoms, EMT(), supercell=(3, 3, 3), mesh=(8, 8, 8), band_npoints=30)
-    assert result["imaginary"] is True
-    assert result["min_frequency_THz"] < -1.0
-    assert np.abs(result["gamma_frequencies_THz"]).max() < 0.05  # still acoustic at Γ
+    assert result.imaginary is True
+    assert result.min_frequency_THz < -1.0
+    assert np.abs(result.gamma_frequencies_THz).max() < 0.05  # still acoustic at Γ
     # the same instability in the long-wavelength limit: C44 < 0, so C is not positive definite
     elastic = elastic_constants(sc.atoms, EMT())
-    assert elastic["stable"] is False and elastic["C"][3, 3] < 0 < elastic["C"][0, 0]
+    assert elastic.stable is False and elastic.C[3, 3] < 0 < elastic.C[0, 0]
 
 
 def test_phonons_off_equilibrium_residual_forces():
@@ -289,10 +289,10 @@ def test_phonons_off_equilibrium_residual_forces():
     options = dict(supercell=(2, 2, 2), mesh=(2, 2, 2), band_path=False, primitive_matrix="P")
     subtracted = phonon_properties(atoms, EMT(), **options)
     raw = phonon_properties(atoms, EMT(), subtract_residual_forces=False, **options)
-    assert np.abs(subtracted["gamma_frequencies_THz"][:3]).max() < 0.05
-    assert subtracted["gamma_frequencies_THz"] == pytest.approx(raw["gamma_frequencies_THz"], abs=1e-6)
-    assert subtracted["dos"] == pytest.approx(raw["dos"], abs=1e-6)
-    assert subtracted["n_atoms_primitive"] == 4
+    assert np.abs(subtracted.gamma_frequencies_THz[:3]).max() < 0.05
+    assert subtracted.gamma_frequencies_THz == pytest.approx(raw.gamma_frequencies_THz, abs=1e-6)
+    assert subtracted.dos == pytest.approx(raw.dos, abs=1e-6)
+    assert subtracted.n_atoms_primitive == 4
 
 
 # ---------------------------------------------------------------- our calculator
@@ -304,13 +304,13 @@ def test_properties_with_our_calculator():
     calc = PolymlpCalculator(random_potential(("Al",), seed=1))
     atoms = bulk("Al", "fcc", a=4.05)
     result = elastic_constants(atoms, calc)
-    C = result["C"]
+    C = result.C
     tol = 1e-6 * abs(C).max()
     assert C[1, 1] == pytest.approx(C[0, 0], abs=tol) and C[4, 4] == pytest.approx(C[3, 3], abs=tol)
     assert C[0, 2] == pytest.approx(C[0, 1], abs=tol) and abs(C[:3, 3:]).max() < tol
-    assert result["stable"] == bool(np.linalg.eigvalsh(C).min() > 0)
+    assert result.stable == bool(np.linalg.eigvalsh(C).min() > 0)
     phonons = phonon_properties(atoms, calc, supercell=(2, 2, 2), mesh=(4, 4, 4), band_path=False)
-    assert np.abs(phonons["gamma_frequencies_THz"]).max() < 0.05
+    assert np.abs(phonons.gamma_frequencies_THz).max() < 0.05
     assert relax(atoms, calc, steps=2).steps <= 2
 
 
@@ -361,30 +361,30 @@ def test_convex_hull_of_hand_built_points():
     # 2 and 3 are duplicates, 4 is a polymorph, 7 an unstable B structure
     result = convex_hull(x, e)
     expected = [0.0, 0.0, 0.0, 0.0, 0.1, 0.175, 0.0, 0.05, 0.18]
-    assert result["e_above_hull"] == pytest.approx(expected, abs=1e-12)
-    assert result["stable"] == [0, 1, 2, 3, 6]
-    assert result["vertices"] == [0, 2, 3, 6]
-    assert result["hull_x"].tolist() == [0.0, 0.5, 0.8, 1.0]
-    assert result["hull_e"].tolist() == [0.0, -0.4, -0.25, 0.0]
-    assert np.all(result["e_above_hull"] >= 0)
+    assert result.e_above_hull == pytest.approx(expected, abs=1e-12)
+    assert result.stable == [0, 1, 2, 3, 6]
+    assert result.vertices == [0, 2, 3, 6]
+    assert result.hull_x.tolist() == [0.0, 0.5, 0.8, 1.0]
+    assert result.hull_e.tolist() == [0.0, -0.4, -0.25, 0.0]
+    assert np.all(result.e_above_hull >= 0)
     reference, _ = _scipy_lower_hull(np.array(x), np.array(e))
-    assert result["e_above_hull"] == pytest.approx(np.clip(reference, 0, None), abs=1e-12)
+    assert result.e_above_hull == pytest.approx(np.clip(reference, 0, None), abs=1e-12)
 
 
 def test_convex_hull_edge_cases():
     everything_above = convex_hull([0.3, 0.6, 0.6], [0.1, 0.0, 0.2])
-    assert everything_above["hull_x"].tolist() == [0.0, 1.0]
-    assert everything_above["stable"] == [1]  # zero formation energy lies on the 0–1 tie line
-    assert everything_above["vertices"] == []
-    assert everything_above["e_above_hull"] == pytest.approx([0.1, 0.0, 0.2])
+    assert everything_above.hull_x.tolist() == [0.0, 1.0]
+    assert everything_above.stable == [1]  # zero formation energy lies on the 0–1 tie line
+    assert everything_above.vertices == []
+    assert everything_above.e_above_hull == pytest.approx([0.1, 0.0, 0.2])
     # collinear stable points: all on the hull, only the ends are corners
     line = convex_hull([0.2, 0.4, 0.6], [-0.2, -0.4, -0.6])
-    assert line["hull_x"].tolist() == [0.0, 0.6, 1.0] and line["stable"] == [0, 1, 2]
-    assert line["vertices"] == [2]
+    assert line.hull_x.tolist() == [0.0, 0.6, 1.0] and line.stable == [0, 1, 2]
+    assert line.vertices == [2]
     # an elemental entry below its reference becomes the end of the hull
     low_end = convex_hull([0.0, 0.5], [-0.1, -0.1])
-    assert low_end["hull_e"].tolist() == [-0.1, -0.1, 0.0] and low_end["stable"] == [0, 1]
-    assert convex_hull([], [])["hull_x"].tolist() == [0.0, 1.0]
+    assert low_end.hull_e.tolist() == [-0.1, -0.1, 0.0] and low_end.stable == [0, 1]
+    assert convex_hull([], []).hull_x.tolist() == [0.0, 1.0]
     with pytest.raises(PolymlpLabError, match="0, 1"):
         convex_hull([1.2], [0.0])
     with pytest.raises(PolymlpLabError, match="finite"):
@@ -400,10 +400,10 @@ def test_convex_hull_matches_scipy(seed):
     e = rng.normal(-0.1, 0.1, 30)
     result = convex_hull(x, e)
     reference, corners = _scipy_lower_hull(x, e)
-    assert result["e_above_hull"] == pytest.approx(reference, abs=1e-12)
-    ours = {(float(a), float(b)) for a, b in zip(result["hull_x"], result["hull_e"])}
+    assert result.e_above_hull == pytest.approx(reference, abs=1e-12)
+    ours = {(float(a), float(b)) for a, b in zip(result.hull_x, result.hull_e)}
     assert ours == {(float(a), float(b)) for a, b in corners}
-    assert set(result["vertices"]) == {i for i in range(30) if (x[i], e[i]) in ours}
+    assert set(result.vertices) == {i for i in range(30) if (x[i], e[i]) in ours}
 
 
 def test_formation_energies():

@@ -62,7 +62,7 @@ def workflow(calc) -> dict:
     t0 = time.perf_counter()
     relaxed = relax(bulk("Al", "fcc", a=4.05), calc, fmax=1e-4, cell=True)
     assert relaxed.converged
-    a0 = lattice_constants(relaxed.atoms)["a"]
+    a0 = lattice_constants(relaxed.atoms).a
     times["relax"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -70,7 +70,7 @@ def workflow(calc) -> dict:
     times["eos"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    C = elastic_constants(relaxed.atoms, calc)["C"]
+    C = elastic_constants(relaxed.atoms, calc).C
     times["elastic"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -78,8 +78,8 @@ def workflow(calc) -> dict:
                                 band_path=False)
     times["phonons"] = time.perf_counter() - t0
     times["total"] = sum(times.values())
-    return dict(a0=a0, b0=eos["b0"], C11=C[0, 0], C12=C[0, 1], C44=C[3, 3],
-                frequencies=phonons["frequencies_THz"], dos=phonons["dos"], times=times)
+    return dict(a0=a0, b0=eos.b0, C11=C[0, 0], C12=C[0, 1], C44=C[3, 3],
+                frequencies=phonons.frequencies_THz, dos=phonons.dos, times=times)
 
 
 def test_properties_through_ours_equal_properties_through_pypolymlp(capsys):

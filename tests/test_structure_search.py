@@ -408,13 +408,13 @@ def test_active_learning_step_adds_the_near_hull_structures(cuau_search, tmp_pat
     assert step.dataset.sources[6:] == step.new.sources
 
     errors = step.errors
-    assert errors["n_structures"] == len(chosen) and errors["kind"] == "near_hull"
-    assert np.isfinite(errors["rmse_energy"]) and errors["rmse_energy"] >= 0
-    assert np.isfinite(errors["rmse_force"])
+    assert errors.n_structures == len(chosen) and errors.kind == "near_hull"
+    assert np.isfinite(errors.rmse_energy) and errors.rmse_energy >= 0
+    assert np.isfinite(errors.rmse_force)
     evaluation = step.fit.potential_.evaluate(step.new.structures[0])
     assert np.isfinite(evaluation.energy)
     print(f"\nactive learning: {len(chosen)} new structures, RMSE on them "
-          f"{errors['rmse_energy']:.3g} meV/atom, {errors['rmse_force']:.3g} eV/Å, "
+          f"{errors.rmse_energy:.3g} meV/atom, {errors.rmse_force:.3g} eV/Å, "
           f"{step.fit.n_features_} features, {len(step.dataset)} structures")
 
     with pytest.raises(PolymlpLabError, match="no structure within"):

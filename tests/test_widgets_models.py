@@ -171,8 +171,8 @@ def test_train_shows_errors_and_saves_a_potential(al_data, tmp_path):
     assert len(panel.output.outputs) == 2  # parity plots and the error table
     text = panel.output_text()
     for e in fit.errors_:
-        assert math.isfinite(e["rmse_energy"]) and math.isfinite(e["rmse_force"])
-        assert f"{e['rmse_energy']:.3f}" in text and f"{e['rmse_force']:.4f}" in text
+        assert math.isfinite(e.rmse_energy) and math.isfinite(e.rmse_force)
+        assert f"{e.rmse_energy:.3f}" in text and f"{e.rmse_force:.4f}" in text
     assert "meV/atom" in text and "eV/Å" in text and "fitted" in panel.status.value
 
     panel.save_path.value = str(tmp_path / "fit" / "polymlp.yaml")

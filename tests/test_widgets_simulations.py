@@ -167,9 +167,9 @@ def test_phonons_of_relaxed_fcc_al(tial_calc):
 
     assert panel.error is None, panel.error
     result = panel.result
-    assert result["n_atoms_primitive"] == 1 and not result["imaginary"]
-    dos_integral = np.trapezoid(result["dos"], result["frequencies_THz"])
-    assert dos_integral == pytest.approx(3 * result["n_atoms_primitive"], rel=0.02)
+    assert result.n_atoms_primitive == 1 and not result.imaginary
+    dos_integral = np.trapezoid(result.dos, result.frequencies_THz)
+    assert dos_integral == pytest.approx(3 * result.n_atoms_primitive, rel=0.02)
     assert panel.structure.cell.cellpar()[0] == pytest.approx(2.866, abs=0.01)  # relaxed
     assert n_images(panel) == 1 and "no imaginary modes" in panel.output_text()
 
@@ -182,7 +182,7 @@ def test_phonons_of_a_stretched_crystal_are_flagged(tial_calc):
     panel.run_button.click()
     finish(panel)
 
-    assert panel.error is None and panel.result["imaginary"]
+    assert panel.error is None and panel.result.imaginary
     assert "imaginary modes: the lowest frequency is -" in panel.output_text()
 
 

@@ -69,8 +69,8 @@ def errors_table(errors) -> str:
     return html_table(
         ["set", "dataset", "structures", "RMSE energy (meV/atom)", "RMSE force (eV/Å)",
          "RMSE stress (meV/atom)"],
-        [[e["kind"], e["dataset"], e["n_structures"], cell(e["rmse_energy"], 3),
-          cell(e["rmse_force"], 4), cell(e["rmse_stress"], 3)] for e in errors])
+        [[e.kind, e.dataset, e.n_structures, cell(e.rmse_energy, 3), cell(e.rmse_force, 4),
+          cell(e.rmse_stress, 3)] for e in errors])
 
 
 def data_elements(train) -> tuple:
@@ -250,10 +250,10 @@ class ModelBuilder(Panel):
         self.set_available(self.save_button)
         self.show_figure(plot_parity(fit.errors_))
         self.show_html(errors_table(fit.errors_))
-        test = [e for e in fit.errors_ if e["kind"] == "test"] or fit.errors_
+        test = [e for e in fit.errors_ if e.kind == "test"] or fit.errors_
         self.say(f"fitted {fit.n_features_} coefficients in {seconds:.1f} s, α = {fit.alpha_:g}; "
-                 f"{test[0]['kind']} RMSE {test[0]['rmse_energy']:.3f} meV/atom, "
-                 f"{test[0]['rmse_force']:.4f} eV/Å")
+                 f"{test[0].kind} RMSE {test[0].rmse_energy:.3f} meV/atom, "
+                 f"{test[0].rmse_force:.4f} eV/Å")
 
     def time_model(self) -> None:
         """Measure the chosen model's cost (ms/atom/step, one thread) in the background, with
@@ -272,9 +272,9 @@ class ModelBuilder(Panel):
             return measure_cost(potential, params.elements, repeats=3)
 
         def done(cost):
-            self.measured_cost = cost["cost"]
-            self.say(f"measured cost {cost['cost']:.3g} ms/atom/step (one thread, fastest of "
-                     f"{cost['repeats']}; median {cost['cost_median']:.3g}); predicted "
+            self.measured_cost = cost.cost
+            self.say(f"measured cost {cost.cost:.3g} ms/atom/step (one thread, fastest of "
+                     f"{cost.repeats}; median {cost.cost_median:.3g}); predicted "
                      f"{self.cost_estimate:.3g}")
 
         self.start(work, done=done)

@@ -23,11 +23,11 @@ def band_segments(distances, frequencies):
         yield distances[start:end], frequencies[start:end]
 
 
-def phonon_figure(result: dict):
+def phonon_figure(result):
     """Band structure (left) and density of states (right) of a ``phonon_properties`` result."""
     figure = Figure(figsize=(8, 4), layout="constrained")
     band_ax, dos_ax = figure.subplots(1, 2, sharey=True, width_ratios=(3, 1))
-    band = result["band"]
+    band = result.band
     for distances, frequencies in band_segments(band["distances"], band["frequencies"]):
         band_ax.plot(distances, frequencies, color="tab:blue", lw=1)
     ticks = {}  # the two ends of a break in the path share one position: "K|U"
@@ -40,7 +40,7 @@ def phonon_figure(result: dict):
     band_ax.set_xticks(positions, names)
     band_ax.set_xlim(positions[0], positions[-1])
     band_ax.set_ylabel("frequency (THz)")
-    dos_ax.plot(result["dos"], result["frequencies_THz"], color="tab:blue", lw=1)
+    dos_ax.plot(result.dos, result.frequencies_THz, color="tab:blue", lw=1)
     dos_ax.set_xlabel("DOS (states/THz)")
     dos_ax.set_xlim(left=0)
     for ax in (band_ax, dos_ax):
@@ -54,8 +54,8 @@ class PhononPanel(Panel):
     ``potential_or_calc`` is a Potential, potential file(s) or any ASE calculator giving
     forces; ``atoms`` a fully periodic unit cell (primitive or conventional; not modified).
 
-    Attributes: ``result`` (the :func:`~polymlp_lab.properties.phonons.phonon_properties`
-    result of the last run or None: frequencies in THz, ``imaginary`` flags unstable modes),
+    Attributes: ``result`` (the :class:`~polymlp_lab.properties.phonons.PhononResult` of the
+    last run or None: frequencies in THz, ``imaginary`` flags unstable modes),
     ``structure`` (the structure of the last run, relaxed if "Relax first" was ticked, or
     None), ``calc`` (None if ``potential_or_calc`` could not be loaded).
     """
@@ -97,9 +97,9 @@ class PhononPanel(Panel):
 
     def _finish(self, outcome: tuple) -> None:
         self.structure, self.result, note = outcome
-        lowest = round(self.result["min_frequency_THz"], 3) + 0.0  # no "-0.000"
+        lowest = round(self.result.min_frequency_THz, 3) + 0.0  # no "-0.000"
         self.show_figure(phonon_figure(self.result))
-        if self.result["imaginary"]:
+        if self.result.imaginary:
             message = (f"⚠ imaginary modes: the lowest frequency is {lowest:.3f} THz. The "
                        "structure is dynamically unstable, not relaxed, or the supercell is "
                        "too small.")
@@ -108,6 +108,6 @@ class PhononPanel(Panel):
             message = f"no imaginary modes (lowest frequency {lowest:.3f} THz)"
             style = OK_STYLE
         self.show_html(f"<span style='{style}'>{html.escape(message)}</span>")
-        n_atoms = self.result["n_atoms_primitive"]
+        n_atoms = self.result.n_atoms_primitive
         self.say(f"{n_atoms} atom{'s' if n_atoms != 1 else ''} in the primitive cell, q-mesh "
-                 f"{'×'.join(map(str, self.result['mesh']))}{note}")
+                 f"{'×'.join(map(str, self.result.mesh))}{note}")

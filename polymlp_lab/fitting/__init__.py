@@ -3,10 +3,10 @@
 from .datasets import Dataset, DatasetError, read_dataset, split_indices
 from .fit import ModelTooLargeError, PolymlpFit, fit_polymlp_in
 from .infile import FitInput, read_polymlp_in
-from .report import dataset_errors, plot_parity, write_error_yaml, write_predictions
+from .report import DatasetErrors, dataset_errors, plot_parity, write_error_yaml, write_predictions
 
 __all__ = [
-    "Dataset", "DatasetError", "FitInput", "ModelTooLargeError", "PolymlpFit",
+    "Dataset", "DatasetError", "DatasetErrors", "FitInput", "ModelTooLargeError", "PolymlpFit",
     "dataset_errors", "fit_polymlp_in", "plot_parity", "read_dataset", "read_polymlp_in",
     "split_indices", "write_error_yaml", "write_predictions",
 ]

@@ -74,7 +74,7 @@ class PolymlpFit:
     coef_ : coefficients of the features (pypolymlp's order; written to polymlp.yaml).
     alpha_ : the chosen alpha. rmse_train_, rmse_test_ : weighted RMSE per alpha.
     scales_ : column scales. potential_ : the fitted :class:`~polymlp_lab.Potential`.
-    errors_ : list of per-dataset error dicts (see :func:`report.dataset_errors`).
+    errors_ : list of per-dataset :class:`~polymlp_lab.fitting.report.DatasetErrors`.
     n_features_ : number of coefficients. timings_ : seconds per stage.
     """
 

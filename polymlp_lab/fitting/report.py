@@ -5,10 +5,13 @@ energies, per atom), forces in eV/Å (all components), stress in meV/atom (the s
 -dE/dε in eV per cell, divided by the number of atoms), plus stress in GPa.
 """
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
+from ..files import AsDict
 from ..units import EV_PER_A3_IN_GPA
 from .gram import ASE_TO_POLYMLP_STRESS, reference_energy
 
@@ -21,14 +24,32 @@ def _mae(a, b):
     return float(np.mean(np.abs(np.asarray(a) - np.asarray(b)))) if len(a) else None
 
 
-def dataset_errors(potential, dataset, atomic_energy: dict, kind: str = "") -> dict:
-    """Errors of ``potential`` on every structure of ``dataset`` (unweighted).
+@dataclass(frozen=True)
+class DatasetErrors(AsDict):
+    """Outcome of :func:`dataset_errors`: ``dataset`` (its name), ``kind`` (train/test),
+    ``n_structures``, ``rmse_energy``, ``mae_energy`` (meV/atom), ``rmse_force``,
+    ``mae_force`` (eV/Å), ``rmse_stress``, ``mae_stress`` (meV/atom), ``rmse_stress_gpa``
+    (GPa), each None without such data, ``parity``: {quantity: (DFT, MLP) arrays} of energies
+    per atom (``energy_per_atom_eV``, eV), force components (``force_eV_per_A``, eV/Å) and
+    stresses (``stress_GPa``, GPa, ASE Voigt), and ``sources`` (a name per structure)."""
 
-    Returns a dict: ``dataset``, ``kind`` (train/test), ``n_structures``, ``rmse_energy``,
-    ``mae_energy`` (meV/atom), ``rmse_force``, ``mae_force`` (eV/Å), ``rmse_stress``,
-    ``mae_stress`` (meV/atom), ``rmse_stress_gpa``, and ``parity``: arrays of DFT and MLP
-    energies per atom (eV), force components (eV/Å) and stresses (GPa, ASE Voigt).
-    """
+    dataset: str
+    kind: str
+    n_structures: int
+    rmse_energy: Optional[float]
+    mae_energy: Optional[float]
+    rmse_force: Optional[float]
+    mae_force: Optional[float]
+    rmse_stress: Optional[float]
+    mae_stress: Optional[float]
+    rmse_stress_gpa: Optional[float]
+    parity: dict
+    sources: list
+
+
+def dataset_errors(potential, dataset, atomic_energy: dict, kind: str = "") -> DatasetErrors:
+    """Errors of ``potential`` on every structure of ``dataset`` (unweighted): a
+    :class:`DatasetErrors`."""
     e_dft, e_mlp, f_dft, f_mlp, s_dft, s_mlp, s_dft_atom, s_mlp_atom = ([] for _ in range(8))
     for atoms in dataset.structures:
         results = atoms.calc.results
@@ -52,24 +73,17 @@ def dataset_errors(potential, dataset, atomic_energy: dict, kind: str = "") -> d
     s_dft, s_mlp = cat(s_dft), cat(s_mlp)
     s_dft_atom, s_mlp_atom = cat(s_dft_atom), cat(s_mlp_atom)
     scale = lambda v: None if v is None else 1000.0 * v  # noqa: E731
-    return {
-        "dataset": dataset.name,
-        "kind": kind,
-        "n_structures": len(dataset),
-        "rmse_energy": scale(_rmse(e_dft, e_mlp)),
-        "mae_energy": scale(_mae(e_dft, e_mlp)),
-        "rmse_force": _rmse(f_dft, f_mlp),
-        "mae_force": _mae(f_dft, f_mlp),
-        "rmse_stress": scale(_rmse(s_dft_atom, s_mlp_atom)),
-        "mae_stress": scale(_mae(s_dft_atom, s_mlp_atom)),
-        "rmse_stress_gpa": None if not len(s_dft) else _rmse(s_dft, s_mlp) * EV_PER_A3_IN_GPA,
-        "parity": {
-            "energy_per_atom_eV": (np.array(e_dft), np.array(e_mlp)),
-            "force_eV_per_A": (f_dft, f_mlp),
-            "stress_GPa": (s_dft * EV_PER_A3_IN_GPA, s_mlp * EV_PER_A3_IN_GPA),
-        },
-        "sources": list(dataset.sources),
-    }
+    return DatasetErrors(
+        dataset=dataset.name, kind=kind, n_structures=len(dataset),
+        rmse_energy=scale(_rmse(e_dft, e_mlp)), mae_energy=scale(_mae(e_dft, e_mlp)),
+        rmse_force=_rmse(f_dft, f_mlp), mae_force=_mae(f_dft, f_mlp),
+        rmse_stress=scale(_rmse(s_dft_atom, s_mlp_atom)),
+        mae_stress=scale(_mae(s_dft_atom, s_mlp_atom)),
+        rmse_stress_gpa=None if not len(s_dft) else _rmse(s_dft, s_mlp) * EV_PER_A3_IN_GPA,
+        parity={"energy_per_atom_eV": (np.array(e_dft), np.array(e_mlp)),
+                "force_eV_per_A": (f_dft, f_mlp),
+                "stress_GPa": (s_dft * EV_PER_A3_IN_GPA, s_mlp * EV_PER_A3_IN_GPA)},
+        sources=list(dataset.sources))
 
 
 def write_error_yaml(path, errors) -> None:
@@ -77,21 +91,21 @@ def write_error_yaml(path, errors) -> None:
     lines = ["units:", "  energy: meV/atom", "  force:  eV/angstrom", "  stress: meV/atom", "",
              "prediction_errors:"]
     for e in errors:
-        prefixed = e["kind"] and not e["dataset"].startswith(("Train_", "Test_"))
-        lines.append(f"- dataset: {e['kind'].capitalize() + '_' if prefixed else ''}{e['dataset']}")
+        prefixed = e.kind and not e.dataset.startswith(("Train_", "Test_"))
+        lines.append(f"- dataset: {e.kind.capitalize() + '_' if prefixed else ''}{e.dataset}")
         for measure in ("rmse", "mae"):
             for key in (f"{measure}_energy", f"{measure}_force", f"{measure}_stress"):
-                if e[key] is not None:
-                    lines.append(f"  {key + ':':13s} {e[key]!r}")
+                if getattr(e, key) is not None:
+                    lines.append(f"  {key + ':':13s} {getattr(e, key)!r}")
             lines.append("")
     Path(path).write_text("\n".join(lines) + "\n")
 
 
 def _tag(error) -> str:
-    name = error["dataset"]
+    name = error.dataset
     for ch in "*./":
         name = name.replace(ch, "-")
-    return f"{error['kind'] or 'data'}-{name}"
+    return f"{error.kind or 'data'}-{name}"
 
 
 def write_predictions(directory, errors) -> list:
@@ -100,14 +114,14 @@ def write_predictions(directory, errors) -> list:
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for e in errors:
-        dft, mlp = e["parity"]["energy_per_atom_eV"]
+        dft, mlp = e.parity["energy_per_atom_eV"]
         path = directory / f"energy.{_tag(e)}.dat"
         with open(path, "w") as handle:
             handle.write("# DFT(eV/atom), MLP(eV/atom), DFT-MLP(meV/atom), structure\n")
-            for a, b, source in zip(dft, mlp, e["sources"]):
+            for a, b, source in zip(dft, mlp, e.sources):
                 handle.write(f"{a:.10f} {b:.10f} {1000 * (a - b):.6f} {source}\n")
         written.append(path)
-        f_dft, f_mlp = e["parity"]["force_eV_per_A"]
+        f_dft, f_mlp = e.parity["force_eV_per_A"]
         if len(f_dft):
             path = directory / f"force.{_tag(e)}.dat"
             np.savetxt(path, np.column_stack([f_dft, f_mlp]), fmt="%.8f",
@@ -127,14 +141,14 @@ def plot_parity(errors, *, kinds=("train", "test")):
     for ax, (key, label, rmse_key, unit) in zip(axes, quantities):
         lo, hi = np.inf, -np.inf
         for e in errors:
-            if e["kind"] not in kinds:
+            if e.kind not in kinds:
                 continue
-            dft, mlp = e["parity"][key]
+            dft, mlp = e.parity[key]
             if not len(dft):
                 continue
             lo, hi = min(lo, dft.min(), mlp.min()), max(hi, dft.max(), mlp.max())
             ax.scatter(dft, mlp, s=4, alpha=0.5,
-                       label=f"{e['kind']} {e['dataset']}: RMSE {e[rmse_key]:.3g} {unit}")
+                       label=f"{e.kind} {e.dataset}: RMSE {getattr(e, rmse_key):.3g} {unit}")
         if np.isfinite(lo):
             ax.plot([lo, hi], [lo, hi], color="k", lw=0.8)
             ax.legend(fontsize=9)

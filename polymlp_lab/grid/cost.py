@@ -7,12 +7,31 @@ fastest of several repeats of the mean step time, with the median and slowest as
 """
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 from ase import Atoms
 
+from ..files import AsDict
+
 MIN_REPEAT_S = 0.05  # each repeat runs at least this long (more steps for cheap models)
 OCCUPANCY = {1: (0, 0, 0, 0), 2: (0, 0, 1, 1), 3: (0, 1, 2, 2), 4: (0, 1, 2, 3)}
+
+
+@dataclass(frozen=True)
+class CostMeasurement(AsDict):
+    """Outcome of :func:`measure_cost`, in ms/atom/step: ``cost`` (the fastest repeat: other
+    work on the machine only adds time), ``cost_median`` and ``cost_max`` (the spread); and how
+    it was measured: ``threads`` (Numba threads), ``repeats``, ``steps`` (per repeat) and
+    ``n_atoms`` (of the structure)."""
+
+    cost: float
+    cost_median: float
+    cost_max: float
+    threads: int
+    repeats: int
+    steps: int
+    n_atoms: int
 
 
 def cost_structure(elements, supercell=(4, 4, 4)) -> Atoms:
@@ -26,11 +45,9 @@ def cost_structure(elements, supercell=(4, 4, 4)) -> Atoms:
 
 
 def measure_cost(potential, elements=None, *, supercell=(4, 4, 4), steps: int = 3,
-                 repeats: int = 5, threads: int = 1) -> dict:
-    """Time energy + forces + stress; returns ms/atom/step over ``repeats`` of at least
-    ``steps`` steps (more, so that each repeat lasts 0.05 s or longer), with ``threads`` Numba
-    threads: ``cost`` is the fastest repeat (other work on the machine only adds time),
-    ``cost_median`` and ``cost_max`` give the spread."""
+                 repeats: int = 5, threads: int = 1) -> CostMeasurement:
+    """Time energy + forces + stress in ms/atom/step over ``repeats`` of at least ``steps``
+    steps (more, so that each repeat lasts 0.05 s or longer), with ``threads`` Numba threads."""
     from numba import get_num_threads, set_num_threads
 
     atoms = cost_structure(tuple(elements or potential.elements), supercell)
@@ -50,23 +67,23 @@ def measure_cost(potential, elements=None, *, supercell=(4, 4, 4), steps: int = 
             samples.append((time.perf_counter() - start) * 1000.0 / steps / len(atoms))
     finally:
         set_num_threads(previous)
-    return {"cost": float(min(samples)), "cost_median": float(np.median(samples)),
-            "cost_max": float(max(samples)), "threads": threads, "repeats": repeats,
-            "steps": steps, "n_atoms": len(atoms)}
+    return CostMeasurement(cost=float(min(samples)), cost_median=float(np.median(samples)),
+                           cost_max=float(max(samples)), threads=threads, repeats=repeats,
+                           steps=steps, n_atoms=len(atoms))
 
 
-def cost_yaml(cost: dict, elements, parallel: dict) -> str:
+def cost_yaml(cost: CostMeasurement, elements, parallel: CostMeasurement) -> str:
     """polymlp_cost.yaml in pypolymlp's layout (single_core: ``cost``, one thread; openmp:
     ``parallel``, all threads), plus how it was measured."""
     return (
         f"system: {'-'.join(elements)}\n"
         "units:\n  time: msec/atom/step\n\n"
-        f"costs:\n  single_core: {cost['cost']!r}\n  openmp: {parallel['cost']!r}\n\n"
+        f"costs:\n  single_core: {cost.cost!r}\n  openmp: {parallel.cost!r}\n\n"
         "measurement:\n"
         "  engine: polymlp-lab (Numba)\n"
-        f"  threads: {cost['threads']}\n  threads_openmp: {parallel['threads']}\n"
-        f"  n_atoms: {cost['n_atoms']}\n"
-        f"  repeats: {cost['repeats']}\n  steps_per_repeat: {cost['steps']}\n"
-        f"  fastest: {cost['cost']!r}\n  median: {cost['cost_median']!r}\n"
-        f"  slowest: {cost['cost_max']!r}\n"
+        f"  threads: {cost.threads}\n  threads_openmp: {parallel.threads}\n"
+        f"  n_atoms: {cost.n_atoms}\n"
+        f"  repeats: {cost.repeats}\n  steps_per_repeat: {cost.steps}\n"
+        f"  fastest: {cost.cost!r}\n  median: {cost.cost_median!r}\n"
+        f"  slowest: {cost.cost_max!r}\n"
     )

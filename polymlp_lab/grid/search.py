@@ -55,7 +55,7 @@ def _combined(errors, kind):
     out = {}
     for key, parity, scale in (("energy", "energy_per_atom_eV", 1000.0),
                                ("force", "force_eV_per_A", 1.0)):
-        pairs = [e["parity"][parity] for e in errors if e["kind"] == kind]
+        pairs = [e.parity[parity] for e in errors if e.kind == kind]
         diff = np.concatenate([dft - mlp for dft, mlp in pairs]) if pairs else np.zeros(0)
         out[f"rmse_{key}"] = float(scale * np.sqrt(np.mean(diff**2))) if len(diff) else None
         out[f"mae_{key}"] = float(scale * np.mean(np.abs(diff))) if len(diff) else None
@@ -131,8 +131,8 @@ def time_models(out, elements, *, repeats=5, steps=3, progress=True, run=None) -
             row["status"] = f"failed: cost: {type(exc).__name__}: {exc}".replace("\n", " ")[:500]
         else:
             write_text_atomic(directory / "polymlp_cost.yaml", cost_yaml(cost, elements, parallel))
-            row.update(cost=cost["cost"], cost_median=cost["cost_median"],
-                       cost_max=cost["cost_max"], status="ok")
+            row.update(cost=cost.cost, cost_median=cost.cost_median, cost_max=cost.cost_max,
+                       status="ok")
         run.write_record(row["name"], row)
 
 

@@ -107,7 +107,7 @@ def compute_card(potential, elements=None, *, prototypes=None, n_detailed: int =
         card["composition"][key] = (composition_fraction(result.atoms, elements)
                                     if len(elements) == 2 else 0.0)
         try:
-            card["lattice"][key] = lattice_constants(result.atoms)
+            card["lattice"][key] = lattice_constants(result.atoms).as_dict()
         except Exception as exc:
             card["failures"][key + " lattice"] = f"{type(exc).__name__}: {exc}"
     card["timings"]["relax_s"] = time.perf_counter() - start
@@ -125,7 +125,7 @@ def compute_card(potential, elements=None, *, prototypes=None, n_detailed: int =
                                                        mesh=phonon_mesh, band_path=False)),
         ):
             try:
-                value = function(atoms)
+                value = function(atoms).as_dict()
             except Exception as exc:
                 card["failures"][f"{key} {field}"] = f"{type(exc).__name__}: {exc}"
                 continue
@@ -162,8 +162,8 @@ def _hull(card, elements) -> dict:
         "references": refs,
         "formation_energies": dict(zip(keys, e_form.tolist())),
         "composition_x": dict(zip(keys, x.tolist())),
-        "e_above_hull": dict(zip(keys, np.asarray(hull["e_above_hull"]).tolist())),
-        "stable": [keys[i] for i in hull["stable"]],
+        "e_above_hull": dict(zip(keys, hull.e_above_hull.tolist())),
+        "stable": [keys[i] for i in hull.stable],
     }
 
 

@@ -7,12 +7,14 @@ Plain data in, plain data out: compositions are the fraction x of the second ele
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
 from ase import Atoms
 
 from ..errors import PolymlpLabError
+from ..files import AsDict
 
 
 def _counts(composition) -> dict:
@@ -120,17 +122,28 @@ def lower_hull(x, y) -> list:
     return hull
 
 
-def convex_hull(x: Sequence[float], e_form: Sequence[float], *, tol: float = 1e-8) -> dict:
+@dataclass(frozen=True)
+class ConvexHull(AsDict):
+    """Outcome of :func:`convex_hull`: ``e_above_hull`` (array per entry, eV/atom, >= 0),
+    ``stable`` (indices on the hull, ascending), ``vertices`` (indices of entries at a hull
+    corner, every duplicate of one) and ``hull_x``, ``hull_e`` (the corners in increasing x,
+    endpoints included; x_B and eV/atom, arrays)."""
+
+    e_above_hull: np.ndarray
+    stable: list
+    vertices: list
+    hull_x: np.ndarray
+    hull_e: np.ndarray
+
+
+def convex_hull(x: Sequence[float], e_form: Sequence[float], *, tol: float = 1e-8) -> ConvexHull:
     """Lower convex hull of formation energies ``e_form`` (eV/atom) at fractions ``x`` of the
     second element of a binary, with the pure elements at (0, 0) and (1, 0) always included.
 
     Duplicated points and points on a tie line lie on the hull (``e_above_hull`` 0, listed in
     ``stable``), but only the corners of the hull are ``vertices``; distances up to ``tol``
-    eV/atom count as on the hull. Returns ``e_above_hull`` (array per entry, eV/atom, >= 0),
-    ``stable`` (indices on the hull, ascending), ``vertices`` (indices of entries at a hull
-    corner, every duplicate of one) and ``hull_x``, ``hull_e`` (the corners in increasing x,
-    endpoints included). Raises PolymlpLabError for lengths that differ, non-finite values or
-    x outside [0, 1].
+    eV/atom count as on the hull. Returns a :class:`ConvexHull`. Raises PolymlpLabError for
+    lengths that differ, non-finite values or x outside [0, 1].
     """
     x = np.asarray(x, dtype=float).reshape(-1)
     e = np.asarray(e_form, dtype=float).reshape(-1)
@@ -150,10 +163,5 @@ def convex_hull(x: Sequence[float], e_form: Sequence[float], *, tol: float = 1e-
     above[above <= tol] = 0.0
     corner = {(hx, he) for hx, he in zip(hull_x.tolist(), hull_e.tolist())}
     vertices = [i for i in range(len(x)) if (x[i], e[i]) in corner]
-    return dict(
-        e_above_hull=above,
-        stable=[int(i) for i in np.flatnonzero(above == 0.0)],
-        vertices=vertices,
-        hull_x=hull_x,
-        hull_e=hull_e,
-    )
+    return ConvexHull(e_above_hull=above, stable=[int(i) for i in np.flatnonzero(above == 0.0)],
+                      vertices=vertices, hull_x=hull_x, hull_e=hull_e)

@@ -2,7 +2,7 @@
 
 Every function takes an :class:`ase.Atoms` and an ASE calculator (ours,
 :class:`polymlp_lab.PolymlpCalculator`, or an empirical one such as EMT or EAM), works on a
-copy and returns plain data: the caller's atoms are never modified. Units: eV, Å, eV/Å, GPa.
+copy and returns a dataclass: the caller's atoms are never modified. Units: eV, Å, eV/Å, GPa.
 
 Strain conventions (used by :func:`elastic_constants`): Voigt order xx, yy, zz, yz, xz, xy
 (ASE's), *engineering* shear strains (γ_yz = 2 ε_yz, ...), so that σ_i = Σ_j C_ij e_j with
@@ -18,9 +18,10 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.constraints import FixSymmetry
-from ase.filters import FrechetCellFilter
+from ase.filters import FrechetCellFilter, UnitCellFilter
 
 from ..errors import InvalidStructureError, PolymlpLabError
+from ..files import AsDict
 from ..structures import check_structure
 from ..units import EV_PER_A3_IN_GPA
 from .symmetry import symmetry_dataset
@@ -50,6 +51,61 @@ class RelaxResult:
                 "cell_A": self.atoms.cell.array.tolist(),
                 "energy_per_atom_eV": self.energy_per_atom, "converged": self.converged,
                 "steps": self.steps, "max_force_eV_per_A": self.max_force}
+
+
+@dataclass(frozen=True)
+class EquationOfStateResult(AsDict):
+    """Outcome of :func:`equation_of_state`: ``volumes`` (Å³/atom) and ``energies`` (eV/atom)
+    of the curve as arrays, the fitted ``v0`` (Å³/atom), ``e0`` (eV/atom), ``b0`` (GPa) and
+    ``b0_prime`` (dimensionless; NaN for fits without it), ``eos`` (the equation of state's
+    name) and ``strains`` (the volumetric strains, array)."""
+
+    volumes: np.ndarray
+    energies: np.ndarray
+    v0: float
+    e0: float
+    b0: float
+    b0_prime: float
+    eos: str
+    strains: np.ndarray
+
+
+@dataclass(frozen=True)
+class LatticeConstants(AsDict):
+    """Outcome of :func:`lattice_constants`: ``a``, ``b``, ``c`` (Å), ``alpha``, ``beta``,
+    ``gamma`` (degrees, angles between b–c, a–c and a–b), ``spacegroup`` (international
+    symbol), ``number`` (1–230) and ``n_atoms`` (of the conventional cell)."""
+
+    a: float
+    b: float
+    c: float
+    alpha: float
+    beta: float
+    gamma: float
+    spacegroup: str
+    number: int
+    n_atoms: int
+
+
+@dataclass(frozen=True)
+class ElasticConstants(AsDict):
+    """Outcome of :func:`elastic_constants`, all in GPa: ``C`` (6×6, Voigt order xx yy zz yz
+    xz xy), ``asymmetry`` (max |C_ij − C_ji|/2 of the raw differences: numerical noise and
+    residual stress), ``bulk_voigt``, ``bulk_reuss``, ``bulk_hill``, ``shear_voigt``,
+    ``shear_reuss``, ``shear_hill``, ``eigenvalues`` (of C), ``stable`` (all eigenvalues > 0:
+    Born stability; a bool) and ``residual_stress`` (σ₀, Voigt)."""
+
+    C: np.ndarray
+    asymmetry: float
+    bulk_voigt: float
+    bulk_reuss: float
+    bulk_hill: float
+    shear_voigt: float
+    shear_reuss: float
+    shear_hill: float
+    eigenvalues: np.ndarray
+    stable: bool
+    residual_stress: np.ndarray
 
 
 def _positive(name: str, value) -> float:
@@ -86,6 +142,7 @@ def relax(
     symprec: float = 0.01,
     pressure: float = 0.0,
     optimizer: Union[str, type] = "BFGS",
+    cell_filter: str = "frechet",
 ) -> RelaxResult:
     """Relax atomic positions (and, with ``cell``, all six cell components; only the volume
     with ``hydrostatic``) of a copy of ``atoms`` with any ASE calculator (giving stress for
@@ -97,10 +154,14 @@ def relax(
     stress and steps to the initial space group (:class:`ase.constraints.FixSymmetry`,
     ``symprec`` Å). ``pressure`` (GPa, cell relaxations) makes the enthalpy the target.
     ``optimizer``: "BFGS", "FIRE", "LBFGS", "BFGSLineSearch" or an ASE optimizer class.
+    ``cell_filter``: "frechet" (ASE's FrechetCellFilter: log strain, steps the same at any
+    deformation) or "unit" (UnitCellFilter: linear strain, the same fmax criterion and
+    minima, without the 3×3 matrix logarithms that cost a small cell several times its
+    MLP evaluation; what the structure search uses).
 
     Raises InvalidStructureError (no atoms, NaN positions, ``cell`` on a structure that is
     not fully periodic) and PolymlpLabError (``fmax`` not positive, negative ``steps``, an
-    unknown optimizer).
+    unknown optimizer or cell filter).
     """
     check_structure(atoms, periodic=cell)
     fmax = _positive("fmax", fmax)
@@ -108,6 +169,9 @@ def relax(
     if steps < 0:
         raise PolymlpLabError(f"steps must be >= 0, got {steps}")
     opt_class = _optimizer_class(optimizer)
+    filters = {"frechet": FrechetCellFilter, "unit": UnitCellFilter}
+    if cell_filter not in filters:
+        raise PolymlpLabError(f"unknown cell_filter '{cell_filter}' (choose frechet or unit)")
 
     work = atoms.copy()
     original_constraints = [c.copy() for c in work.constraints]
@@ -116,8 +180,8 @@ def relax(
     work.calc = calc
 
     if cell:
-        target = FrechetCellFilter(work, hydrostatic_strain=hydrostatic,
-                                   scalar_pressure=float(pressure) / EV_PER_A3_IN_GPA)
+        target = filters[cell_filter](work, hydrostatic_strain=hydrostatic,
+                                      scalar_pressure=float(pressure) / EV_PER_A3_IN_GPA)
     else:
         target = work
     opt = opt_class(target, logfile=None)
@@ -153,7 +217,7 @@ def equation_of_state(
     eos: str = "birchmurnaghan",
     relax_ions: bool = False,
     fmax: float = 1e-4,
-) -> dict:
+) -> EquationOfStateResult:
     """Energy–volume curve and its fit around the volume V_in of ``atoms`` (fully periodic;
     give a relaxed structure for a curve centred on its minimum).
 
@@ -163,10 +227,8 @@ def equation_of_state(
     ``fmax`` eV/Å. ``eos`` is an equation of state of :class:`ase.eos.EquationOfState`
     ("birchmurnaghan", "murnaghan", "birch", "vinet", "pouriertarantola", "sj", ...).
 
-    Returns ``volumes`` (Å³/atom) and ``energies`` (eV/atom) as arrays, the fitted ``v0``
-    (Å³/atom), ``e0`` (eV/atom), ``b0`` (GPa) and ``b0_prime`` (NaN for fits without it),
-    ``eos`` and ``strains``. Raises InvalidStructureError (empty or non-periodic structure)
-    and PolymlpLabError (bad strains, a fit that fails).
+    Returns an :class:`EquationOfStateResult`. Raises InvalidStructureError (empty or
+    non-periodic structure) and PolymlpLabError (bad strains, a fit that fails).
     """
     from ase.eos import EquationOfState
 
@@ -202,20 +264,18 @@ def equation_of_state(
     b0_prime = float("nan")
     if eos in _EOS_WITH_B0_PRIME:
         b0_prime = float(fit.eos_parameters[2])
-    return dict(
+    return EquationOfStateResult(
         volumes=volumes, energies=energies, v0=float(v0), e0=float(e0),
         b0=float(b0) * EV_PER_A3_IN_GPA, b0_prime=b0_prime, eos=eos, strains=strains,
     )
 
 
-def lattice_constants(atoms: Atoms, *, symprec: float = 1e-3) -> dict:
+def lattice_constants(atoms: Atoms, *, symprec: float = 1e-3) -> LatticeConstants:
     """Lattice parameters of spglib's standardised conventional cell (``std_lattice``, found
     with tolerance ``symprec`` Å and idealised: 4 atoms for fcc, 2 for bcc; hexagonal axes for
     hexagonal and rhombohedral lattices; Niggli-reduced for triclinic).
 
-    Returns ``a``, ``b``, ``c`` (Å), ``alpha``, ``beta``, ``gamma`` (degrees, angles between
-    b–c, a–c and a–b), ``spacegroup`` (international symbol), ``number`` (1–230) and
-    ``n_atoms`` (of the conventional cell). Raises InvalidStructureError for an empty or
+    Returns :class:`LatticeConstants`. Raises InvalidStructureError for an empty or
     non-periodic structure, or one in which spglib finds no symmetry.
     """
     check_structure(atoms, periodic=True)
@@ -225,9 +285,10 @@ def lattice_constants(atoms: Atoms, *, symprec: float = 1e-3) -> dict:
     from ase.geometry import cell_to_cellpar
 
     a, b, c, alpha, beta, gamma = cell_to_cellpar(np.asarray(dataset.std_lattice))
-    return dict(a=float(a), b=float(b), c=float(c), alpha=float(alpha), beta=float(beta),
-                gamma=float(gamma), spacegroup=str(dataset.international),
-                number=int(dataset.number), n_atoms=int(len(dataset.std_types)))
+    return LatticeConstants(a=float(a), b=float(b), c=float(c), alpha=float(alpha),
+                            beta=float(beta), gamma=float(gamma),
+                            spacegroup=str(dataset.international), number=int(dataset.number),
+                            n_atoms=int(len(dataset.std_types)))
 
 
 def strained(atoms: Atoms, voigt) -> Atoms:
@@ -268,7 +329,7 @@ def elastic_constants(
     delta: float = 0.005,
     relax_ions: bool = True,
     fmax: float = 1e-5,
-) -> dict:
+) -> ElasticConstants:
     """Full 6×6 elastic stiffness (GPa) of a fully periodic, preferably relaxed structure
     from stress–strain central differences, for any crystal class.
 
@@ -279,12 +340,8 @@ def elastic_constants(
     ``fmax`` eV/Å: relaxed-ion constants, the physical ones where atoms have internal degrees
     of freedom (hcp, diamond, most compounds); False gives clamped-ion constants.
 
-    Returns ``C`` (6×6, Voigt order xx yy zz yz xz xy), ``asymmetry`` (max |C_ij − C_ji|/2 of
-    the raw differences: numerical noise and residual stress), ``bulk_voigt``, ``bulk_reuss``,
-    ``bulk_hill``, ``shear_voigt``, ``shear_reuss``, ``shear_hill``, ``eigenvalues`` (of C),
-    ``stable`` (all eigenvalues > 0: Born stability) and ``residual_stress`` (σ₀, Voigt), all
-    in GPa. Raises InvalidStructureError (empty or non-periodic structure) and
-    PolymlpLabError (``delta`` not positive or >= 0.1).
+    Returns :class:`ElasticConstants`. Raises InvalidStructureError (empty or non-periodic
+    structure) and PolymlpLabError (``delta`` not positive or >= 0.1).
     """
     check_structure(atoms, periodic=True)
     delta = _positive("delta", delta)
@@ -306,11 +363,6 @@ def elastic_constants(
     raw *= EV_PER_A3_IN_GPA
     C = (raw + raw.T) / 2
     eigenvalues = np.linalg.eigvalsh(C)
-    return dict(
-        C=C,
-        asymmetry=float(np.abs(raw - raw.T).max() / 2),
-        **_moduli(C),
-        eigenvalues=eigenvalues,
-        stable=bool(eigenvalues.min() > 0),
-        residual_stress=stress(np.zeros(6)) * EV_PER_A3_IN_GPA,
-    )
+    return ElasticConstants(C=C, asymmetry=float(np.abs(raw - raw.T).max() / 2), **_moduli(C),
+                            eigenvalues=eigenvalues, stable=bool(eigenvalues.min() > 0),
+                            residual_stress=stress(np.zeros(6)) * EV_PER_A3_IN_GPA)

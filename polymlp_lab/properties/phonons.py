@@ -3,19 +3,44 @@
 :func:`phonon_properties` builds phonopy's supercell displacements, evaluates the forces of
 each displaced supercell with the given calculator (ours, EMT, EAM ...), and returns the
 density of states on a mesh, a band structure along a high-symmetry path and an
-imaginary-mode flag as plain data. Units: THz, Å, states/THz.
+imaginary-mode flag (a :class:`PhononResult`). Units: THz, Å, states/THz.
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import Optional, Sequence, Union
 
 import numpy as np
 from ase import Atoms
 
 from ..errors import PolymlpLabError
+from ..files import AsDict
 from ..structures import check_structure
+
+
+@dataclass(frozen=True)
+class PhononResult(AsDict):
+    """Outcome of :func:`phonon_properties`: ``frequencies_THz`` (DOS grid, THz), ``dos``
+    (states/THz per phonopy primitive cell; integrates to 3 × ``n_atoms_primitive``), ``band``
+    (None without a path, else a dict: ``distances`` (1/Å, without 2π, ASE's convention),
+    ``frequencies`` (n_q × n_branches, THz), ``labels`` ((distance, label) pairs), ``path``
+    and ``qpoints`` (reduced coordinates of the primitive reciprocal cell)),
+    ``gamma_frequencies_THz`` (ascending), ``min_frequency_THz`` (over the mesh, Γ and the
+    path), ``imaginary`` (a mode below ``-imaginary_tolerance``), ``n_atoms_primitive``,
+    ``mesh`` (mesh numbers used), ``supercell`` (3×3 int) and ``displacement`` (Å)."""
+
+    frequencies_THz: np.ndarray
+    dos: np.ndarray
+    band: Optional[dict]
+    gamma_frequencies_THz: np.ndarray
+    min_frequency_THz: float
+    imaginary: bool
+    n_atoms_primitive: int
+    mesh: np.ndarray
+    supercell: np.ndarray
+    displacement: float
 
 
 def _supercell_matrix(supercell) -> np.ndarray:
@@ -121,7 +146,7 @@ def phonon_properties(
     primitive_matrix="auto",
     symprec: float = 1e-5,
     subtract_residual_forces: bool = True,
-) -> dict:
+) -> PhononResult:
     """Phonon DOS, band structure and stability of ``atoms`` by finite displacements, with
     the forces from any ASE calculator ``calc``. Frequencies are in THz, imaginary ones
     negative; imaginary modes are flagged, never raised.
@@ -143,15 +168,8 @@ def phonon_properties(
     conventional cell gives folded bands; a centring letter or a matrix); ``symprec``:
     phonopy's tolerance, Å.
 
-    Returns ``frequencies_THz`` (DOS grid), ``dos`` (states/THz per phonopy primitive cell;
-    integrates to 3 × ``n_atoms_primitive``), ``band`` (None without a path, else
-    ``distances`` (1/Å, without 2π, ASE's convention), ``frequencies`` (n_q × n_branches,
-    THz), ``labels`` ((distance, label) pairs), ``path`` and ``qpoints`` (reduced
-    coordinates of the primitive reciprocal cell)), ``gamma_frequencies_THz`` (ascending),
-    ``min_frequency_THz`` (over the mesh, Γ and the path), ``imaginary``,
-    ``n_atoms_primitive``, ``mesh`` (mesh numbers used), ``supercell`` (3×3 int) and
-    ``displacement`` (Å). Raises InvalidStructureError (empty, non-periodic or singular
-    structure) and PolymlpLabError (bad supercell, displacement, mesh or band path).
+    Returns a :class:`PhononResult`. Raises InvalidStructureError (empty, non-periodic or
+    singular structure) and PolymlpLabError (bad supercell, displacement, mesh or band path).
     """
     band_npoints = int(band_npoints)
     if band_npoints < 2:
@@ -203,15 +221,8 @@ def phonon_properties(
                     path=path.path, qpoints=qpoints)
         lowest = min(lowest, float(frequencies.min()))
 
-    return dict(
-        frequencies_THz=dos_frequencies,
-        dos=dos,
-        band=band,
-        gamma_frequencies_THz=gamma,
-        min_frequency_THz=lowest,
-        imaginary=bool(lowest < -float(imaginary_tolerance)),
-        n_atoms_primitive=len(phonon.primitive),
-        mesh=mesh_numbers,
-        supercell=np.asarray(phonon.supercell_matrix).astype(int),
-        displacement=float(displacement),
-    )
+    return PhononResult(
+        frequencies_THz=dos_frequencies, dos=dos, band=band, gamma_frequencies_THz=gamma,
+        min_frequency_THz=lowest, imaginary=bool(lowest < -float(imaginary_tolerance)),
+        n_atoms_primitive=len(phonon.primitive), mesh=mesh_numbers,
+        supercell=np.asarray(phonon.supercell_matrix).astype(int), displacement=float(displacement))

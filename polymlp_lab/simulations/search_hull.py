@@ -11,13 +11,14 @@ Units: Å, eV; energies per atom in eV/atom, windows above the hull in meV/atom.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
 from ase import Atoms
 
 from ..errors import PolymlpLabError
+from ..files import AsDict
 from ..properties.hull import convex_hull, formation_energies
 from ..properties.symmetry import symmetry_dataset
 from .random_cells import _check_elements, _formula
@@ -31,7 +32,7 @@ UNITS = {
 
 
 @dataclass(frozen=True)
-class HullEntry:
+class HullEntry(AsDict):
     """One unique structure of a search.
 
     name : trial name (``info["name"]`` of a given structure); formula : of its cell, A first;
@@ -54,10 +55,7 @@ class HullEntry:
     n_found: int
     file: Optional[str]
     atoms: Atoms = field(repr=False, compare=False)
-
-    def as_dict(self) -> dict:
-        """Every field but ``atoms``."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "atoms"}
+    not_json = ("atoms",)
 
 
 @dataclass(frozen=True)
@@ -222,7 +220,7 @@ def hull_from_structures(structures, elements, *, references=None, window_meV: f
         (refs[elements[0]], refs[elements[-1]] if len(elements) == 2 else 0.0))]
     hull = convex_hull(x, e_form)
     entries = []
-    for d, c, xb, ef, above, group in zip(chosen, counts, x, e_form, hull["e_above_hull"], groups):
+    for d, c, xb, ef, above, group in zip(chosen, counts, x, e_form, hull.e_above_hull, groups):
         atoms = structures[d["index"]]
         entries.append(HullEntry(
             name=str(atoms.info.get("name", f"structure-{d['index']}")),
@@ -233,6 +231,6 @@ def hull_from_structures(structures, elements, *, references=None, window_meV: f
         ))
     entries.sort(key=lambda e: (e.x_B, e.energy_per_atom))
     return SearchResult(elements=elements, references=refs, window_meV=float(window_meV),
-                        entries=tuple(entries), hull_x=np.asarray(hull["hull_x"]),
-                        hull_formation_energy=np.asarray(hull["hull_e"]))
+                        entries=tuple(entries), hull_x=np.asarray(hull.hull_x),
+                        hull_formation_energy=np.asarray(hull.hull_e))
 
