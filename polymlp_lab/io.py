@@ -126,8 +126,7 @@ def _check_type_pairs(path, pairs, n_type, line=None):
 def validate_yaml(path):
     """Parse and check a polymlp.yaml file; returns the mapping."""
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        text = Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         _fail(path, f"not a text file ({exc.reason})")
     try:
@@ -202,8 +201,7 @@ class _Lines:
 
     def __init__(self, path):
         self.path = path
-        with open(path, encoding="utf-8", errors="replace") as f:
-            self.lines = f.read().splitlines()
+        self.lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
         self.index = 0
 
     def peek(self):

@@ -72,7 +72,7 @@ class Panel(w.VBox):
         self.error = None
         self.last_traceback = None
         self._thread = None
-        self._working = False
+        self.busy = False  # True while work started by start() runs
         self._checks = []  # callables returning a problem with an input, or None
         # Display data is formatted by IPython's shell: make sure it exists in this (main)
         # thread, not first in a worker thread (headless runs, where no kernel made it).
@@ -202,11 +202,9 @@ class Panel(w.VBox):
 
     def output_text(self) -> str:
         """The text and HTML in the output area (for tests and scripts)."""
-        parts = []
-        for item in self.output.outputs:
-            data = item.get("data", {})
-            parts.append(item.get("text") or data.get("text/html") or data.get("text/plain", ""))
-        return "\n".join(parts)
+        items = [(item.get("text"), item.get("data", {})) for item in self.output.outputs]
+        return "\n".join(text or data.get("text/html") or data.get("text/plain", "")
+                         for text, data in items)
 
     # --- running work -------------------------------------------------------------------
     def guarded(self, action, *args, **kwargs):
@@ -220,11 +218,6 @@ class Panel(w.VBox):
     def guard(self, action, *args):
         """A widget callback (its event ignored) running ``action(*args)`` :meth:`guarded`."""
         return lambda _event: self.guarded(action, *args)
-
-    @property
-    def busy(self) -> bool:
-        """True while work started by :meth:`start` runs."""
-        return self._working
 
     def start(self, work, *, done=None, message: str = "running …") -> bool:
         """Run ``work()`` (long) in a thread, then ``done(result)``; errors go to the panel.
@@ -249,11 +242,11 @@ class Panel(w.VBox):
             except Exception as exc:  # shown in the panel, kept for debugging
                 self.show_error(exc)
             finally:
-                self._working = False
+                self.busy = False
                 self.progress.layout.visibility = "hidden"
 
         self.error = None
-        self._working = True
+        self.busy = True
         self.clear()
         self.progress.value = 0.0
         self.progress.layout.visibility = "visible"

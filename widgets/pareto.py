@@ -14,6 +14,7 @@ import html
 import shutil
 import threading
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import ipywidgets as w
@@ -286,11 +287,7 @@ class ParetoExplorer(CardActions, Panel):
 
     def show_details(self) -> None:
         """The selected model's parameters, test and train errors and cost (output area)."""
-        r = {k: None for k in ("feature_type", "cutoff", "n_gaussians", "model_type", "max_p",
-                               "gtinv_order", "gtinv_maxl", "n_features", "alpha",
-                               "rmse_energy", "rmse_force", "mae_energy", "rmse_energy_train",
-                               "rmse_force_train", "cost", "cost_median", "cost_max", "fit_s",
-                               "status")} | self.selected
+        r = defaultdict(lambda: None, self.selected)  # a key missing from the row: None
         on_front = {f["name"]: f for f in self.front}
         pareto = ("yes" + (", on the convex hull" if on_front[r["name"]]["on_convex_hull"] else "")
                   if r["name"] in on_front else "no")

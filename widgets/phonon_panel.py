@@ -17,10 +17,7 @@ def band_segments(distances, frequencies):
     """(distances, frequencies) of each continuous piece of a band path: it breaks where the
     distance does not advance."""
     breaks = np.flatnonzero(np.diff(distances) <= 0) + 1
-    starts = np.concatenate([[0], breaks])
-    ends = np.concatenate([breaks, [len(distances)]])
-    for start, end in zip(starts, ends):
-        yield distances[start:end], frequencies[start:end]
+    return zip(np.split(distances, breaks), np.split(frequencies, breaks))
 
 
 def phonon_figure(result):

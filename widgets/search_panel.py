@@ -8,7 +8,6 @@ holding a search with other settings or another potential is refused unless "res
 ticked.
 """
 
-import html
 import json
 import os
 from pathlib import Path
@@ -21,7 +20,7 @@ from polymlp_lab.errors import PolymlpLabError
 from polymlp_lab.properties.hull import composition_fraction
 from polymlp_lab.simulations.structure_search import hull_from_structures, plot_hull, run_search
 
-from .base import LivePanel
+from .base import LivePanel, html_table
 from .viewer import StructureChooser
 
 TABLE_COLUMNS = ("", "structure", "formula", "x({B})", "E_f (meV/atom)", "above hull (meV/atom)",
@@ -52,15 +51,11 @@ def relaxed_structures(folder: Path, trials: int, known: dict = None) -> dict:
 def hull_table(result) -> str:
     """HTML table of the stable and metastable entries of a SearchResult."""
     rows = [("stable", e) for e in result.stable] + [("metastable", e) for e in result.metastable]
-    head = "".join(f"<th>{html.escape(c.format(B=result.elements[-1]))}</th>"
-                   for c in TABLE_COLUMNS)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in (
-            kind, e.name, e.formula, f"{e.x_B:.3f}", f"{1000 * e.formation_energy:.1f}",
-            f"{1000 * e.e_above_hull:.1f}", f"{e.spacegroup} ({e.spacegroup_number})",
-            f"{e.volume_per_atom:.2f}", e.n_found)) + "</tr>"
-        for kind, e in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return html_table(
+        [c.format(B=result.elements[-1]) for c in TABLE_COLUMNS],
+        [(kind, e.name, e.formula, f"{e.x_B:.3f}", f"{1000 * e.formation_energy:.1f}",
+          f"{1000 * e.e_above_hull:.1f}", f"{e.spacegroup} ({e.spacegroup_number})",
+          f"{e.volume_per_atom:.2f}", e.n_found) for kind, e in rows])
 
 
 class SearchPanel(LivePanel):

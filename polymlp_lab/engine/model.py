@@ -16,6 +16,7 @@ field's dtype and ndim are declared by ``Array(dtype, ndim)``; :func:`frozen_bun
 them and refuses arrays of another dtype or ndim.
 """
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Annotated, NamedTuple, get_type_hints
 
@@ -210,21 +211,16 @@ def _group_triples(triples, weights, sweeps=2):
     Returns [((y, z), [(x, w), ...])] in a deterministic order.
     """
     candidates = [((p[0], p[1]), (p[0], p[2]), (p[1], p[2])) for p in triples]
-    count = {}
-    for pairs in candidates:
-        for pair in set(pairs):
-            count[pair] = count.get(pair, 0) + 1
+    count = Counter(pair for pairs in candidates for pair in set(pairs))
     assigned = [max(pairs, key=lambda q: (count[q], q)) for pairs in candidates]
-    size = {}
-    for pair in assigned:
-        size[pair] = size.get(pair, 0) + 1
+    size = Counter(assigned)
     for _ in range(sweeps):
         for k, pairs in enumerate(candidates):
             current = assigned[k]
-            best = max(pairs, key=lambda q: (size.get(q, 0) + (q != current), q))
-            if best != current and size.get(best, 0) + 1 > size[current]:
+            best = max(pairs, key=lambda q: (size[q] + (q != current), q))
+            if best != current and size[best] + 1 > size[current]:
                 size[current] -= 1
-                size[best] = size.get(best, 0) + 1
+                size[best] += 1
                 assigned[k] = best
     groups = {}
     for p, pair in zip(triples, assigned):

@@ -19,10 +19,6 @@ MAX_BINS_PER_AXIS = 64  # larger bins stay correct (they only need to be thick e
 MAX_IMAGES = 20_000_000  # ghost images (atoms x translations) one evaluation may create
 
 
-def _cross(u, v):
-    return np.array([u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]])
-
-
 def periodic_vectors_independent(cell: np.ndarray, pbc: np.ndarray) -> bool:
     """True when the lattice vectors of the periodic directions span their space."""
     vectors = np.asarray(cell, dtype=np.float64)[np.asarray(pbc, dtype=bool)]
@@ -61,14 +57,13 @@ def periodic_box(cell: np.ndarray, positions: np.ndarray, pbc: np.ndarray, cutof
 def lattice_translations(cell: np.ndarray, cutoff: float):
     """Image range per axis and the ±T bookkeeping of the translation grid.
 
-    Returns (reps (3,), positive (n_T,) bool): translation index
+    Returns (reps (3,), heights (3,) Å, positive (n_T,) bool): translation index
     t = ((n1 + R1)(2R2 + 1) + n2 + R2)(2R3 + 1) + n3 + R3; ``positive`` marks one of each
     ±T pair (lexicographic), so that self-image bonds are kept once.
     """
     volume = abs(np.linalg.det(cell))
-    heights = np.array(
-        [volume / np.linalg.norm(_cross(cell[(a + 1) % 3], cell[(a + 2) % 3])) for a in range(3)]
-    )
+    heights = np.array([volume / np.linalg.norm(np.cross(cell[(a + 1) % 3], cell[(a + 2) % 3]))
+                        for a in range(3)])
     reps = np.ceil(cutoff / heights).astype(np.int64)
     grid = np.indices(2 * reps + 1).reshape(3, -1).T - reps  # row-major (n1, n2, n3)
     positive = (grid[:, 0] > 0) | ((grid[:, 0] == 0) & (grid[:, 1] > 0))

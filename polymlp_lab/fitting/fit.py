@@ -30,6 +30,10 @@ from .infile import read_polymlp_in
 from .report import dataset_errors, write_error_yaml, write_predictions
 
 DEFAULT_ALPHAS = (1e-3, 1e-2, 1e-1, 1.0, 10.0)  # pypolymlp's reg_alpha_params -3 1 5
+# keywords passed on to polymlp_lab.models.model_params
+MODEL_KEYS = ("cutoff", "model_type", "max_p", "feature_type", "gaussian_params1",
+              "gaussian_params2", "n_gaussians", "gtinv_order", "gtinv_maxl", "gtinv_version",
+              "distance")
 
 
 class ModelTooLargeError(PolymlpLabError):
@@ -114,14 +118,7 @@ class PolymlpFit:
         if params is None:
             if not self.elements:
                 raise PolymlpLabError("PolymlpFit needs elements=... (or params=...)")
-            params = model_params(
-                self.elements, cutoff=self.cutoff, model_type=self.model_type,
-                max_p=self.max_p, feature_type=self.feature_type,
-                gaussian_params1=self.gaussian_params1, gaussian_params2=self.gaussian_params2,
-                n_gaussians=self.n_gaussians, gtinv_order=self.gtinv_order,
-                gtinv_maxl=self.gtinv_maxl, gtinv_version=self.gtinv_version,
-                distance=self.distance,
-            )
+            params = model_params(self.elements, **{k: getattr(self, k) for k in MODEL_KEYS})
         energies = self._atomic_energy(params.elements)
         params.atomic_energy = tuple(energies[e] for e in params.elements)
         return params
@@ -203,12 +200,10 @@ class PolymlpFit:
         sums, done = _load_state(run, tables.n_features, sets)
         self.resumed_structures_ = int(sum(m.sum() for m in done.values()))
 
-        tasks = []
-        for kind, datasets in sets:
-            for k, d in enumerate(datasets):
-                todo = np.flatnonzero(~done[(kind, k)])
-                for start in range(0, len(todo), self.batch_size):
-                    tasks.append((kind, k, todo[start:start + self.batch_size]))
+        todo = {key: np.flatnonzero(~mask) for key, mask in done.items()}  # in sets' order
+        tasks = [(kind, k, indices[start:start + self.batch_size])
+                 for (kind, k), indices in todo.items()
+                 for start in range(0, len(indices), self.batch_size)]
         rows_of = functools.partial(
             _task_rows, tables, dict(sets), atomic_energy, min_energy, self.weight_stress)
         t_rows = time.perf_counter()
@@ -371,11 +366,9 @@ def _load_state(run, n_features, sets):
 
 
 def _save_state(run, sums, done) -> None:
-    state = {}
+    state = {f"done_{kind}_{k}": mask for (kind, k), mask in done.items()}
     for kind, eq in sums.items():
         state.update(eq.state(kind))
-    for (kind, k), mask in done.items():
-        state[f"done_{kind}_{k}"] = mask
     run.owns(STATE_FILE)
     with atomic_path(run.path / STATE_FILE) as tmp, open(tmp, "wb") as handle:
         np.savez(handle, **state)

@@ -85,14 +85,11 @@ class RowBlock:
 
 def energy_weight(energy_per_atom: float, min_energy: float) -> float:
     """pypolymlp's energy weight from the cohesive energy per atom (eV) and the lowest one."""
-    w = 1.0
-    if energy_per_atom > 0.75 * min_energy:
-        w = 0.5
-    if energy_per_atom > 0.5 * min_energy:
-        w = 0.3
-    if energy_per_atom > 0.0:
-        w = 0.1
-    return w
+    weight = 1.0
+    for threshold, w in ((0.75 * min_energy, 0.5), (0.5 * min_energy, 0.3), (0.0, 0.1)):
+        if energy_per_atom > threshold:
+            weight = w
+    return weight
 
 
 def stress_weights(stress: np.ndarray, weight_stress: float) -> np.ndarray:

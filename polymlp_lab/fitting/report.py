@@ -68,10 +68,9 @@ def dataset_errors(potential, dataset, atomic_energy: dict, kind: str = "") -> D
             s_mlp.append(evaluation.stress)
             s_dft_atom.append(-volume * np.asarray(stress)[ASE_TO_POLYMLP_STRESS] / n)
             s_mlp_atom.append(-volume * evaluation.stress[ASE_TO_POLYMLP_STRESS] / n)
-    cat = lambda x: np.concatenate(x) if x else np.zeros(0)  # noqa: E731
-    f_dft, f_mlp = cat(f_dft), cat(f_mlp)
-    s_dft, s_mlp = cat(s_dft), cat(s_mlp)
-    s_dft_atom, s_mlp_atom = cat(s_dft_atom), cat(s_mlp_atom)
+    f_dft, f_mlp, s_dft, s_mlp, s_dft_atom, s_mlp_atom = (
+        np.concatenate(x) if x else np.zeros(0)
+        for x in (f_dft, f_mlp, s_dft, s_mlp, s_dft_atom, s_mlp_atom))
     scale = lambda v: None if v is None else 1000.0 * v  # noqa: E731
     return DatasetErrors(
         dataset=dataset.name, kind=kind, n_structures=len(dataset),
@@ -102,10 +101,7 @@ def write_error_yaml(path, errors) -> None:
 
 
 def _tag(error) -> str:
-    name = error.dataset
-    for ch in "*./":
-        name = name.replace(ch, "-")
-    return f"{error.kind or 'data'}-{name}"
+    return f"{error.kind or 'data'}-{error.dataset.translate(str.maketrans('*./', '---'))}"
 
 
 def write_predictions(directory, errors) -> list:

@@ -207,22 +207,20 @@ def _read_potential(directory: Path, row: dict) -> None:
     try:
         if path.suffix == ".yaml":
             h = _yaml_header(path)
-            model = dict(feature_type=str(h["feature_type"]), cutoff=float(h["cutoff"]),
-                         n_gaussians=int(h["n_pair_params"]), model_type=int(h["model_type"]),
-                         max_p=int(h["max_p"]), n_features=int(h["n_coeffs"]))
-            gtinv = model["feature_type"] == "gtinv"
-            model.update(gtinv_order=int(h["gtinv_order"]) if gtinv else 0,
-                         gtinv_maxl=" ".join(str(int(v)) for v in h["gtinv_maxl"])
-                         if gtinv else "")
+            values = (h["feature_type"], h["cutoff"], h["n_pair_params"], h["model_type"],
+                      h["max_p"], h.get("gtinv_order"), h.get("gtinv_maxl"), h["n_coeffs"])
         else:  # the legacy text format: small, read and checked whole
             params, coeffs = read_potential_file(path)
             m = params.model
-            gtinv = m.feature_type == "gtinv"
-            model = dict(feature_type=m.feature_type, cutoff=float(m.cutoff),
-                         n_gaussians=len(m.pair_params), model_type=int(m.model_type),
-                         max_p=int(m.max_p), gtinv_order=int(m.gtinv.order) if gtinv else 0,
-                         gtinv_maxl=" ".join(str(int(v)) for v in m.gtinv.max_l)
-                         if gtinv else "", n_features=len(coeffs))
+            gtinv = (m.gtinv.order, m.gtinv.max_l) if m.feature_type == "gtinv" else (0, ())
+            values = (m.feature_type, m.cutoff, len(m.pair_params), m.model_type, m.max_p,
+                      *gtinv, len(coeffs))
+        feature_type, cutoff, n_gaussians, model_type, max_p, order, max_l, n_features = values
+        gtinv = str(feature_type) == "gtinv"
+        model = dict(feature_type=str(feature_type), cutoff=float(cutoff),
+                     n_gaussians=int(n_gaussians), model_type=int(model_type), max_p=int(max_p),
+                     n_features=int(n_features), gtinv_order=int(order) if gtinv else 0,
+                     gtinv_maxl=" ".join(str(int(v)) for v in max_l) if gtinv else "")
     except Exception as exc:
         row["potential_note"] = f"unreadable {path.name}: {_short(exc)}"
         return
@@ -282,13 +280,8 @@ def check_output(folder, out) -> None:
     """Refuse an ``out`` that is, or lies in, one of ``folder``'s model folders (or is our
     grid's own folder, whose tables belong to the grid)."""
     folder, out = Path(folder).resolve(), Path(out).resolve()
-    layout = grid_layout(folder)
-    if layout == "polymlp-lab":
-        owned = [folder, folder / "records", folder / "results", folder / "models",
-                 folder / "polymlps"]
-    else:
-        owned = _model_folders(folder)
-    for path in owned:
+    owned = [folder] if grid_layout(folder) == "polymlp-lab" else _model_folders(folder)
+    for path in owned:  # the grid's own folder holds its records, models and tables
         if out.is_relative_to(path.resolve()):
             raise GridFolderError(
                 f"--out {out} is inside {path}, which belongs to the grid read from {folder}; "

@@ -61,9 +61,7 @@ def compute_card(potential, elements=None, *, prototypes=None, n_detailed: int =
     from ..potential import Potential
 
     calc = PolymlpCalculator(potential) if isinstance(potential, Potential) else potential
-    if elements is None:
-        elements = tuple(getattr(potential, "elements", ()))
-    elements = tuple(elements)
+    elements = tuple(getattr(potential, "elements", ()) if elements is None else elements)
     if len(elements) not in (1, 2):
         raise ValueError(f"cards cover one or two elements, not {elements}")
     if peer is not None:
@@ -146,11 +144,8 @@ def compute_card(potential, elements=None, *, prototypes=None, n_detailed: int =
 
 def _hull(card, elements) -> dict:
     """Formation energies against the lowest elemental structures, and the convex hull."""
-    refs = {}
-    for e in elements:
-        own = {k: v for k, v in card["energies"].items() if k.endswith(f":{e}")}
-        if own:
-            refs[e] = min(own.values())
+    own = {e: [v for k, v in card["energies"].items() if k.endswith(f":{e}")] for e in elements}
+    refs = {e: min(values) for e, values in own.items() if values}
     if len(refs) < 2:
         return {"error": "no elemental reference relaxed"}
     keys = list(card["energies"])
@@ -205,22 +200,17 @@ def plot_card(card, out_dir) -> list:
         ax.set_xlabel("energy above the lowest (eV/atom)")
         ax.tick_params(axis="y", labelsize=9)
         written.append(_save(fig, out_dir / "energies.png"))
-    if card["eos"]:
-        fig, ax = plt.subplots(figsize=(5, 4), constrained_layout=True)
-        for key, eos in card["eos"].items():
-            ax.plot(eos["volumes"], eos["energies"], "o-", ms=3, label=key)
-        ax.set_xlabel("volume (Å³/atom)")
-        ax.set_ylabel("energy (eV/atom)")
-        ax.legend(fontsize=9)
-        written.append(_save(fig, out_dir / "eos.png"))
-    if card["phonon_dos"]:
-        fig, ax = plt.subplots(figsize=(5, 4), constrained_layout=True)
-        for key, dos in card["phonon_dos"].items():
-            ax.plot(dos["frequencies_THz"], dos["dos"], label=key)
-        ax.set_xlabel("frequency (THz)")
-        ax.set_ylabel("DOS")
-        ax.legend(fontsize=9)
-        written.append(_save(fig, out_dir / "phonon_dos.png"))
+    for field, x, y, style, xlabel, ylabel in (
+            ("eos", "volumes", "energies", "o-", "volume (Å³/atom)", "energy (eV/atom)"),
+            ("phonon_dos", "frequencies_THz", "dos", "-", "frequency (THz)", "DOS")):
+        if card[field]:
+            fig, ax = plt.subplots(figsize=(5, 4), constrained_layout=True)
+            for key, curve in card[field].items():
+                ax.plot(curve[x], curve[y], style, ms=3, label=key)
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(ylabel)
+            ax.legend(fontsize=9)
+            written.append(_save(fig, out_dir / f"{field}.png"))
     hull = card.get("hull", {})
     if "formation_energies" in hull:
         fig, ax = plt.subplots(figsize=(5, 4), constrained_layout=True)
@@ -275,12 +265,10 @@ def write_card(card, out_dir, *, title="polymlp-lab card") -> Path:
         # structures only the peer relaxed come last
         keys += [k for k in sorted(peer["energies"], key=peer["energies"].get)
                  if k not in card["energies"]]
-    formation = card.get("hull", {}).get("formation_energies")
-    peer_formation = (peer or {}).get("hull", {}).get("formation_energies")
-    if formation is not None:
-        columns.append(("E<sub>f</sub> (eV/atom)", formation))
-    if peer_formation is not None:
-        columns.append(("E<sub>f</sub> peer (eV/atom)", peer_formation))
+    for which, source in (("", card), (" peer", peer or {})):
+        formation = source.get("hull", {}).get("formation_energies")
+        if formation is not None:
+            columns.append((f"E<sub>f</sub>{which} (eV/atom)", formation))
     header = (["structure"] + [name for name, _ in columns]
               + ["a b c (Å)", "V0 (Å³/atom)", "B0 (GPa)", "C11 C12 C44 (GPa)"])
     rows = []

@@ -217,8 +217,7 @@ class _Model:
         a = self.params[self.elements[host]].a
         nmax = int(np.ceil(self.cutoff / (a / 2.0))) + 1
         g = np.arange(-nmax, nmax + 1)
-        x, y, z = np.meshgrid(g, g, g, indexing="ij")
-        sites = np.stack([x, y, z], -1).reshape(-1, 3)
+        sites = np.stack(np.meshgrid(g, g, g, indexing="ij"), -1).reshape(-1, 3)
         sites = sites[sites.sum(axis=1) % 2 == 0]
         r = np.linalg.norm(sites, axis=1) * (a / 2.0)
         r = r[(r > 0) & (r < self.cutoff)]

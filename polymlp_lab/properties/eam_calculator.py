@@ -36,6 +36,7 @@ from typing import NamedTuple, Optional, Sequence
 import numpy as np
 from ase.calculators.calculator import Calculator
 from ase.data import atomic_numbers
+from ase.stress import full_3x3_to_voigt_6_stress
 from numba import njit
 
 from ..calculator import EngineCalculator
@@ -158,10 +159,8 @@ class EAMPotential:
         force_array = np.zeros((n_atom, 3))
         virial = np.zeros((3, 3))
         _force_pass(bond_i, bond_j, bond_d, self.cutoff, d_pair, d_embed, force_array, virial)
-        stress = None
-        if np.all(pbc):
-            sym = 0.5 * (virial + virial.T) / abs(np.linalg.det(cell))
-            stress = np.array([sym[0, 0], sym[1, 1], sym[2, 2], sym[1, 2], sym[0, 2], sym[0, 1]])
+        stress = (full_3x3_to_voigt_6_stress(0.5 * (virial + virial.T) / abs(np.linalg.det(cell)))
+                  if np.all(pbc) else None)
         return energy, energies, force_array, stress
 
 
@@ -196,10 +195,8 @@ def read_eam_alloy(path, *, elements: Optional[Sequence[str]] = None) -> EAMPote
         raise EAMFileError(f"cannot read it as an .eam.alloy (setfl) file "
                            f"({type(exc).__name__}: {exc})", path=path) from exc
     file_elements = tuple(str(e) for e in eam.elements)
-    problems = []
-    for e in file_elements:
-        if atomic_numbers.get(e, 0) == 0:
-            problems.append(f"{e!r} is not a chemical symbol")
+    problems = [f"{e!r} is not a chemical symbol" for e in file_elements
+                if atomic_numbers.get(e, 0) == 0]
     if len(set(file_elements)) != len(file_elements):
         problems.append(f"repeated element in {list(file_elements)}")
     if eam.nr < 5 or eam.nrho < 4:

@@ -367,8 +367,7 @@ def read_prototype(path, name: Optional[str] = None, elements=None, *,
                 f"{path}: {len(species)} species ({', '.join(species)}) but {len(defaults)} "
                 f"substitute element(s) ({', '.join(map(str, defaults))})")
         defaults = tuple(_check_symbol(e) for e in defaults)
-    index_of = {s: k for k, s in enumerate(species)}
-    species_index = [index_of[s] for s in symbols]
+    species_index = [species.index(s) for s in symbols]
     counts = [symbols.count(s) for s in species]
     dataset = symmetry_dataset(atoms, symprec=1e-3, numbers=[k + 1 for k in species_index])
     template = _Template(cell=tuple(map(tuple, atoms.cell[:].tolist())),
@@ -390,8 +389,7 @@ def read_prototype(path, name: Optional[str] = None, elements=None, *,
 _A, _B = 0, 1  # species indices of the sites
 
 
-def _cubic():
-    return (1.0, 1.0, 1.0, 90.0, 90.0, 90.0)
+_CUBIC = (1.0, 1.0, 1.0, 90.0, 90.0, 90.0)  # cell parameters with a = 1
 
 
 def _hexagonal(c_a):  # also the hexagonal axes of rhombohedral groups
@@ -416,16 +414,16 @@ def _add(name, composition, spacegroup, cellpar, sites, source, elements):
 
 # Elements. (name, spacegroup, cell, sites, source, example element)
 _ELEMENTS = [
-    ("fcc", 225, _cubic(), [(_A, (0, 0, 0))], "Strukturbericht A1, Cu; AFLOW A_cF4_225_a", "Cu"),
-    ("bcc", 229, _cubic(), [(_A, (0, 0, 0))], "Strukturbericht A2, W; AFLOW A_cI2_229_a", "W"),
+    ("fcc", 225, _CUBIC, [(_A, (0, 0, 0))], "Strukturbericht A1, Cu; AFLOW A_cF4_225_a", "Cu"),
+    ("bcc", 229, _CUBIC, [(_A, (0, 0, 0))], "Strukturbericht A2, W; AFLOW A_cI2_229_a", "W"),
     ("hcp", 194, _hexagonal(1.62359), [(_A, (1 / 3, 2 / 3, 1 / 4))],
      "Strukturbericht A3, Mg; AFLOW A_hP2_194_c", "Mg"),
     ("dhcp", 194, _hexagonal(3.21751), [(_A, (0, 0, 0)), (_A, (1 / 3, 2 / 3, 1 / 4))],
      "Strukturbericht A3', α-La (double hcp); AFLOW A_hP4_194_ac", "La"),
-    ("sc", 221, _cubic(), [(_A, (0, 0, 0))], "Strukturbericht A_h, α-Po; AFLOW A_cP1_221_a", "Po"),
+    ("sc", 221, _CUBIC, [(_A, (0, 0, 0))], "Strukturbericht A_h, α-Po; AFLOW A_cP1_221_a", "Po"),
     ("sh", 191, _hexagonal(0.9312), [(_A, (0, 0, 0))],
      "Strukturbericht A_f, simple hexagonal (γ-HgSn6-10); AFLOW A_hP1_191_a", "Sn"),
-    ("diamond", 227, _cubic(), [(_A, (0, 0, 0))],
+    ("diamond", 227, _CUBIC, [(_A, (0, 0, 0))],
      "Strukturbericht A4, C (diamond); AFLOW A_cF8_227_a", "C"),
     ("lonsdaleite", 194, _hexagonal(math.sqrt(8 / 3)), [(_A, (1 / 3, 2 / 3, 1 / 16))],
      "hexagonal diamond, ideal (c/a = √(8/3), z = 1/16); AFLOW A_hP4_194_f", "C"),
@@ -445,11 +443,11 @@ _ELEMENTS = [
      "Strukturbericht A10, α-Hg; AFLOW A_hR1_166_a", "Hg"),
     ("alpha-Ga", 64, _orthorhombic(1.69379, 1.00022), [(_A, (0, 0.1549, 0.919))],
      "Strukturbericht A11, α-Ga; AFLOW A_oC8_64_f", "Ga"),
-    ("alpha-Mn", 217, _cubic(),
+    ("alpha-Mn", 217, _CUBIC,
      [(_A, (0, 0, 0)), (_A, (0.18213, 0.18213, 0.18213)), (_A, (0.08958, 0.08958, 0.71806)),
       (_A, (0.03457, 0.35706, 0.64294))],
      "Strukturbericht A12, α-Mn; AFLOW A_cI58_217_ac2g", "Mn"),
-    ("beta-Mn", 213, _cubic(), [(_A, (0.06361, 0.06361, 0.06361)), (_A, (0.04776, 7 / 8, 0.70224))],
+    ("beta-Mn", 213, _CUBIC, [(_A, (0.06361, 0.06361, 0.06361)), (_A, (0.04776, 7 / 8, 0.70224))],
      "Strukturbericht A13, β-Mn; AFLOW A_cP20_213_cd", "Mn"),
     ("black-P", 64, _orthorhombic(3.16212, 1.32071), [(_A, (0, 0.10168, 0.91944))],
      "Strukturbericht A17, black P; AFLOW A_oC8_64_f", "P"),
@@ -459,11 +457,11 @@ _ELEMENTS = [
      "Strukturbericht A_i, β-Po; AFLOW A_hR1_166_a", "Po"),
     ("alpha-Sm", 166, _hexagonal(7.25049), [(_A, (0, 0, 0)), (_A, (0, 0, 0.22222))],
      "Strukturbericht C19, α-Sm; AFLOW A_hR3_166_ac", "Sm"),
-    ("beta-W", 223, _cubic(), [(_A, (0, 0, 0)), (_A, (0, 1 / 2, 1 / 4))],
+    ("beta-W", 223, _CUBIC, [(_A, (0, 0, 0)), (_A, (0, 1 / 2, 1 / 4))],
      "Strukturbericht A15, β-W (Cr3Si type, one element); AFLOW A3B_cP8_223_c_a", "W"),
     ("omega", 191, _hexagonal(2.82 / 4.60), [(_A, (0, 0, 0)), (_A, (1 / 3, 2 / 3, 1 / 2))],
      "hexagonal ω, ω-Ti (a = 4.60 Å, c = 2.82 Å; AlB2 sites, AFLOW AB2_hP3_191_a_d)", "Ti"),
-    ("bc8", 206, _cubic(), [(_A, (0.1003, 0.1003, 0.1003))],
+    ("bc8", 206, _CUBIC, [(_A, (0.1003, 0.1003, 0.1003))],
      "BC8, Si-III (x = 0.1003, Kasper and Richards 1964); AFLOW A_cI16_206_c", "Si"),
     ("bct5", 139, _tetragonal(1.94217), [(_A, (0, 0, 0.181))],
      "bct5 Si (theoretical); AFLOW A_tI4_139_e", "Si"),
@@ -475,11 +473,11 @@ _ELEMENTS = [
 
 # Binaries. (name, composition, spacegroup, cell, sites, source, example elements A, B)
 _BINARIES = [
-    ("B1", "AB", 225, _cubic(), [(_A, (0, 0, 0)), (_B, (1 / 2, 1 / 2, 1 / 2))],
+    ("B1", "AB", 225, _CUBIC, [(_A, (0, 0, 0)), (_B, (1 / 2, 1 / 2, 1 / 2))],
      "Strukturbericht B1, NaCl; AFLOW AB_cF8_225_a_b", ("Na", "Cl")),
-    ("B2", "AB", 221, _cubic(), [(_A, (0, 0, 0)), (_B, (1 / 2, 1 / 2, 1 / 2))],
+    ("B2", "AB", 221, _CUBIC, [(_A, (0, 0, 0)), (_B, (1 / 2, 1 / 2, 1 / 2))],
      "Strukturbericht B2, CsCl; AFLOW AB_cP2_221_b_a", ("Cs", "Cl")),
-    ("B3", "AB", 216, _cubic(), [(_A, (0, 0, 0)), (_B, (1 / 4, 1 / 4, 1 / 4))],
+    ("B3", "AB", 216, _CUBIC, [(_A, (0, 0, 0)), (_B, (1 / 4, 1 / 4, 1 / 4))],
      "Strukturbericht B3, ZnS (zincblende); AFLOW AB_cF8_216_c_a", ("Zn", "S")),
     ("B4", "AB", 186, _hexagonal(1.63777), [(_A, (1 / 3, 2 / 3, 1 / 2)), (_B, (1 / 3, 2 / 3, 0.1252))],
      "Strukturbericht B4, ZnS (wurtzite); AFLOW AB_hP4_186_b_b", ("Zn", "S")),
@@ -493,12 +491,12 @@ _BINARIES = [
      "Strukturbericht B11, γ-CuTi; AFLOW AB_tP4_129_c_c", ("Cu", "Ti")),
     ("B19", "AB", 51, _orthorhombic(0.66197, 1.02097), [(_A, (1 / 4, 0, 3 / 16)), (_B, (3 / 4, 1 / 2, 5 / 16))],
      "Strukturbericht B19, AuCd; AFLOW AB_oP4_51_e_f", ("Au", "Cd")),
-    ("B20", "AB", 198, _cubic(), [(_A, (0.13652, 0.13652, 0.13652)), (_B, (0.1576, 0.3424, 0.6576))],
+    ("B20", "AB", 198, _CUBIC, [(_A, (0.13652, 0.13652, 0.13652)), (_B, (0.1576, 0.3424, 0.6576))],
      "Strukturbericht B20, FeSi; AFLOW AB_cP8_198_a_a", ("Fe", "Si")),
     ("B27", "AB", 62, _orthorhombic(0.53612, 0.73758), [(_A, (0.180, 1 / 4, 0.125)), (_B, (0.036, 1 / 4, 0.610))],
      "Strukturbericht B27, FeB (Fe x = 0.180, z = 0.125; B x = 0.036, z = 0.610); "
      "AFLOW AB_oP8_62_c_c", ("Fe", "B")),
-    ("B32", "AB", 227, _cubic(), [(_A, (0, 0, 0)), (_B, (1 / 2, 1 / 2, 1 / 2))],
+    ("B32", "AB", 227, _CUBIC, [(_A, (0, 0, 0)), (_B, (1 / 2, 1 / 2, 1 / 2))],
      "Strukturbericht B32, NaTl; AFLOW AB_cF16_227_a_b", ("Na", "Tl")),
     ("B33", "AB", 63, _orthorhombic(2.64254, 0.98536), [(_A, (0, 0.14525, 1 / 4)), (_B, (0, 0.436, 1 / 4))],
      "Strukturbericht B33, CrB; AFLOW AB_oC8_63_c_c", ("Cr", "B")),
@@ -509,16 +507,16 @@ _BINARIES = [
      "Strukturbericht L1_0, CuAu; AFLOW AB_tP2_123_a_d", ("Cu", "Au")),
     ("L1_1", "AB", 166, _hexagonal(2 * math.sqrt(6)), [(_A, (0, 0, 0)), (_B, (0, 0, 1 / 2))],
      "Strukturbericht L1_1, CuPt (ideal fcc ordering, c/a = 2√6); AFLOW AB_hR2_166_a_b", ("Cu", "Pt")),
-    ("L1_2", "A3B", 221, _cubic(), [(_A, (0, 1 / 2, 1 / 2)), (_B, (0, 0, 0))],
+    ("L1_2", "A3B", 221, _CUBIC, [(_A, (0, 1 / 2, 1 / 2)), (_B, (0, 0, 0))],
      "Strukturbericht L1_2, Cu3Au; AFLOW AB3_cP4_221_a_c", ("Cu", "Au")),
     ("L6_0", "AB3", 123, _tetragonal(0.86436),
      [(_A, (0, 0, 0)), (_B, (1 / 2, 1 / 2, 0)), (_B, (0, 1 / 2, 1 / 2))],
      "Strukturbericht L6_0, CuTi3; AFLOW AB3_tP4_123_a_ce", ("Cu", "Ti")),
-    ("D0_3", "A3B", 225, _cubic(),
+    ("D0_3", "A3B", 225, _CUBIC,
      [(_A, (0, 0, 1 / 2)), (_A, (1 / 4, 1 / 4, 1 / 4)), (_B, (0, 0, 0))],
      "Strukturbericht D0_3, Fe3Al (BiF3; the binary L2_1 with B on one site); "
      "AFLOW AB3_cF16_225_a_bc", ("Fe", "Al")),
-    ("D0_9", "AB3", 221, _cubic(), [(_A, (0, 0, 0)), (_B, (0, 0, 1 / 2))],
+    ("D0_9", "AB3", 221, _CUBIC, [(_A, (0, 0, 0)), (_B, (0, 0, 1 / 2))],
      "Strukturbericht D0_9, ReO3; AFLOW A3B_cP4_221_d_a", ("Re", "O")),
     ("D0_11", "A3B", 62, _orthorhombic(1.32574, 0.88861),
      [(_A, (0.036, 1 / 4, 0.852)), (_A, (0.186, 0.063, 0.328)), (_B, (0.11, 3 / 4, 0.55))],
@@ -534,7 +532,7 @@ _BINARIES = [
     ("D0_a", "A3B", 59, _orthorhombic(1.18749, 1.04233),
      [(_A, (0, 1 / 2, 0.329)), (_A, (0, 0.255, 0.826)), (_B, (0, 0, 0.32875))],
      "Strukturbericht D0_a, β-Cu3Ti; AFLOW A3B_oP8_59_bf_a", ("Cu", "Ti")),
-    ("A15", "A3B", 223, _cubic(), [(_A, (0, 1 / 2, 1 / 4)), (_B, (0, 0, 0))],
+    ("A15", "A3B", 223, _CUBIC, [(_A, (0, 1 / 2, 1 / 4)), (_B, (0, 0, 0))],
      "Strukturbericht A15, Cr3Si; AFLOW A3B_cP8_223_c_a", ("Cr", "Si")),
     ("D1_a", "A4B", 87, _tetragonal(0.62308), [(_A, (0.1, 0.7, 1 / 2)), (_B, (0, 0, 0))],
      "Strukturbericht D1_a, Ni4Mo; AFLOW AB4_tI10_87_a_h", ("Ni", "Mo")),
@@ -544,11 +542,11 @@ _BINARIES = [
     ("D2_d", "AB5", 191, _hexagonal(0.77391),
      [(_A, (0, 0, 0)), (_B, (1 / 3, 2 / 3, 0)), (_B, (0, 1 / 2, 1 / 2))],
      "Strukturbericht D2_d, CaCu5; AFLOW AB5_hP6_191_a_cg", ("Ca", "Cu")),
-    ("C1", "AB2", 225, _cubic(), [(_A, (0, 0, 0)), (_B, (1 / 4, 1 / 4, 1 / 4))],
+    ("C1", "AB2", 225, _CUBIC, [(_A, (0, 0, 0)), (_B, (1 / 4, 1 / 4, 1 / 4))],
      "Strukturbericht C1, CaF2 (fluorite); AFLOW AB2_cF12_225_a_c", ("Ca", "F")),
-    ("C2", "AB2", 205, _cubic(), [(_A, (0, 0, 0)), (_B, (0.3851, 0.3851, 0.3851))],
+    ("C2", "AB2", 205, _CUBIC, [(_A, (0, 0, 0)), (_B, (0.3851, 0.3851, 0.3851))],
      "Strukturbericht C2, FeS2 (pyrite); AFLOW AB2_cP12_205_a_c", ("Fe", "S")),
-    ("C3", "A2B", 224, _cubic(), [(_A, (1 / 4, 1 / 4, 3 / 4)), (_B, (0, 0, 0))],
+    ("C3", "A2B", 224, _CUBIC, [(_A, (1 / 4, 1 / 4, 3 / 4)), (_B, (0, 0, 0))],
      "Strukturbericht C3, Cu2O (cuprite); AFLOW A2B_cP6_224_b_a", ("Cu", "O")),
     ("C4", "AB2", 136, _tetragonal(0.64401), [(_A, (0, 0, 0)), (_B, (0.30496, 0.30496, 0))],
      "Strukturbericht C4, TiO2 (rutile); AFLOW A2B_tP6_136_f_a", ("Ti", "O")),
@@ -559,7 +557,7 @@ _BINARIES = [
     ("C14", "AB2", 194, _hexagonal(1.64005),
      [(_A, (1 / 3, 2 / 3, 0.06286)), (_B, (0, 0, 0)), (_B, (0.83049, 2 * 0.83049, 1 / 4))],
      "Strukturbericht C14, MgZn2 (hexagonal Laves); AFLOW AB2_hP12_194_f_ah", ("Mg", "Zn")),
-    ("C15", "AB2", 227, _cubic(), [(_A, (0, 0, 0)), (_B, (5 / 8, 5 / 8, 5 / 8))],
+    ("C15", "AB2", 227, _CUBIC, [(_A, (0, 0, 0)), (_B, (5 / 8, 5 / 8, 5 / 8))],
      "Strukturbericht C15, MgCu2 (cubic Laves); AFLOW A2B_cF24_227_d_a", ("Mg", "Cu")),
     ("C16", "A2B", 140, _tetragonal(0.80464), [(_A, (0.158, 0.342, 0)), (_B, (0, 0, 1 / 4))],
      "Strukturbericht C16, Al2Cu; AFLOW A2B_tI12_140_h_a", ("Al", "Cu")),

@@ -575,17 +575,13 @@ def read_predictions(folder) -> RepositoryPredictions:
             continue
         prediction = read_prototype_prediction(file)
         prototypes[prediction.name] = prediction
-    comparisons = {}
-    for file in sorted(folder.glob("polymlp_comparison*.dat")):
-        comparison = read_comparison(file)
-        comparisons[comparison.label] = comparison
+    comparisons = {c.label: c for c in map(read_comparison,
+                                           sorted(folder.glob("polymlp_comparison*.dat")))}
     formation_file = folder / "polymlp_formation_energy.yaml"
     formation = read_formation_energies(formation_file) if formation_file.is_file() else None
-    if not prototypes:
-        missing.append("no polymlp_<prototype>/polymlp_predictions.yaml")
-    if not comparisons:
-        missing.append("no polymlp_comparison.dat")
-    if formation is None:
-        missing.append("no polymlp_formation_energy.yaml")
+    missing += [f"no {name}" for found, name in (
+        (prototypes, "polymlp_<prototype>/polymlp_predictions.yaml"),
+        (comparisons, "polymlp_comparison.dat"),
+        (formation, "polymlp_formation_energy.yaml")) if not found]
     return RepositoryPredictions(folder=str(folder), prototypes=prototypes,
                                  comparisons=comparisons, formation=formation, missing=missing)

@@ -310,18 +310,16 @@ def _fmt(value, digits=4) -> str:
 def comparison_rows(comparison: dict) -> list:
     """Table rows (strings) of a comparison: prototype, our key, then ours / Repository of
     E (eV/atom), V (Å³/atom), B0 (GPa), a (Å), C11 C12 C44 (GPa)."""
-    rows = []
-    for r in comparison["prototypes"]:
-        def both(pair, digits=5):
-            return f"{_fmt(pair['ours'], digits)} / {_fmt(pair['repository'], digits)}"
+    def both(pair, digits=5):
+        return f"{_fmt(pair['ours'], digits)} / {_fmt(pair['repository'], digits)}"
 
-        e = r["elastic_GPa"]
-        rows.append([r["repository"], r["key"], both(r["energy_eV_per_atom"], 6),
-                     both(r["volume_A3_per_atom"]), both(r["bulk_modulus_GPa"]),
-                     both(r["lattice_A"]["a"]),
-                     " ".join(_fmt(e[n]["ours"], 4) for n in ("C11", "C12", "C44")) + " / "
-                     + " ".join(_fmt(e[n]["repository"], 4) for n in ("C11", "C12", "C44"))])
-    return rows
+    def elastic(e, side):
+        return " ".join(_fmt(e[n][side], 4) for n in ("C11", "C12", "C44"))
+
+    return [[r["repository"], r["key"], both(r["energy_eV_per_atom"], 6),
+             both(r["volume_A3_per_atom"]), both(r["bulk_modulus_GPa"]), both(r["lattice_A"]["a"]),
+             f"{elastic(r['elastic_GPa'], 'ours')} / {elastic(r['elastic_GPa'], 'repository')}"]
+            for r in comparison["prototypes"]]
 
 
 COMPARISON_HEADER = ["Repository prototype", "our card key", "E ours / Repository (eV/atom)",
@@ -393,15 +391,10 @@ def write_repository_comparison(card: dict, predictions: RepositoryPredictions, 
 def prediction_rows(predictions: RepositoryPredictions) -> list:
     """Table rows (strings) of the Repository's prototypes: name, E (eV/atom), V (Å³/atom),
     B0 (GPa), a b c (Å), C11 C12 C44 (GPa)."""
-    rows = []
-    for name, p in predictions.prototypes.items():
-        lattice = p.lattice or {}
-        elastic = p.elastic
-        rows.append([name, _fmt(p.energy, 6), _fmt(p.volume, 5), _fmt(p.bulk_modulus, 4),
-                     " ".join(_fmt(lattice.get(k), 5) for k in ("a", "b", "c")),
-                     " ".join(_fmt(elastic[i][j], 4) for i, j in ((0, 0), (0, 1), (3, 3)))
-                     if elastic else "–"])
-    return rows
+    return [[name, _fmt(p.energy, 6), _fmt(p.volume, 5), _fmt(p.bulk_modulus, 4),
+             " ".join(_fmt((p.lattice or {}).get(k), 5) for k in ("a", "b", "c")),
+             " ".join(_fmt(p.elastic[i][j], 4) for i, j in ((0, 0), (0, 1), (3, 3)))
+             if p.elastic else "–"] for name, p in predictions.prototypes.items()]
 
 
 PREDICTION_HEADER = ["prototype", "E (eV/atom)", "V (Å³/atom)", "B0 (GPa)", "a b c (Å)",
