@@ -1,4 +1,5 @@
-"""Command line: ``polymlp-lab eval | fit | grid | pareto | card | md | gb | rss | warmup``."""
+"""Command line: ``polymlp-lab eval | fit | grid | pareto | card | md | gb | rss | figures |
+warmup``."""
 
 import argparse
 import json
@@ -85,8 +86,8 @@ def _fit(args) -> int:
         print(f"  alpha = {alpha:.3e}: weighted rmse (train, test) = {train:.5f} {test:.5f}")
     print(f"{'dataset':48s} {'E meV/atom':>11s} {'F eV/Å':>9s} {'S meV/atom':>11s}")
     for e in fit.errors_:
-        cells = [f"{e[k]:.4f}" if e[k] is not None else "-" for k in ("rmse_energy", "rmse_force", "rmse_stress")]
-        print(f"{e['kind'] + ' ' + e['dataset']:48s} {cells[0]:>11s} {cells[1]:>9s} {cells[2]:>11s}")
+        cells = ["-" if v is None else f"{v:.4f}" for v in (e.rmse_energy, e.rmse_force, e.rmse_stress)]
+        print(f"{e.kind + ' ' + e.dataset:48s} {cells[0]:>11s} {cells[1]:>9s} {cells[2]:>11s}")
     times = ", ".join(f"{k[:-2]} {v:.1f} s" for k, v in fit.timings_.items())
     print(f"polymlp-lab: wrote polymlp.yaml, polymlp_error.yaml, predictions/ in {args.output} ({times})")
     return 0
@@ -467,6 +468,38 @@ def _rss_arguments(parser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _figures(args) -> int:
+    check_output_dir(args.out)  # a file or read-only folder is refused before any work
+    _headless_plots()
+    from .files import write_text_atomic
+    from .paper import FIGURES, reproduce
+
+    out = Path(args.out)
+    summary = {}
+    for number in args.figure or sorted(FIGURES):
+        result = reproduce(number, scale_up=args.scale_up, workdir=out / f"runs-figure{number}",
+                           progress=not args.quiet)
+        result.save(out)
+        print(result.table())
+        print(f"  ({result.seconds:.0f} s; {out}/figure{number}.png)")
+        summary[number] = {"seconds": result.seconds, "holds": result.holds}
+    write_text_atomic(out / "figures.json", json.dumps(summary, indent=1))
+    failing = [str(n) for n, s in summary.items() if not s["holds"]]
+    if failing:
+        print(f"polymlp-lab: figure(s) {', '.join(failing)}: a comparison or check does not "
+              "hold (OFF / NO above)", file=sys.stderr)
+    return 1 if failing else 0
+
+
+def _figures_arguments(parser) -> None:
+    parser.add_argument("--out", required=True, help="output directory: figure<N>.png and .json")
+    parser.add_argument("--figure", type=int, action="append", choices=[1, 2, 3, 4, 5],
+                        help="one figure (repeat for several); default: all five")
+    parser.add_argument("--scale-up", action="store_true",
+                        help="the larger runs (minutes to hours per figure)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def warmup() -> float:
     """Compile (or load from Numba's on-disk cache) every engine and fitting kernel; seconds.
 
@@ -515,6 +548,8 @@ COMMANDS = {  # name: (help, the function adding its arguments, its handler)
            _gb_arguments, _gb),
     "rss": ("random structure search on Dask; convex hull in hull.json",
             _rss_arguments, _rss),
+    "figures": ("the five figures of Seko and Wakai's paper, held against published numbers",
+                _figures_arguments, _figures),
 }
 
 
