@@ -176,29 +176,33 @@ def run(*, scale_up: bool = False, workdir=None, progress: bool = False) -> Figu
 
 def _draw(searches, near, names, placed):
     import matplotlib.pyplot as plt
+    from ase.formula import Formula
 
     figure, (ax_hull, ax_seeds) = plt.subplots(1, 2, figsize=(13, 4.8), constrained_layout=True)
     result = searches[0]
     plot_hull(result, ax=ax_hull)
-    for e in near:
-        if e.e_above_hull == 0.0 and 0 < e.x_B < 1:
-            label = f"{e.spacegroup}" + (f"\n{names[e.name]}" if names[e.name] else "")
-            ax_hull.annotate(label, (e.x_B, 1000 * e.formation_energy), textcoords="offset points",
-                             xytext=(0, -34), ha="center", fontsize=9, color="tab:blue")
+    offsets = {"θ-Al2Cu": (-70, 8), "θ′-Al2Cu": (-70, -16), "β-AlCu3": (10, 10)}
     for label, (x, e_f) in placed.items():
         ax_hull.scatter([x], [1000 * e_f], marker="D", s=40, facecolors="none",
                         edgecolors="tab:green", zorder=4)
-        ax_hull.annotate(label, (x, 1000 * e_f), textcoords="offset points", xytext=(6, 4),
-                         fontsize=9, color="tab:green")
+        ax_hull.annotate(label, (x, 1000 * e_f), textcoords="offset points",
+                         xytext=offsets.get(label, (10, 4)), fontsize=9, color="tab:green")
     ax_hull.scatter([1 / 3], [1000 * THETA_PRIME_MP], marker="*", s=200, color="k",
                     zorder=5, label="θ′-Al2Cu, DFT (Materials Project)")
-    ax_hull.legend(fontsize=9, loc="lower left")
+    ax_hull.set_ylim(min(ax_hull.get_ylim()[0], -280), ax_hull.get_ylim()[1])
+    ax_hull.legend(fontsize=9, loc="upper center", ncol=2)
     ax_hull.set_title(f"Al–Cu, seed {SEEDS[0]}: {len(result.trials)} trials, "
                       f"{len(result.entries)} unique structures")
     for search, seed, style in zip(searches, SEEDS, ("-", "--")):
         ax_seeds.plot(search.hull_x, 1000 * search.hull_formation_energy, style, marker="o",
                       label=f"seed {seed}: "
                       f"{sum(0 < e.x_B < 1 for e in search.stable)} compounds on the hull")
+    for e in near:  # the compounds of the first seed's hull, named
+        if e.e_above_hull == 0.0 and 0 < e.x_B < 1:
+            label = f"{Formula(e.formula).reduce()[0]}\n{e.spacegroup}" + (f" ({names[e.name]})" if names[e.name] else "")
+            ax_seeds.annotate(label, (e.x_B, 1000 * e.formation_energy), textcoords="offset points",
+                              xytext=(0, 10), ha="center", fontsize=9)
+    ax_seeds.set_ylim(ax_seeds.get_ylim()[0] - 20, 60)
     ax_seeds.set_xlabel("x in Al$_{1-x}$Cu$_x$")
     ax_seeds.set_ylabel("hull formation energy (meV/atom)")
     ax_seeds.set_title("the same search, two seeds")
