@@ -14,6 +14,10 @@ import os
 # GOMP_SPINCOUNT or OMP_WAIT_POLICY before importing polymlp_lab to choose otherwise.
 if "OMP_WAIT_POLICY" not in os.environ:
     os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+# spglib's C library writes notes such as "ssm_get_exact_positions failed." to stderr for cells
+# it cannot symmetrise (its Python API then reports no symmetry, which we handle): in a
+# notebook they print as red error streams. SPGLIB_WARNING=ON before import shows them.
+os.environ.setdefault("SPGLIB_WARNING", "OFF")
 
 from .calculator import PolymlpCalculator
 from .errors import (

@@ -184,3 +184,35 @@ def test_figures_command_refuses_a_file_as_output(tmp_path):
                           "--out", str(target)], capture_output=True, text=True)
     assert run.returncode == 2 and "not a directory" in run.stderr
     assert target.read_text() == "mine"
+
+
+# a relaxed Al4Cu3 cell of the Al-Cu search for which spglib's C library prints notes to stderr
+NOISY_CELL = dict(
+    cell=[[-1.1968182187462149, -3.8641497942791663, -0.01645943772695128],
+          [-5.015467984639605, -0.5898559943828063, 0.1713830430809075],
+          [-0.8123983267914963, -1.8906379684835137, -5.756081185226222]],
+    scaled_positions=[[0.06560982226226786, 0.6320699372179646, 0.2558456358380466],
+                      [0.3648579745045629, 0.6347561474590383, 0.6619568818513033],
+                      [0.07458743209401053, 0.2212742068743307, 0.6673311543742163],
+                      [0.7666637141843747, 0.2332553091547091, 0.2524800422840917],
+                      [0.720276381529459, 0.6347714976279484, 0.9447778283358277],
+                      [0.38721082677033974, 0.9338356399275023, 0.3102838899843559],
+                      [0.42533119715914697, 0.23239412211277918, 0.9481978231122413]],
+    numbers=[13, 13, 13, 13, 29, 29, 29])
+
+
+@pytest.mark.parametrize("imported, noisy", [("spglib", True), ("polymlp_lab, spglib", False)])
+def test_spglib_notes_are_silenced_by_importing_the_lab(imported, noisy):
+    """The search's hull symmetrises every relaxed cell; spglib's C notes on stderr showed as
+    error streams in notebook 10 (in a browser). Importing polymlp_lab turns them off."""
+    script = (f"import {imported}\n"
+              f"cell = {NOISY_CELL!r}\n"
+              "try:\n"
+              "    spglib.get_symmetry_dataset((cell['cell'], cell['scaled_positions'], "
+              "cell['numbers']), symprec=0.1)\n"
+              "except Exception:\n"
+              "    pass\n")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "SPGLIB_WARNING"}
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr
+    assert ("ssm_get_exact_positions failed" in run.stderr) is noisy, run.stderr
