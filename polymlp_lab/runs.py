@@ -305,7 +305,9 @@ def _map_dask(function, tasks, on_result, scheduler, n_workers, shared, priority
     else:
         cluster = LocalCluster(n_workers=int(n_workers or os.cpu_count() or 1),
                                threads_per_worker=1, processes=True, dashboard_address=":0",
-                               silence_logs=logging.ERROR)
+                               # CRITICAL: at close, workers log "Stream is closed" errors
+                               # that mean nothing (task failures are recorded, not logged)
+                               silence_logs=logging.CRITICAL)
         client = Client(cluster)
     done = 0
     try:
