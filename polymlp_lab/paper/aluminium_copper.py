@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import PolymlpCalculator, data, load_potential
 from ..properties.mechanics import relax
+from ..properties.hull import composition_fraction
 from ..properties.prototypes import binary_prototypes, build
 from ..simulations.random_cells import enumerate_compositions
 from ..simulations.structure_search import plot_hull, run_search
@@ -59,10 +60,9 @@ def named_prototypes(calc, compositions) -> list:
         decorations = [("Al",), ("Cu",)] if name == "fcc" else [ELEMENTS, ELEMENTS[::-1]]
         for decoration in decorations:
             atoms = build(name, list(decoration))
-            x = float(np.mean(np.array(atoms.get_chemical_symbols()) == "Cu"))
-            if round(x, 6) not in wanted or len(atoms) > 24:
+            if round(_x_cu(atoms), 6) not in wanted or len(atoms) > 24:
                 continue
-            result = relax(atoms, calc, fmax=1e-3, steps=300)
+            result = relax(atoms, calc, fmax=1e-3)
             result.atoms.info["name"] = f"{name}:{''.join(decoration)}"
             structures.append(result.atoms)
     return structures
@@ -95,18 +95,12 @@ def hull_difference_meV(first, second) -> float:
                                                   second.hull_formation_energy))))
 
 
-def _known_phases(calc) -> dict:
-    """KNOWN_PHASES relaxed: {label: (Atoms, energy eV/atom)}."""
-    out = {}
-    for label, (prototype, decoration) in KNOWN_PHASES.items():
-        result = relax(build(prototype, list(decoration)), calc, fmax=1e-3)
-        result.atoms.info["name"] = label
-        out[label] = result.atoms
-    return out
+def _x_cu(atoms) -> float:
+    return composition_fraction(atoms, ELEMENTS)
 
 
 def _formation(atoms, references) -> tuple:
-    x = float(np.mean(np.array(atoms.get_chemical_symbols()) == "Cu"))
+    x = _x_cu(atoms)
     energy = atoms.get_potential_energy() / len(atoms)
     return x, energy - (1 - x) * references["Al"] - x * references["Cu"]
 
@@ -127,10 +121,13 @@ def run(*, scale_up: bool = False, workdir=None, progress: bool = False) -> Figu
     result = searches[0]
     calc = PolymlpCalculator(load_potential(_potential_file()))
     near = [e for e in result.entries if e.e_above_hull <= result.window_meV / 1000]
-    library = named_prototypes(calc, {e.x_B for e in near})
+    # the known phases come from the same relaxed library that names the search's structures
+    known_x = {_x_cu(build(p, list(d))) for p, d in KNOWN_PHASES.values()}
+    library = named_prototypes(calc, {e.x_B for e in near} | known_x)
     names = {e.name: prototype_name(e, library) for e in near}
-    known = _known_phases(calc)
-    placed = {label: _formation(atoms, result.references) for label, atoms in known.items()}
+    by_name = {atoms.info["name"]: atoms for atoms in library}
+    placed = {label: _formation(by_name[f"{p}:{''.join(d)}"], result.references)
+              for label, (p, d) in KNOWN_PHASES.items()}
 
     figure, (ax_hull, ax_seeds) = _draw(searches, near, names, placed)
 

@@ -29,7 +29,8 @@ from scipy.signal import argrelmax
 from .. import PolymlpCalculator, data, load_potential
 from ..errors import PolymlpLabError
 from ..properties.mechanics import relax
-from ..simulations.liquid import LiquidState, density_g_cm3, first_peak, melt_and_quench
+from ..simulations.liquid import (LiquidState, coordination_number, density_g_cm3, first_peak,
+                                 melt_and_quench)
 from ..simulations.md import MDResult, run_md
 from ..units import G_PER_CM3_PER_AMU_PER_A3
 from .comparison import Comparison, FigureResult
@@ -113,12 +114,6 @@ def radius_for_coordination(rdf, n: float) -> float:
     if counts[-1] < n:
         return float("nan")
     return float(np.interp(n, counts, r))
-
-
-def coordination_within(rdf, radius: float) -> float:
-    """N(radius), interpolated between bin edges."""
-    r, counts = running_coordination(rdf)
-    return float(np.interp(radius, np.concatenate(([0.0], r)), np.concatenate(([0.0], counts))))
 
 
 def _smoothed(rdf, smooth: float = 0.1) -> np.ndarray:
@@ -219,7 +214,7 @@ def state_summary(state: LiquidState, pressure_GPa: float) -> dict:
         "potential_energy_eV_per_atom": state.potential_energy_eV,
         "first_peak_A": first_peak(state.rdf), "first_minimum_A": state.r_cut,
         "coordination": state.coordination,
-        "coordination_within_3.5A": coordination_within(state.rdf, FIRST_MINIMUM_A),
+        "coordination_within_3.5A": coordination_number(state.rdf, FIRST_MINIMUM_A),
         "radius_for_6.3_neighbours_A": radius_for_coordination(state.rdf, 6.3),
         "second_peak_A": r_second, "second_peak_flat_width_A": second_width,
         "intermediate_peaks_A": intermediate_peaks(state.rdf, state.r_cut, r_second),
@@ -286,7 +281,7 @@ def run(*, scale_up: bool = False, workdir=None, progress: bool = False) -> Figu
 
     comparisons = _comparisons(summaries, own, n_atoms, s)
     by_temperature = {st.temperature_K: st for st in states}
-    same_shell = [coordination_within(by_temperature[t].rdf, liquid["first_minimum_A"])
+    same_shell = [coordination_number(by_temperature[t].rdf, liquid["first_minimum_A"])
                   for t in (LIQUID_K, UNDERCOOLED_K)]
     mean_temperatures = [v["mean_temperature_K"] for v in summaries.values()]
     checks = {
