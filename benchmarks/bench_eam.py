@@ -136,11 +136,11 @@ def main() -> int:
         card = compute_card(potential, peer=peer, **kw)
         whole = time.perf_counter() - t0
         cards[label] = card
-        print(f"| {label} | {card['timings']['peer_s']:.1f} | {card['timings']['total_s']:.1f} | "
+        print(f"| {label} | {card.timings['peer_s']:.1f} | {card.timings['total_s']:.1f} | "
               f"{whole:.1f} |")
-    before, after = (c["peer"] for c in cards.values())
-    de = max(abs(before["energies"][k] - after["energies"][k]) for k in after["energies"])
-    print(f"peer card speed-up {before['timings']['total_s'] / after['timings']['total_s']:.1f}x; "
+    before, after = (c.peer for c in cards.values())
+    de = max(abs(before.energies[k] - after.energies[k]) for k in after.energies)
+    print(f"peer card speed-up {before.timings['total_s'] / after.timings['total_s']:.1f}x; "
           f"peer energies (after relaxation) differ by at most {de:.1e} eV/atom")
     return status
 

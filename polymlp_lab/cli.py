@@ -268,12 +268,12 @@ def _card(args) -> int:
     # the peer (our fast EAM calculator) is checked before any work, computed after ours
     card = compute_card(potential, peer=peer, **kw)
     index = write_card(card, out, title=Path(args.pot).name)
-    print(f"polymlp-lab: card of {args.pot} in {index} ({card['timings']['total_s']:.1f} s, "
-          f"{len(card['failures'])} failures or warnings)")
+    print(f"polymlp-lab: card of {args.pot} in {index} ({card.timings['total_s']:.1f} s, "
+          f"{len(card.failures)} failures or warnings)")
     if peer is not None:
-        other = card["peer"]
-        print(f"polymlp-lab: peer {other['label']} in {out / 'peer' / 'index.html'} "
-              f"({other['timings']['total_s']:.1f} s, {len(other['failures'])} failures or "
+        other = card.peer
+        print(f"polymlp-lab: peer {other.label} in {out / 'peer' / 'index.html'} "
+              f"({other.timings['total_s']:.1f} s, {len(other.failures)} failures or "
               f"warnings); comparison {out / 'compare.png'}")
     return 0
 

@@ -1,5 +1,6 @@
 """Property cards: contents consistent with themselves, failures recorded, files, command."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -7,7 +8,8 @@ import pytest
 from ase.calculators.emt import EMT
 
 from polymlp_lab.cli import main
-from polymlp_lab.properties.card import compare_cards, compute_card, index_repository, write_card
+from polymlp_lab.properties.card import (PropertyCard, compare_cards, compute_card, index_repository,
+                                         write_card)
 
 from conftest import random_potential
 
@@ -21,26 +23,26 @@ def cu_card():
 
 
 def test_element_card_is_consistent(cu_card):
-    energies = cu_card["energies"]
+    energies = cu_card.energies
     assert set(energies) == {"fcc", "bcc", "hcp", "sc"}
     ranked = sorted(energies, key=energies.get)
     assert set(ranked[:2]) == {"fcc", "hcp"} and ranked[-1] == "sc"  # close packed lowest
-    assert set(cu_card["eos"]) == {"fcc", "hcp"}  # the two lowest get the detailed properties
-    eos = cu_card["eos"]["fcc"]
-    a = cu_card["lattice"]["fcc"]["a"]  # conventional cubic cell, 4 atoms
+    assert set(cu_card.eos) == {"fcc", "hcp"}  # the two lowest get the detailed properties
+    eos = cu_card.eos["fcc"]
+    a = cu_card.lattice["fcc"]["a"]  # conventional cubic cell, 4 atoms
     assert eos["v0"] == pytest.approx(a**3 / 4, rel=2e-3)
-    c = np.array(cu_card["elastic"]["fcc"])
+    c = np.array(cu_card.elastic["fcc"])
     assert c.shape == (6, 6)
     assert (c[0, 0] + 2 * c[0, 1]) / 3 == pytest.approx(eos["b0"], rel=0.03)
-    assert cu_card["elastic_moduli"]["fcc"]["stable"]
-    dos = cu_card["phonon_dos"]["fcc"]
+    assert cu_card.elastic_moduli["fcc"]["stable"]
+    dos = cu_card.phonon_dos["fcc"]
     assert len(dos["frequencies_THz"]) == len(dos["dos"]) > 10 and not dos["imaginary"]
-    assert cu_card["timings"]["total_s"] > 0
+    assert cu_card.timings["total_s"] > 0
 
 
 def test_card_files_and_comparison(cu_card, tmp_path):
     index = write_card(cu_card, tmp_path / "card")
-    assert json.loads((tmp_path / "card" / "card.json").read_text())["energies"] == cu_card["energies"]
+    assert json.loads((tmp_path / "card" / "card.json").read_text())["energies"] == cu_card.energies
     page = index.read_text()
     assert "fcc" in page and "energies.png" in page
     for name in ("energies.png", "eos.png", "phonon_dos.png"):
@@ -49,12 +51,24 @@ def test_card_files_and_comparison(cu_card, tmp_path):
     assert (tmp_path / "cmp" / "compare.png").is_file() and len(fig.axes) >= 3
 
 
+def test_card_json_round_trips_and_leaves_absent_parts_out(cu_card):
+    document = json.loads(json.dumps(cu_card.as_dict(), allow_nan=False))
+    assert PropertyCard.from_dict(document) == cu_card  # card.json holds the whole card
+    assert "hull" not in document and "peer" not in document and "label" not in document
+    with_peer = dataclasses.replace(cu_card, peer=dataclasses.replace(cu_card, label="again"))
+    document = json.loads(json.dumps(with_peer.as_dict()))
+    assert document["peer"]["label"] == "again" and list(document)[-1] == "peer"
+    assert PropertyCard.from_dict(document).peer.label == "again"
+    with pytest.raises(TypeError, match="energy"):  # a misspelt part is refused
+        PropertyCard.from_dict({"elements": ["Cu"], "energy": {}})
+
+
 def test_binary_card_has_formation_energies_and_hull():
     card = compute_card(EMT(), elements=("Cu", "Au"),
                         prototypes=["fcc", "bcc", "L1_2", "L1_0", "B2"], **SMALL)
-    hull = card["hull"]
+    hull = card.hull
     refs = hull["references"]
-    assert refs["Cu"] == pytest.approx(card["energies"]["fcc:Cu"])
+    assert refs["Cu"] == pytest.approx(card.energies["fcc:Cu"])
     assert hull["formation_energies"]["fcc:Cu"] == pytest.approx(0.0, abs=1e-12)
     assert "fcc:Cu" in hull["stable"] and "fcc:Au" in hull["stable"]
     assert all(v >= -1e-12 for v in hull["e_above_hull"].values())
@@ -74,8 +88,8 @@ class FailingEMT(EMT):
 
 def test_a_failing_structure_is_recorded_not_fatal():
     card = compute_card(FailingEMT(), elements=("Cu",), prototypes=["fcc", "sc"], **SMALL)
-    assert "fcc" in card["energies"] and "sc" not in card["energies"]
-    assert "cannot evaluate" in card["failures"]["sc"]
+    assert "fcc" in card.energies and "sc" not in card.energies
+    assert "cannot evaluate" in card.failures["sc"]
 
 
 def test_card_command_and_repository(tmp_path, capsys):

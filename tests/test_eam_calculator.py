@@ -313,34 +313,34 @@ def tial_card():
 
 
 def test_card_holds_the_peer_on_the_same_prototypes(tial_card):
-    peer = tial_card["peer"]
-    assert peer["label"] == "EAM (Zope-Ti-Al-2003.eam.alloy)" and peer["source"] == ZOPE
-    assert set(peer["energies"]) == set(tial_card["energies"]) == {
+    peer = tial_card.peer
+    assert peer.label == "EAM (Zope-Ti-Al-2003.eam.alloy)" and peer.source == ZOPE
+    assert set(peer.energies) == set(tial_card.energies) == {
         f"{p}:{e}" for p in ("fcc", "bcc", "hcp") for e in ("Ti", "Al")} | {
         f"{p}:{s}" for p in ("B2", "L1_0") for s in ("TiAl", "AlTi")}
     # Zope & Mishin (2003), Table I: Al fcc a = 4.050 Å, E_c = 3.36 eV; Ti hcp E_c = 4.85 eV
-    assert peer["energies"]["fcc:Al"] == pytest.approx(-3.36, abs=0.005)
-    assert peer["lattice"]["fcc:Al"]["a"] == pytest.approx(4.05, abs=0.005)
-    assert peer["energies"]["hcp:Ti"] == pytest.approx(-4.85, abs=0.005)
-    assert peer["hull"]["formation_energies"]["L1_0:TiAl"] < -0.3
-    assert "L1_0:TiAl" in peer["hull"]["stable"] and "B2:TiAl" not in peer["hull"]["stable"]
-    assert set(peer["eos"]) == {"hcp:Ti", "fcc:Al", "L1_0:TiAl"}
-    assert not peer["phonon_dos"]["fcc:Al"]["imaginary"]
-    assert "peer" not in peer and tial_card["timings"]["peer_s"] == peer["timings"]["total_s"]
-    assert peer["energies"] != tial_card["energies"]  # two different potentials
+    assert peer.energies["fcc:Al"] == pytest.approx(-3.36, abs=0.005)
+    assert peer.lattice["fcc:Al"]["a"] == pytest.approx(4.05, abs=0.005)
+    assert peer.energies["hcp:Ti"] == pytest.approx(-4.85, abs=0.005)
+    assert peer.hull["formation_energies"]["L1_0:TiAl"] < -0.3
+    assert "L1_0:TiAl" in peer.hull["stable"] and "B2:TiAl" not in peer.hull["stable"]
+    assert set(peer.eos) == {"hcp:Ti", "fcc:Al", "L1_0:TiAl"}
+    assert not peer.phonon_dos["fcc:Al"]["imaginary"]
+    assert peer.peer is None and tial_card.timings["peer_s"] == peer.timings["total_s"]
+    assert peer.energies != tial_card.energies  # two different potentials
 
 
 def test_element_card_equals_the_card_computed_with_ase_eam():
     """Our EAM calculator gives the card ASE's EAM gives (same tables, same route)."""
     kw = dict(elements=("Al",), prototypes=["fcc"], **SMALL)
     ours, ase = compute_card(EAMCalculator(ZOPE), **kw), compute_card(EAM(potential=ZOPE), **kw)
-    assert ours["energies"]["fcc"] == pytest.approx(ase["energies"]["fcc"], abs=1e-9)
-    assert ours["lattice"]["fcc"]["a"] == pytest.approx(ase["lattice"]["fcc"]["a"], abs=1e-8)
-    assert ours["eos"]["fcc"]["b0"] == pytest.approx(ase["eos"]["fcc"]["b0"], rel=1e-7)
-    assert np.array(ours["elastic"]["fcc"]) == pytest.approx(np.array(ase["elastic"]["fcc"]), abs=1e-5)
-    assert np.array(ours["phonon_dos"]["fcc"]["dos"]) == pytest.approx(
-        np.array(ase["phonon_dos"]["fcc"]["dos"]), abs=1e-6)
-    assert ours["elastic"]["fcc"][0][0] > 100  # Zope-Mishin Al: C11 = 114 GPa
+    assert ours.energies["fcc"] == pytest.approx(ase.energies["fcc"], abs=1e-9)
+    assert ours.lattice["fcc"]["a"] == pytest.approx(ase.lattice["fcc"]["a"], abs=1e-8)
+    assert ours.eos["fcc"]["b0"] == pytest.approx(ase.eos["fcc"]["b0"], rel=1e-7)
+    assert np.array(ours.elastic["fcc"]) == pytest.approx(np.array(ase.elastic["fcc"]), abs=1e-5)
+    assert np.array(ours.phonon_dos["fcc"]["dos"]) == pytest.approx(
+        np.array(ase.phonon_dos["fcc"]["dos"]), abs=1e-6)
+    assert ours.elastic["fcc"][0][0] > 100  # Zope-Mishin Al: C11 = 114 GPa
 
 
 def test_written_card_draws_both(tial_card, tmp_path):
@@ -349,7 +349,7 @@ def test_written_card_draws_both(tial_card, tmp_path):
     assert "E peer (eV/atom)" in page and "compare.png" in page and "peer/index.html" in page
     assert (tmp_path / "card" / "compare.png").stat().st_size > 10_000
     peer = json.loads((tmp_path / "card" / "peer" / "card.json").read_text())
-    assert peer["energies"] == tial_card["peer"]["energies"]
+    assert peer["energies"] == tial_card.peer.energies
     assert (tmp_path / "card" / "peer" / "hull.png").is_file()
     fig = compare_cards({"MLP": tial_card})  # the peer comes along
     assert len(fig.axes) == 4  # energies, hull, V0-B0, phonon DOS
@@ -361,13 +361,13 @@ def test_written_card_draws_both(tial_card, tmp_path):
 def test_sutton_chen_peer_of_an_element_card(sc_files):
     card = compute_card(EMT(), elements=("Al",), prototypes=["fcc", "bcc"], peer=sc_files["Al"],
                         **SMALL)
-    peer = card["peer"]
-    assert peer["label"] == "EAM (Al.eam.alloy)"
+    peer = card.peer
+    assert peer.label == "EAM (Al.eam.alloy)"
     # eam.py's Sutton-Chen Al: a close to the fitted 4.05 Å, cohesive energy 1-3 % below 3.34 eV
-    assert peer["lattice"]["fcc"]["a"] == pytest.approx(4.05, abs=0.02)
-    assert -3.34 < peer["energies"]["fcc"] < -3.2
-    assert peer["energies"]["fcc"] < peer["energies"]["bcc"]
-    assert "hull" not in peer and len(compare_cards({"EMT": card}).axes) == 3
+    assert peer.lattice["fcc"]["a"] == pytest.approx(4.05, abs=0.02)
+    assert -3.34 < peer.energies["fcc"] < -3.2
+    assert peer.energies["fcc"] < peer.energies["bcc"]
+    assert peer.hull is None and len(compare_cards({"EMT": card}).axes) == 3
 
 
 def test_command_card_with_an_eam_file_peer(tmp_path, capsys):

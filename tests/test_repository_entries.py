@@ -37,6 +37,7 @@ import pypolymlp
 from polymlp_lab.cli import main
 from polymlp_lab.errors import PolymlpLabError, PotentialFileError
 from polymlp_lab.properties import prototypes as protos
+from polymlp_lab.properties.card import PropertyCard
 from polymlp_lab.properties.repository import (
     EmptyRepositoryError,
     RepositoryError,
@@ -420,7 +421,7 @@ def synthetic_card(predictions):
         lat = p[name].lattice
         lattice[key] = {**{k: lat[k] * 1.01 for k in "abc"}, "alpha": 90.0, "beta": 90.0,
                         "gamma": 90.0, "n_atoms": n_atoms}
-    return {
+    return PropertyCard.from_dict({
         "elements": list(ELEMENTS),
         "energies": {"fcc:Ti": p["fcc_Ti"].energy + 0.002, "bcc:Al": p["bcc_Al"].energy - 0.001,
                      "fcc:Al": p["fcc_Al"].energy, "L1_2:TiAl": p["AuCu3(L12)(x=0.25)"].energy,
@@ -434,7 +435,7 @@ def synthetic_card(predictions):
         "hull": {"formation_energies": {"fcc:Ti": 0.0, "L1_2:TiAl": -0.2, "fcc:Al": 0.0},
                  "composition_x": {"fcc:Ti": 0.0, "L1_2:TiAl": 0.25, "fcc:Al": 1.0},
                  "stable": ["fcc:Ti", "L1_2:TiAl", "fcc:Al"]},
-    }
+    })
 
 
 def test_comparison_matched_by_prototype(entry):
@@ -449,7 +450,7 @@ def test_comparison_matched_by_prototype(entry):
     a = rows["bcc_Al"]["lattice_A"]["a"]
     assert a["relative_difference"] == pytest.approx(0.01, rel=1e-9)
     volume = rows["bcc_Al"]["volume_A3_per_atom"]
-    assert volume["ours"] == pytest.approx(card["lattice"]["bcc:Al"]["a"] ** 3 / 2, rel=1e-12)
+    assert volume["ours"] == pytest.approx(card.lattice["bcc:Al"]["a"] ** 3 / 2, rel=1e-12)
     eos = rows["fcc_Al"]
     assert eos["eos_volume_A3_per_atom"]["difference"] == pytest.approx(0.1, abs=1e-9)
     assert eos["bulk_modulus_GPa"]["difference"] == pytest.approx(-2.0, abs=1e-9)

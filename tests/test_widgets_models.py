@@ -308,7 +308,7 @@ def test_save_and_card_of_a_selected_model(grid, tmp_path):
     grid.card_button.click()
     grid.wait()
     assert grid.error is None, grid.error
-    assert set(grid.card["energies"]) <= {"fcc", "bcc"} and grid.card["energies"]
+    assert set(grid.card.energies) <= {"fcc", "bcc"} and grid.card.energies
     text = grid.output_text()
     assert name in text and "Property card" in text  # the details stay above the card
     images = [o for o in grid.output.outputs if "image/png" in o.get("data", {})]

@@ -47,7 +47,7 @@ class CardActions:
 
         self.start(work, done=lambda card: self.show_card(card, title))
 
-    def show_card(self, card: dict, title: str) -> None:
+    def show_card(self, card, title: str) -> None:
         """Details, then the card's table (eV/atom, Å, Å³/atom, GPa) and plot_card's PNGs."""
         from polymlp_lab.properties.card import plot_card
 
@@ -57,14 +57,14 @@ class CardActions:
         else:
             self.clear()
         rows = []
-        for key, energy in sorted(card["energies"].items(), key=lambda kv: kv[1]):
-            lattice = card["lattice"].get(key, {})
-            eos = card["eos"].get(key, {})
+        for key, energy in sorted(card.energies.items(), key=lambda kv: kv[1]):
+            lattice = card.lattice.get(key, {})
+            eos = card.eos.get(key, {})
             rows.append([key, f"{energy:.4f}",
                          " ".join(number(lattice.get(k), 4) for k in ("a", "b", "c")),
                          number(eos.get("v0"), 4), number(eos.get("b0"), 4)])
         failures = "".join(f"<li>{html.escape(k)}: {html.escape(v)}</li>"
-                           for k, v in card["failures"].items())
+                           for k, v in card.failures.items())
         self.show_html(
             f"<h4>Property card of {html.escape(title)}</h4>"
             + html_table(["structure", "E (eV/atom)", "a b c (Å)", "V0 (Å³/atom)", "B0 (GPa)"],
@@ -73,9 +73,9 @@ class CardActions:
         with tempfile.TemporaryDirectory() as folder:
             for path in plot_card(card, folder):
                 self.show_image(path)
-        self.say(f"card of {title}: {len(card['energies'])} structures relaxed in "
-                 f"{card['timings']['total_s']:.1f} s, "
-                 f"{len(card['failures'])} failures or warnings")
+        self.say(f"card of {title}: {len(card.energies)} structures relaxed in "
+                 f"{card.timings['total_s']:.1f} s, "
+                 f"{len(card.failures)} failures or warnings")
 
 
 class RepositoryBrowser(CardActions, Panel):
@@ -224,7 +224,7 @@ class RepositoryBrowser(CardActions, Panel):
         paths = self.selected.get("paths") or [self.selected["path"]]
         self.start_card(paths if len(paths) > 1 else paths[0], self.selected["name"])
 
-    def show_card(self, card: dict, title: str) -> None:
+    def show_card(self, card, title: str) -> None:
         """The card (see :meth:`CardActions.show_card`), then, when the MLP has the
         Repository's predictions, ours beside them: a table per matched prototype, the
         unmatched ones, the DFT parity plot(s) and the hull."""
@@ -245,8 +245,8 @@ class RepositoryBrowser(CardActions, Panel):
         for data in figures.values():
             self.show_image(data)
         summary = comparison["summary"]
-        self.say(f"card of {title}: {len(card['energies'])} structures relaxed in "
-                 f"{card['timings']['total_s']:.1f} s; {summary['n_matched']} prototypes "
+        self.say(f"card of {title}: {len(card.energies)} structures relaxed in "
+                 f"{card.timings['total_s']:.1f} s; {summary['n_matched']} prototypes "
                  f"beside the Repository's ({summary['n_unmatched_repository']} not matched)")
 
     def load(self) -> None:

@@ -63,7 +63,7 @@ def run(*, scale_up: bool = False, workdir=None, progress: bool = False) -> Figu
     card = compute_card(mlp, elements=ELEMENTS, peer=eam_file,
                         prototypes=PROTOTYPES_SCALED if scale_up else PROTOTYPES,
                         **dict(CARD, progress=progress))
-    hulls = {"MLP": card["hull"], "EAM": card["peer"]["hull"]}
+    hulls = {"MLP": card.hull, "EAM": card.peer.hull}
     phonons = {"MLP": phonon_dos(PolymlpCalculator(mlp)), "EAM": phonon_dos(EAMCalculator(eam_file))}
 
     comparisons = []

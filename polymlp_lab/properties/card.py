@@ -10,16 +10,19 @@ and a static index.html.
 Units: energies eV/atom, lengths Å, volumes Å³/atom, moduli and Cij GPa, frequencies THz.
 """
 
+from __future__ import annotations
+
 import html
 import json
 import time
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 
 from . import prototypes as protos
 from . import repository
-from ..files import jsonable
+from ..files import AsDict, jsonable
 from .hull import composition_fraction, convex_hull, formation_energies
 from .mechanics import elastic_constants, equation_of_state, lattice_constants, relax
 from .phonons import phonon_properties
@@ -27,10 +30,54 @@ from .phonons import phonon_properties
 index_repository = repository.index_repository  # moved to repository.py; importable here too
 
 
+@dataclass
+class PropertyCard(AsDict):
+    """A potential's property card. Each part maps a structure key to its value: the key is
+    the prototype's name, for a binary "<prototype>:<A><B>" and for one of its elements
+    "<prototype>:<A>".
+
+    ``energies`` (eV/atom after relaxation), ``lattice`` (a, b, c Å and angles of the
+    standardised conventional cell), ``eos`` (v0 Å³/atom, b0 GPa, b0_prime and the E–V
+    points), ``elastic`` (6×6 Cij GPa, Voigt order xx yy zz yz xz xy), ``elastic_moduli``
+    (Voigt/Reuss/Hill bulk and shear moduli GPa, stability), ``phonon_dos``
+    (frequencies_THz, dos, imaginary flag), ``failures`` (reasons; also unconverged
+    relaxations and imaginary phonons), ``timings`` (seconds), ``composition`` (x of the
+    second element). ``hull`` (binaries: references, formation energies, composition_x,
+    e_above_hull, stable keys), ``label`` and ``source`` (of a peer's card) and ``peer`` (a
+    second potential's card) are None where absent, and left out of :meth:`as_dict`.
+    """
+
+    elements: list
+    energies: dict = field(default_factory=dict)
+    lattice: dict = field(default_factory=dict)
+    eos: dict = field(default_factory=dict)
+    elastic: dict = field(default_factory=dict)
+    elastic_moduli: dict = field(default_factory=dict)
+    phonon_dos: dict = field(default_factory=dict)
+    failures: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)
+    composition: dict = field(default_factory=dict)
+    hull: dict | None = None
+    label: str | None = None
+    source: str | None = None
+    peer: PropertyCard | None = None
+
+    def as_dict(self) -> dict:
+        """The card's JSON document (card.json), parts that are None left out."""
+        return {f.name: value.as_dict() if f.name == "peer" else jsonable(value)
+                for f in fields(self) if (value := getattr(self, f.name)) is not None}
+
+    @classmethod
+    def from_dict(cls, document: dict) -> PropertyCard:
+        """The card of a JSON document (card.json, :meth:`as_dict`)."""
+        peer = document.get("peer")
+        return cls(**{**document, "peer": cls.from_dict(peer) if peer else None})
+
+
 def compute_card(potential, elements=None, *, prototypes=None, n_detailed: int = 3,
                  phonon_supercell=(3, 3, 3), phonon_mesh=(16, 16, 16), relax_steps: int = 300,
-                 fmax: float = 1e-3, progress: bool = True, peer=None) -> dict:
-    """The card of ``potential`` (a Potential or any ASE calculator) as plain data.
+                 fmax: float = 1e-3, progress: bool = True, peer=None) -> PropertyCard:
+    """The :class:`PropertyCard` of ``potential`` (a Potential or any ASE calculator).
 
     elements : the potential's elements by default (one or two).
     prototypes : names to relax (default: every element prototype, plus every binary one
@@ -38,19 +85,10 @@ def compute_card(potential, elements=None, *, prototypes=None, n_detailed: int =
     n_detailed : the lowest-energy structures per composition (element, and each binary
         composition on or near the hull) that get EOS, elastic constants and phonons.
 
-    Returns a dict with ``energies`` (prototype -> eV/atom after relaxation; for binaries the
-    key is "<prototype>:<A><B>", for an element of a binary "<prototype>:<A>"), ``lattice``
-    (a, b, c Å, angles, of the standardised conventional cell), ``eos`` (v0 Å³/atom, b0 GPa,
-    b0_prime, and the E-V points), ``elastic`` (6x6 Cij GPa, Voigt order xx yy zz yz xz xy),
-    ``elastic_moduli`` (Voigt/Reuss/Hill bulk and shear moduli GPa, stability),
-    ``phonon_dos`` (frequencies_THz, dos, imaginary flag), ``hull`` (binaries: references,
-    formation energies, e_above_hull, stable set), ``failures`` (prototype -> reason, also
-    unconverged relaxations and imaginary phonons) and ``timings`` (seconds).
-
     peer : a second potential to put beside this one: an ``.eam.alloy`` file (str or Path,
         evaluated by :class:`~polymlp_lab.properties.eam_calculator.EAMCalculator`) or any
         ASE calculator. Its card, on the same elements and prototypes with the same settings,
-        is ``card["peer"]`` (with ``label`` and ``source``; ``timings["peer_s"]``). An EAM file
+        is ``card.peer`` (with ``label`` and ``source``; ``timings["peer_s"]``). An EAM file
         that is unreadable or lacks an element is refused before any work
         (:class:`~polymlp_lab.properties.eam_calculator.EAMFileError`,
         :class:`~polymlp_lab.properties.eam_calculator.EAMElementError`).
@@ -73,9 +111,9 @@ def compute_card(potential, elements=None, *, prototypes=None, n_detailed: int =
                         relax_steps=relax_steps, fmax=fmax, progress=progress)
         card = compute_card(calc, elements, **settings)
         other = compute_card(peer_calc, elements, **settings)
-        other["label"], other["source"] = peer_label, peer_source
-        card["peer"] = other
-        card["timings"]["peer_s"] = other["timings"]["total_s"]
+        other.label, other.source = peer_label, peer_source
+        card.peer = other
+        card.timings["peer_s"] = other.timings["total_s"]
         return card
     jobs = []  # (key, prototype name, decoration)
     names = prototypes or (protos.element_prototypes() + (protos.binary_prototypes() if len(elements) == 2 else []))
@@ -86,9 +124,7 @@ def compute_card(potential, elements=None, *, prototypes=None, n_detailed: int =
         elif len(elements) == 2:
             jobs += [(f"{name}:{elements[0]}{elements[1]}", name, elements),
                      (f"{name}:{elements[1]}{elements[0]}", name, elements[::-1])]
-    card = {"elements": list(elements), "energies": {}, "lattice": {}, "eos": {}, "elastic": {},
-            "elastic_moduli": {}, "phonon_dos": {}, "failures": {}, "timings": {},
-            "composition": {}}
+    card = PropertyCard(list(elements))
     relaxed = {}
     start = time.perf_counter()
     for key, name, decoration in tqdm(jobs, desc="relax", disable=not progress):
@@ -96,27 +132,27 @@ def compute_card(potential, elements=None, *, prototypes=None, n_detailed: int =
             atoms = protos.build(name, decoration)
             result = relax(atoms, calc, fmax=fmax, steps=relax_steps)
         except Exception as exc:  # recorded in the card
-            card["failures"][key] = f"{type(exc).__name__}: {exc}"
+            card.failures[key] = f"{type(exc).__name__}: {exc}"
             continue
         if not result.converged:
-            card["failures"][key] = f"relaxation not converged in {result.steps} steps (kept)"
+            card.failures[key] = f"relaxation not converged in {result.steps} steps (kept)"
         relaxed[key] = result.atoms
-        card["energies"][key] = result.energy_per_atom
-        card["composition"][key] = (composition_fraction(result.atoms, elements)
+        card.energies[key] = result.energy_per_atom
+        card.composition[key] = (composition_fraction(result.atoms, elements)
                                     if len(elements) == 2 else 0.0)
         try:
-            card["lattice"][key] = lattice_constants(result.atoms).as_dict()
+            card.lattice[key] = lattice_constants(result.atoms).as_dict()
         except Exception as exc:
-            card["failures"][key + " lattice"] = f"{type(exc).__name__}: {exc}"
-    card["timings"]["relax_s"] = time.perf_counter() - start
+            card.failures[key + " lattice"] = f"{type(exc).__name__}: {exc}"
+    card.timings["relax_s"] = time.perf_counter() - start
 
     if len(elements) == 2:
-        card["hull"] = _hull(card, elements)
+        card.hull = _hull(card, elements)
     detailed = _detailed_keys(card, elements, n_detailed)
     start = time.perf_counter()
     for key in tqdm(detailed, desc="properties", disable=not progress):
         atoms = relaxed[key]
-        for field, function in (
+        for part, function in (
             ("eos", lambda a: equation_of_state(a, calc)),
             ("elastic", lambda a: elastic_constants(a, calc)),
             ("phonon_dos", lambda a: phonon_properties(a, calc, supercell=phonon_supercell,
@@ -125,31 +161,31 @@ def compute_card(potential, elements=None, *, prototypes=None, n_detailed: int =
             try:
                 value = function(atoms).as_dict()
             except Exception as exc:
-                card["failures"][f"{key} {field}"] = f"{type(exc).__name__}: {exc}"
+                card.failures[f"{key} {part}"] = f"{type(exc).__name__}: {exc}"
                 continue
-            if field == "elastic":
-                card["elastic_moduli"][key] = {k: v for k, v in value.items() if k != "C"}
+            if part == "elastic":
+                card.elastic_moduli[key] = {k: v for k, v in value.items() if k != "C"}
                 value = value["C"]
-            if field == "phonon_dos":
+            if part == "phonon_dos":
                 value = {k: value[k] for k in ("frequencies_THz", "dos", "imaginary",
                                                 "min_frequency_THz") if k in value}
                 if value.get("imaginary"):
-                    card["failures"][f"{key} phonons"] = (
+                    card.failures[f"{key} phonons"] = (
                         f"imaginary modes (lowest {value['min_frequency_THz']:.2f} THz)")
-            card[field][key] = value
-    card["timings"]["properties_s"] = time.perf_counter() - start
-    card["timings"]["total_s"] = card["timings"]["relax_s"] + card["timings"]["properties_s"]
-    return jsonable(card)
+            getattr(card, part)[key] = value
+    card.timings["properties_s"] = time.perf_counter() - start
+    card.timings["total_s"] = card.timings["relax_s"] + card.timings["properties_s"]
+    return PropertyCard.from_dict(card.as_dict())  # plain numbers, as in card.json
 
 
 def _hull(card, elements) -> dict:
     """Formation energies against the lowest elemental structures, and the convex hull."""
-    own = {e: [v for k, v in card["energies"].items() if k.endswith(f":{e}")] for e in elements}
+    own = {e: [v for k, v in card.energies.items() if k.endswith(f":{e}")] for e in elements}
     refs = {e: min(values) for e, values in own.items() if values}
     if len(refs) < 2:
         return {"error": "no elemental reference relaxed"}
-    keys = list(card["energies"])
-    points = formation_energies([(card["composition"][k], card["energies"][k]) for k in keys],
+    keys = list(card.energies)
+    points = formation_energies([(card.composition[k], card.energies[k]) for k in keys],
                                 [refs[e] for e in elements])
     x, e_form = (np.array(values) for values in zip(*points))
     hull = convex_hull(x, e_form)
@@ -167,22 +203,22 @@ def _detailed_keys(card, elements, n_detailed) -> list:
     ``n_detailed`` 0 (a card of energies, and the hull, only)."""
     if n_detailed <= 0:
         return []
-    order = {k: n for n, k in enumerate(card["energies"])}  # the library's order breaks ties
+    order = {k: n for n, k in enumerate(card.energies)}  # the library's order breaks ties
     chosen = []
     for e in elements:
-        own = sorted(((round(v, 4), order[k], k, v) for k, v in card["energies"].items()
+        own = sorted(((round(v, 4), order[k], k, v) for k, v in card.energies.items()
                       if (k.endswith(f":{e}") if len(elements) == 2 else True)))
         picked = []
         for _, _, k, v in own:
             # many prototypes relax into a higher-symmetry one: keep distinct energies only
-            if all(abs(v - card["energies"][p]) > 1e-4 for p in picked):
+            if all(abs(v - card.energies[p]) > 1e-4 for p in picked):
                 picked.append(k)
             if len(picked) == n_detailed:
                 break
         chosen += picked
-    if len(elements) == 2 and "stable" in card.get("hull", {}):
-        chosen += [k for k in card["hull"]["stable"] if k not in chosen
-                   and 0 < card["composition"][k] < 1][:n_detailed]
+    if len(elements) == 2 and "stable" in card.hull:
+        chosen += [k for k in card.hull["stable"] if k not in chosen
+                   and 0 < card.composition[k] < 1][:n_detailed]
     return chosen
 
 
@@ -192,7 +228,7 @@ def plot_card(card, out_dir) -> list:
 
     out_dir = Path(out_dir)
     written = []
-    energies = sorted(card["energies"].items(), key=lambda kv: kv[1])
+    energies = sorted(card.energies.items(), key=lambda kv: kv[1])
     if energies:
         fig, ax = plt.subplots(figsize=(6, 0.28 * len(energies) + 1.2), constrained_layout=True)
         ax.barh([k for k, _ in energies], [v - energies[0][1] for _, v in energies])
@@ -200,23 +236,23 @@ def plot_card(card, out_dir) -> list:
         ax.set_xlabel("energy above the lowest (eV/atom)")
         ax.tick_params(axis="y", labelsize=9)
         written.append(_save(fig, out_dir / "energies.png"))
-    for field, x, y, style, xlabel, ylabel in (
+    for part, x, y, style, xlabel, ylabel in (
             ("eos", "volumes", "energies", "o-", "volume (Å³/atom)", "energy (eV/atom)"),
             ("phonon_dos", "frequencies_THz", "dos", "-", "frequency (THz)", "DOS")):
-        if card[field]:
+        if getattr(card, part):
             fig, ax = plt.subplots(figsize=(5, 4), constrained_layout=True)
-            for key, curve in card[field].items():
+            for key, curve in getattr(card, part).items():
                 ax.plot(curve[x], curve[y], style, ms=3, label=key)
             ax.set_xlabel(xlabel)
             ax.set_ylabel(ylabel)
             ax.legend(fontsize=9)
-            written.append(_save(fig, out_dir / f"{field}.png"))
-    hull = card.get("hull", {})
+            written.append(_save(fig, out_dir / f"{part}.png"))
+    hull = card.hull or {}
     if "formation_energies" in hull:
         fig, ax = plt.subplots(figsize=(5, 4), constrained_layout=True)
         ax.scatter(*hull_points(hull), s=10, color="0.5")
         ax.plot(*hull_points(hull, stable=True), "o-", color="tab:red")
-        ax.set_xlabel(f"x ({card['elements'][1]})")
+        ax.set_xlabel(f"x ({card.elements[1]})")
         ax.set_ylabel("formation energy (eV/atom)")
         written.append(_save(fig, out_dir / "hull.png"))
     return written
@@ -247,35 +283,35 @@ def write_card(card, out_dir, *, title="polymlp-lab card") -> Path:
     DOS) and the peer's energies (and formation energies) beside ours in the table."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "card.json").write_text(json.dumps(card, indent=1))
+    (out_dir / "card.json").write_text(json.dumps(card.as_dict(), indent=1))
     plots = plot_card(card, out_dir)
-    peer = card.get("peer") or None
+    peer = card.peer
     peer_link = ""
-    keys = sorted(card["energies"], key=card["energies"].get)
-    columns = [("E (eV/atom)", card["energies"])]  # the energies in the table: (header, values)
+    keys = sorted(card.energies, key=card.energies.get)
+    columns = [("E (eV/atom)", card.energies)]  # the energies in the table: (header, values)
     if peer is not None:
-        peer_label = peer.get("label", "peer")
+        peer_label = peer.label or "peer"
         peer_index = write_card(peer, out_dir / "peer", title=peer_label)
-        compare_cards({card.get("label", "MLP"): card}, out_dir)
+        compare_cards({card.label or "MLP": card}, out_dir)
         plots = [out_dir / "compare.png"] + plots
         peer_link = (f'<p>Peer: <a href="peer/{peer_index.name}">{html.escape(peer_label)}</a>'
-                     f' ({html.escape(str(peer.get("source", "")))}), computed in '
-                     f'{peer["timings"]["total_s"]:.1f} s on the same prototypes.</p>')
-        columns.append(("E peer (eV/atom)", peer["energies"]))
+                     f' ({html.escape(peer.source or "")}), computed in '
+                     f'{peer.timings["total_s"]:.1f} s on the same prototypes.</p>')
+        columns.append(("E peer (eV/atom)", peer.energies))
         # structures only the peer relaxed come last
-        keys += [k for k in sorted(peer["energies"], key=peer["energies"].get)
-                 if k not in card["energies"]]
-    for which, source in (("", card), (" peer", peer or {})):
-        formation = source.get("hull", {}).get("formation_energies")
+        keys += [k for k in sorted(peer.energies, key=peer.energies.get)
+                 if k not in card.energies]
+    for which, source in (("", card), (" peer", peer)):
+        formation = ((source and source.hull) or {}).get("formation_energies")
         if formation is not None:
             columns.append((f"E<sub>f</sub>{which} (eV/atom)", formation))
     header = (["structure"] + [name for name, _ in columns]
               + ["a b c (Å)", "V0 (Å³/atom)", "B0 (GPa)", "C11 C12 C44 (GPa)"])
     rows = []
     for key in keys:
-        lat = card["lattice"].get(key, {})
-        eos = card["eos"].get(key, {})
-        c = card["elastic"].get(key) or None
+        lat = card.lattice.get(key, {})
+        eos = card.eos.get(key, {})
+        c = card.elastic.get(key) or None
         rows.append([key] + ["" if values.get(key) is None else f"{values[key]:.4f}"
                              for _, values in columns]
                     + [" ".join(f"{lat[k]:.3f}" for k in ("a", "b", "c") if lat.get(k) is not None),
@@ -283,13 +319,13 @@ def write_card(card, out_dir, *, title="polymlp-lab card") -> Path:
                        f"{eos['b0']:.1f}" if eos.get("b0") else "",
                        f"{c[0][0]:.1f} {c[0][1]:.1f} {c[3][3]:.1f}" if c else ""])
     failures = "".join(f"<li>{html.escape(k)}: {html.escape(v)}</li>"
-                       for k, v in card["failures"].items())
+                       for k, v in card.failures.items())
     images = "".join(f'<img src="{p.name}" style="max-width:{98 if p.name == "compare.png" else 48}%">'
                      for p in plots)
     index = out_dir / "index.html"
     index.write_text(html_page(title, "\n".join([
-        f"<p>Elements: {html.escape(' '.join(card['elements']))}. Card computed in "
-        f"{card['timings']['total_s']:.1f} s.</p>",
+        f"<p>Elements: {html.escape(' '.join(card.elements))}. Card computed in "
+        f"{card.timings['total_s']:.1f} s.</p>",
         peer_link + html_table(header, rows),
         f"{images}<h2>Failures and warnings</h2><ul>{failures or '<li>none</li>'}</ul>",
         '<p><a href="card.json">card.json</a></p>'])))
@@ -327,15 +363,15 @@ def compare_cards(cards: dict, out_dir=None):
     expanded = {}
     for label, card in cards.items():
         expanded[label] = card
-        peer = card.get("peer")
+        peer = card.peer
         if peer:
-            peer_label = peer.get("label", "peer")
+            peer_label = peer.label or "peer"
             if len(cards) > 1 or peer_label in expanded:
                 peer_label = f"{label}: {peer_label}"
             expanded[peer_label] = peer
     cards = expanded
-    binary = bool(cards) and all("formation_energies" in c.get("hull", {}) for c in cards.values())
-    keys = list(dict.fromkeys(k for c in cards.values() for k in c["energies"]))
+    binary = bool(cards) and all("formation_energies" in (c.hull or {}) for c in cards.values())
+    keys = list(dict.fromkeys(k for c in cards.values() for k in c.energies))
     # readable at a laptop's 100 % zoom: at most 12 in wide, 9 pt and up; many prototypes get
     # the energy panel to themselves on a row
     if binary:
@@ -349,8 +385,7 @@ def compare_cards(cards: dict, out_dir=None):
     ax_energy, ax_eos, ax_dos = named["E"], named["V"], named["D"]
     axes = [ax_energy, named["H"], ax_eos, ax_dos] if binary else [ax_energy, ax_eos, ax_dos]
     if binary:  # by composition, then by name
-        x_of = {k: c["hull"]["composition_x"][k] for c in cards.values()
-                for k in c["hull"]["composition_x"]}
+        x_of = {k: x for c in cards.values() for k, x in c.hull["composition_x"].items()}
         keys.sort(key=lambda k: (x_of.get(k, 2.0), k))
     else:
         keys.sort()
@@ -358,21 +393,21 @@ def compare_cards(cards: dict, out_dir=None):
     for n, (label, card) in enumerate(cards.items()):
         color = f"C{n % 10}"
         if binary:
-            values = [card["hull"]["formation_energies"].get(k, np.nan) for k in keys]
-            axes[1].scatter(*hull_points(card["hull"]), s=12, color=color, alpha=0.6,
+            values = [card.hull["formation_energies"].get(k, np.nan) for k in keys]
+            axes[1].scatter(*hull_points(card.hull), s=12, color=color, alpha=0.6,
                             label=f"{label}")
-            axes[1].plot(*hull_points(card["hull"], stable=True), "-", color=color,
+            axes[1].plot(*hull_points(card.hull, stable=True), "-", color=color,
                          label=f"{label} hull")
         else:
-            lowest = min(card["energies"].values()) if card["energies"] else 0.0
-            values = [card["energies"].get(k, np.nan) - lowest for k in keys]
+            lowest = min(card.energies.values()) if card.energies else 0.0
+            values = [card.energies.get(k, np.nan) - lowest for k in keys]
         ax_energy.bar(np.arange(len(keys)) + n * width, values, width, label=label, color=color)
         markers = "osD^vP*X"
-        for m, (key, eos) in enumerate(card["eos"].items()):
+        for m, (key, eos) in enumerate(card.eos.items()):
             ax_eos.scatter(eos["v0"], eos["b0"], color=color, marker=markers[m % len(markers)],
                            label=f"{label} {key}")
         styles = ["-", "--", ":", "-."]
-        for m, (key, dos) in enumerate(card["phonon_dos"].items()):
+        for m, (key, dos) in enumerate(card.phonon_dos.items()):
             ax_dos.plot(dos["frequencies_THz"], dos["dos"], styles[m % len(styles)], color=color,
                         label=f"{label} {key}")
     ax_energy.set_xticks(np.arange(len(keys)) + width * (len(cards) - 1) / 2, keys, rotation=90,
@@ -380,7 +415,7 @@ def compare_cards(cards: dict, out_dir=None):
     ax_energy.set_ylabel("formation energy (eV/atom)" if binary
                          else "energy above the lowest (eV/atom)")
     if binary:
-        elements = next(iter(cards.values()))["elements"]
+        elements = next(iter(cards.values())).elements
         axes[1].axhline(0.0, color="0.7", lw=0.8)
         axes[1].set_xlabel(f"x ({elements[1]}) in {elements[0]}$_{{1-x}}${elements[1]}$_x$")
         axes[1].set_ylabel("formation energy (eV/atom)")

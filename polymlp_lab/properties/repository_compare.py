@@ -25,7 +25,7 @@ from ase.cell import Cell
 
 from . import prototypes as protos
 from ..files import jsonable, write_bytes_atomic, write_text_atomic
-from .card import hull_points, html_page, html_table
+from .card import PropertyCard, hull_points, html_page, html_table
 from .repository import DFTComparison, FormationEnergies, PrototypePrediction, RepositoryPredictions
 
 
@@ -126,9 +126,9 @@ def _cell_volume_per_atom(lattice) -> Optional[float]:
 
 
 def _compare_one(card, key, prediction: PrototypePrediction) -> dict:
-    eos = card.get("eos", {}).get(key) or {}
-    lattice = card.get("lattice", {}).get(key) or {}
-    ours_c = card.get("elastic", {}).get(key)
+    eos = card.eos.get(key) or {}
+    lattice = card.lattice.get(key) or {}
+    ours_c = card.elastic.get(key)
     repo_c = prediction.elastic
     elastic = {n: _pair(ours_c[i][j] if ours_c else None, repo_c[i][j] if repo_c else None)
                for n, (i, j) in _ELASTIC_NAMES.items()}
@@ -137,7 +137,7 @@ def _compare_one(card, key, prediction: PrototypePrediction) -> dict:
                                      if ours_c and repo_c else None)
     repo_lattice = prediction.lattice or {}
     return {
-        "energy_eV_per_atom": _pair(card["energies"].get(key), prediction.energy),
+        "energy_eV_per_atom": _pair(card.energies.get(key), prediction.energy),
         "volume_A3_per_atom": _pair(_cell_volume_per_atom(lattice), prediction.volume),
         "eos_volume_A3_per_atom": _pair(eos.get("v0"), prediction.eos_volume),
         "bulk_modulus_GPa": _pair(eos.get("b0"), prediction.bulk_modulus),
@@ -146,7 +146,7 @@ def _compare_one(card, key, prediction: PrototypePrediction) -> dict:
     }
 
 
-def compare_with_repository(card: dict, predictions: RepositoryPredictions) -> dict:
+def compare_with_repository(card: PropertyCard, predictions: RepositoryPredictions) -> dict:
     """Our card (:func:`~polymlp_lab.properties.card.compute_card`) beside the Repository's
     predictions for the same MLP, matched by prototype (:func:`match_prototype`).
 
@@ -163,7 +163,7 @@ def compare_with_repository(card: dict, predictions: RepositoryPredictions) -> d
     ``formation`` (the Repository's DFT and MLP hulls), ``missing`` (absent files) and
     ``notes`` (how the two sides' numbers are obtained, where they differ by method).
     """
-    elements = list(card["elements"])
+    elements = list(card.elements)
     rows, unmatched, matched_keys = [], [], set()
     for name, prediction in predictions.prototypes.items():
         match = match_prototype(name, elements)
@@ -171,8 +171,8 @@ def compare_with_repository(card: dict, predictions: RepositoryPredictions) -> d
         if key is None:
             unmatched.append({"repository": name, "reason": match["reason"]})
             continue
-        if key not in card["energies"]:
-            reason = card.get("failures", {}).get(key) or "not computed in this card"
+        if key not in card.energies:
+            reason = card.failures.get(key) or "not computed in this card"
             unmatched.append({"repository": name, "library": match["library"], "key": key,
                               "reason": reason})
             continue
@@ -187,7 +187,7 @@ def compare_with_repository(card: dict, predictions: RepositoryPredictions) -> d
         "predictions": predictions.folder,
         "prototypes": rows,
         "unmatched_repository": unmatched,
-        "ours_only": [k for k in card["energies"] if k not in matched_keys],
+        "ours_only": [k for k in card.energies if k not in matched_keys],
         "summary": {
             "n_matched": len(rows),
             "n_unmatched_repository": len(unmatched),
@@ -254,7 +254,7 @@ def plot_repository_hull(formation: FormationEnergies, elements, card=None):
     if formation.hull_mlp:
         ax.plot(*xy(formation.hull_mlp), "s--", color="tab:blue", ms=4, mfc="none",
                 label="Repository MLP hull")
-    hull = (card or {}).get("hull") or {}
+    hull = (card and card.hull) or {}
     if "formation_energies" in hull:
         ax.plot(*hull_points(hull, stable=True), "^:", color="tab:green",
                 label="our card's hull (prototypes)")
@@ -349,7 +349,7 @@ def comparison_html(comparison: dict, images=()) -> str:
     return "\n".join(parts)
 
 
-def repository_figures(card: dict, predictions: RepositoryPredictions, comparison=None) -> dict:
+def repository_figures(card: PropertyCard, predictions: RepositoryPredictions, comparison=None) -> dict:
     """{file name: PNG bytes}: ``repository_properties.png`` (ours vs the Repository's),
     ``repository_parity[_<label>].png`` per DFT comparison, ``repository_hull.png``."""
     comparison = comparison or compare_with_repository(card, predictions)
@@ -361,11 +361,11 @@ def repository_figures(card: dict, predictions: RepositoryPredictions, compariso
         figures[re.sub(r"[^\w.\-]", "_", name)] = _png(plot_dft_parity(dft))
     if predictions.formation is not None and predictions.formation.dft:
         figures["repository_hull.png"] = _png(
-            plot_repository_hull(predictions.formation, card["elements"], card))
+            plot_repository_hull(predictions.formation, card.elements, card))
     return figures
 
 
-def write_repository_comparison(card: dict, predictions: RepositoryPredictions, out_dir,
+def write_repository_comparison(card: PropertyCard, predictions: RepositoryPredictions, out_dir,
                                 *, title: str = "") -> dict:
     """Write, in ``out_dir`` (a card's folder), ``repository_comparison.json``
     (:func:`compare_with_repository` plus the plot names), the plots of
