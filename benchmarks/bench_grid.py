@@ -52,6 +52,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import executable, shared_conformance_dir, system_busy_seconds  # noqa: E402
 
+from polymlp_lab.grid import GridModel  # noqa: E402
+
 ELEMENTS = ("Mg", "O")
 # The grid: enumerate_models(ELEMENTS, cutoffs=(5, 6), n_gaussians=(4, 6), model_types=(2, 3),
 # pair_max_ps=(2,), gtinv_order_max=3, gtinv_maxl_max=(4, 4), max_features=2000): 12 models
@@ -168,9 +170,9 @@ def run_grid_process(command, log_path):
 
 
 def read_run(out, run):
-    """Add the rows, Pareto names and result-file times of a finished run in `out`."""
+    """Add the models (GridModel), Pareto names and result-file times of a finished run in `out`."""
     summary = json.loads((out / "summary.json").read_text())
-    run["rows"] = {r["name"]: r for r in summary["models"]}
+    run["rows"] = {r.name: r for r in map(GridModel.from_dict, summary["models"])}
     run["pareto"] = list(summary["pareto"])
     run["phases"] = phases(out, run)
     header = re.search(r"polymlp-lab: (\d+) candidate models", run["log"])
@@ -187,12 +189,12 @@ def phases(out, run):
     fitted, costed, starts, work = [], [], [], 0.0
     for name, row in run["rows"].items():
         model = out / "models" / name
-        if row.get("fit_s") is None or not (model / "polymlp.yaml").is_file():
+        if row.fit_s is None or not (model / "polymlp.yaml").is_file():
             continue
         end = (model / "polymlp.yaml").stat().st_mtime - t0
         fitted.append(end)
-        starts.append(end - row["fit_s"])
-        work += row["fit_s"]
+        starts.append(end - row.fit_s)
+        work += row.fit_s
         if (model / "polymlp_cost.yaml").is_file():
             costed.append((model / "polymlp_cost.yaml").stat().st_mtime - t0)
     if not fitted or not costed:
@@ -203,7 +205,7 @@ def phases(out, run):
         "startup": first, "fits": span, "costs": costs_end - fits_end,
         "rest": run["wall_s"] - costs_end, "fit_work": work,
         "occupancy": work / (run["workers"] * span) if span > 0 else None,
-        "longest": max((run["rows"][n]["fit_s"] or 0.0, n) for n in run["rows"]),
+        "longest": max((run["rows"][n].fit_s or 0.0, n) for n in run["rows"]),
     }
 
 
@@ -227,24 +229,25 @@ def compare(ref, other):
         result_diffs.append(f"{name}: {where}")
     for name in sorted(names_ref & names_other):
         a, b = ref["rows"][name], other["rows"][name]
-        if a["status"] != b["status"]:
-            result_diffs.append(f"{name}: status {a['status']!r} vs {b['status']!r}")
+        if a.status != b.status:
+            result_diffs.append(f"{name}: status {a.status!r} vs {b.status!r}")
             continue
         for key in RMSE_KEYS:
-            d = rel_diff(a.get(key), b.get(key))
+            x, y = getattr(a, key), getattr(b, key)
+            d = rel_diff(x, y)
             if d > RMSE_REL_TOL:
-                result_diffs.append(f"{name}: {key} {a.get(key)!r} vs {b.get(key)!r} (rel {d:.1e})")
+                result_diffs.append(f"{name}: {key} {x!r} vs {y!r} (rel {d:.1e})")
         for key in ("n_features", "alpha"):
-            if a.get(key) != b.get(key):
-                result_diffs.append(f"{name}: {key} {a.get(key)!r} vs {b.get(key)!r}")
+            if getattr(a, key) != getattr(b, key):
+                result_diffs.append(f"{name}: {key} {getattr(a, key)!r} vs {getattr(b, key)!r}")
     front_ref, front_other = set(ref["pareto"]), set(other["pareto"])
     for name in sorted(front_ref ^ front_other):
         where = "first run only" if name in front_ref else "this run only"
-        a, b = ref["rows"].get(name, {}), other["rows"].get(name, {})
+        a, b = ref["rows"].get(name, GridModel(name)), other["rows"].get(name, GridModel(name))
         pareto_diffs.append(
-            f"{name}: Pareto optimal in the {where}; test E RMSE {fmt(a.get('rmse_energy'), '.4f')}"
-            f" / {fmt(b.get('rmse_energy'), '.4f')} meV/atom, cost {fmt(a.get('cost'), '.5f')}"
-            f" / {fmt(b.get('cost'), '.5f')} ms/atom/step"
+            f"{name}: Pareto optimal in the {where}; test E RMSE {fmt(a.rmse_energy, '.4f')}"
+            f" / {fmt(b.rmse_energy, '.4f')} meV/atom, cost {fmt(a.cost, '.5f')}"
+            f" / {fmt(b.cost, '.5f')} ms/atom/step"
         )
     if pareto_diffs:
         swapped = cost_order_swaps(ref, other)
@@ -253,13 +256,13 @@ def compare(ref, other):
 
 
 def cost_order_swaps(ref, other):
-    ok = [n for n in ref["rows"] if n in other["rows"] and ref["rows"][n]["status"] == "ok"
-          and other["rows"][n]["status"] == "ok"]
+    ok = [n for n in ref["rows"] if n in other["rows"] and ref["rows"][n].status == "ok"
+          and other["rows"][n].status == "ok"]
     swaps = 0
     for i, m in enumerate(ok):
         for n in ok[i + 1:]:
-            a = ref["rows"][m]["cost"] - ref["rows"][n]["cost"]
-            b = other["rows"][m]["cost"] - other["rows"][n]["cost"]
+            a = ref["rows"][m].cost - ref["rows"][n].cost
+            b = other["rows"][m].cost - other["rows"][n].cost
             swaps += a * b < 0
     return swaps
 
@@ -290,7 +293,7 @@ def print_report(runs, meta):
     print("|---:|---:|---:|---:|---:|---:|---|---:|---|---|")
     for run in runs:
         rows = run["rows"].values()
-        ok = sum(r["status"] == "ok" for r in rows)
+        ok = sum(r.status == "ok" for r in rows)
         if run is first:
             speed, goal, same_front, same_rmse = "1.00", "-", "reference", "reference"
         else:
@@ -311,10 +314,10 @@ def print_report(runs, meta):
     print("|---|---:|---:|---:|---:|---:|---|")
     for name in names:
         r = first["rows"][name]
-        costs = " / ".join(fmt(run["rows"].get(name, {}).get("cost"), ".5f") for run in runs)
+        costs = " / ".join(fmt(run["rows"].get(name, GridModel(name)).cost, ".5f") for run in runs)
         front = " / ".join("yes" if name in run["pareto"] else "-" for run in runs)
-        print(f"| {name} | {fmt(r.get('n_features'), 'd')} | {fmt(r.get('alpha'), 'g')}"
-              f" | {fmt(r.get('rmse_energy'), '.4f')} | {fmt(r.get('rmse_force'), '.5f')}"
+        print(f"| {name} | {fmt(r.n_features, 'd')} | {fmt(r.alpha, 'g')}"
+              f" | {fmt(r.rmse_energy, '.4f')} | {fmt(r.rmse_force, '.5f')}"
               f" | {costs} | {front} |")
 
     for run in runs[1:]:

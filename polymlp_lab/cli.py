@@ -137,12 +137,12 @@ def _grid(args) -> int:
     from .grid import pareto_rows
     from .grid.search import write_figure
 
-    failed = [r for r in rows if r["status"] != "ok"]
+    failed = [r for r in rows if r.status != "ok"]
     front = pareto_rows(rows, args.error)
     if len(failed) == len(rows):  # every model failed: nothing to draw or choose
         reasons = {}
         for r in failed:
-            reasons.setdefault(str(r["status"]), r["name"])
+            reasons.setdefault(str(r.status), r.name)
         listed = "; ".join(f"{name}: {status}" for status, name in list(reasons.items())[:3])
         raise PolymlpLabError(
             f"every one of the {len(rows)} models failed, no Pareto front ({listed}"
@@ -151,8 +151,8 @@ def _grid(args) -> int:
     write_figure(args.out, rows, error=args.error, system="-".join(args.elements))
     print(f"{'model':36s} {'features':>8s} {'E meV/atom':>10s} {'F eV/Å':>8s} {'ms/atom/step':>12s}  hull")
     for r in front:
-        print(f"{r['name']:36s} {r['n_features']:8d} {r['rmse_energy']:10.3f} "
-              f"{r['rmse_force']:8.4f} {r['cost']:12.5f}  {'*' if r['on_convex_hull'] else ''}")
+        print(f"{r.name:36s} {r.n_features:8d} {r.rmse_energy:10.3f} "
+              f"{r.rmse_force:8.4f} {r.cost:12.5f}  {'*' if r.on_convex_hull else ''}")
     print(f"polymlp-lab: {len(rows)} models ({len(failed)} failed), {len(front)} Pareto optimal; "
           f"tables in {args.out}/models.csv, {args.out}/pareto.csv, figure {args.out}/pareto.png")
     return 0
@@ -189,16 +189,16 @@ def _pareto(args) -> int:
     from .grid.external import dataset_label, write_pareto
 
     rows, front = write_pareto(args.source, args.out, error_key=args.error_key, error=args.error)
-    ok = [r for r in rows if r["status"] == "ok"]
-    datasets = sorted({dataset_label(r["error_dataset"]) for r in ok if r.get("error_dataset")})
+    ok = [r for r in rows if r.status == "ok"]
+    datasets = sorted({dataset_label(r.error_dataset) for r in ok if r.error_dataset})
     print(f"{'model':36s} {'E meV/atom':>10s} {'F eV/Å':>8s} {'ms/atom/step':>12s}  hull")
     for r in front:
-        force = f"{r['rmse_force']:8.4f}" if r.get("rmse_force") is not None else f"{'–':>8s}"
-        print(f"{r['name']:36s} {r['rmse_energy']:10.3f} {force} {r['cost']:12.5f}  "
-              f"{'*' if r['on_convex_hull'] else ''}")
+        force = f"{r.rmse_force:8.4f}" if r.rmse_force is not None else f"{'–':>8s}"
+        print(f"{r.name:36s} {r.rmse_energy:10.3f} {force} {r.cost:12.5f}  "
+              f"{'*' if r.on_convex_hull else ''}")
     print(f"polymlp-lab: {len(rows)} models in {args.source} ({len(rows) - len(ok)} not usable, "
           f"see status in models.csv), test RMSE {args.error} of {', '.join(datasets) or '–'}; "
-          f"{len(front)} Pareto optimal, {sum(r['on_convex_hull'] for r in front)} on the "
+          f"{len(front)} Pareto optimal, {sum(r.on_convex_hull for r in front)} on the "
           f"convex hull; tables in {args.out}/models.csv, {args.out}/pareto.csv, "
           f"figure {args.out}/pareto.png")
     return 0

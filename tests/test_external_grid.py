@@ -60,7 +60,7 @@ def shell():
 
 
 def names(rows, flag=None) -> set:
-    return {r["name"] for r in rows if flag is None or r[flag]}
+    return {r.name for r in rows if flag is None or getattr(r, flag)}
 
 
 def read_csv(path) -> list:
@@ -109,26 +109,26 @@ def test_small_grid_rows_front_and_hull(small):
     folder, potential = small
     assert grid_layout(folder) == "pypolymlp"
     rows = read_grid(folder)
-    assert [r["name"] for r in rows] == sorted(SMALL)
-    by = {r["name"]: r for r in rows}
+    assert [r.name for r in rows] == sorted(SMALL)
+    by = {r.name: r for r in rows}
     for name, (cost, energy, force, _) in SMALL.items():
         r = by[name]
-        assert r["status"] == "ok"
-        assert (r["cost"], r["rmse_energy"], r["rmse_force"]) == (cost, energy, force)
-        assert r["mae_energy"] == energy / 2 and r["cost_openmp"] == cost / 4
-        assert r["error_dataset"] == "Test_data/*.xml"  # default: first test set, any case
+        assert r.status == "ok"
+        assert (r.cost, r.rmse_energy, r.rmse_force) == (cost, energy, force)
+        assert r.mae_energy == energy / 2 and r.cost_openmp == cost / 4
+        assert r.error_dataset == "Test_data/*.xml"  # default: first test set, any case
     # parameters come from the potential file where there is one
     model = potential.components[0].params.model
     m2 = by["m2"]
-    assert m2["potential"] == str(folder / "m2" / "polymlp.yaml")
-    assert (m2["feature_type"], m2["cutoff"], m2["model_type"], m2["max_p"]) == ("pair", 4.5, 2, 2)
-    assert m2["n_features"] == potential.n_coefficients
-    assert m2["n_gaussians"] == len(model.pair_params) and m2["gtinv_order"] == 0
-    assert by["m1"]["potential"] is None and by["m1"]["feature_type"] is None
-    assert "no polymlp.yaml or polymlp.lammps" in by["m1"]["potential_note"]
+    assert m2.potential == str(folder / "m2" / "polymlp.yaml")
+    assert (m2.feature_type, m2.cutoff, m2.model_type, m2.max_p) == ("pair", 4.5, 2, 2)
+    assert m2.n_features == potential.n_coefficients
+    assert m2.n_gaussians == len(model.pair_params) and m2.gtinv_order == 0
+    assert by["m1"].potential is None and by["m1"].feature_type is None
+    assert "no polymlp.yaml or polymlp.lammps" in by["m1"].potential_note
 
     front = pareto_rows(rows)
-    assert [r["name"] for r in front] == ["m1", "m2", "m3", "m4"]  # by cost; m5 dominated
+    assert [r.name for r in front] == ["m1", "m2", "m3", "m4"]  # by cost; m5 dominated
     assert names(front, "on_convex_hull") == {"m1", "m2", "m4"}
     # on force, m5 is dominated too
     assert names(pareto_rows(rows, "force")) == {"m1", "m2", "m3", "m4"}
@@ -136,18 +136,18 @@ def test_small_grid_rows_front_and_hull(small):
 
 def test_small_grid_error_key_is_pypolymlps_first_match(small):
     folder, _ = small
-    rows = {r["name"]: r for r in read_grid(folder, error_key="test_other")}
-    assert {n: r["rmse_energy"] for n, r in rows.items()} == {n: v[3] for n, v in SMALL.items()}
-    assert all(r["error_dataset"] == "test_other/*.xml" for r in rows.values())
+    rows = {r.name: r for r in read_grid(folder, error_key="test_other")}
+    assert {n: r.rmse_energy for n, r in rows.items()} == {n: v[3] for n, v in SMALL.items()}
+    assert all(r.error_dataset == "test_other/*.xml" for r in rows.values())
     # on that dataset m1 is cheapest and m5 the most accurate: they are the whole front
     assert names(pareto_rows(list(rows.values()))) == {"m1", "m5"}
     # pypolymlp's rule is case-sensitive: "Test" only matches Test_data
-    assert read_grid(folder, error_key="Test")[0]["rmse_energy"] == SMALL["m1"][1]
-    assert read_grid(folder, error_key="Train")[0]["rmse_energy"] == 0.5
+    assert read_grid(folder, error_key="Test")[0].rmse_energy == SMALL["m1"][1]
+    assert read_grid(folder, error_key="Train")[0].rmse_energy == 0.5
     missing = read_grid(folder, error_key="validation")
-    assert all(r["status"] == "no dataset matching 'validation' (has: Train_data/*.xml, "
+    assert all(r.status == "no dataset matching 'validation' (has: Train_data/*.xml, "
                "Test_data/*.xml, test_other/*.xml)" for r in missing)
-    assert all(r["rmse_energy"] is None and r["cost"] is not None for r in missing)
+    assert all(r.rmse_energy is None and r.cost is not None for r in missing)
     assert pareto_rows(missing) == []
 
 
@@ -161,19 +161,19 @@ def test_small_grid_broken_files_are_listed_with_their_status(small):
         "prediction_errors:\n- dataset: Test_data\n  rmse_force: 0.1\n")
     (folder / "m2" / "polymlp.yaml").write_text("elements: [Al]\nno model here\n")
     (folder / "notes").mkdir()  # not a model: ignored
-    rows = {r["name"]: r for r in read_grid(folder)}
+    rows = {r.name: r for r in read_grid(folder)}
     assert set(rows) == set(SMALL)
-    assert rows["m1"]["status"] == "no polymlp_error.yaml" and rows["m1"]["cost"] == 1.0
-    assert rows["m3"]["status"].startswith("unreadable: polymlp_error.yaml: ")
-    assert rows["m4"]["status"] == ("unreadable: polymlp_cost.yaml: single_core is 'fast', "
+    assert rows["m1"].status == "no polymlp_error.yaml" and rows["m1"].cost == 1.0
+    assert rows["m3"].status.startswith("unreadable: polymlp_error.yaml: ")
+    assert rows["m4"].status == ("unreadable: polymlp_cost.yaml: single_core is 'fast', "
                                     "not a number")
-    assert rows["m4"]["rmse_energy"] == SMALL["m4"][1]  # what could be read is kept
-    assert rows["m5"]["status"] == ("unreadable: polymlp_error.yaml: dataset Test_data: "
+    assert rows["m4"].rmse_energy == SMALL["m4"][1]  # what could be read is kept
+    assert rows["m5"].status == ("unreadable: polymlp_error.yaml: dataset Test_data: "
                                     "rmse_energy is None, not a number; no polymlp_cost.yaml")
     # an unreadable potential leaves the errors and cost usable, and says why it is not used
-    assert rows["m2"]["status"] == "ok" and rows["m2"]["potential"] is None
-    assert rows["m2"]["potential_note"].startswith("unreadable polymlp.yaml: ")
-    assert [r["name"] for r in pareto_rows(list(rows.values()))] == ["m2"]
+    assert rows["m2"].status == "ok" and rows["m2"].potential is None
+    assert rows["m2"].potential_note.startswith("unreadable polymlp.yaml: ")
+    assert [r.name for r in pareto_rows(list(rows.values()))] == ["m2"]
 
 
 @pytest.mark.parametrize("make", ["empty", "missing", "unrelated"])
@@ -241,20 +241,22 @@ def test_our_own_layout_is_read_too(tmp_path):
         (out / "models" / name / "polymlp_error.yaml").write_text(error_yaml(energy, force, other))
     assert grid_layout(out) == "polymlp-lab"
     rows = read_grid(out)
-    assert [(r["name"], r["cost"], r["n_features"]) for r in rows] == [
+    assert [(r.name, r.cost, r.n_features) for r in rows] == [
         (n, SMALL[n][0], 10) for n in sorted(SMALL)]
     assert names(pareto_rows(rows)) == {"m1", "m2", "m3", "m4"}
-    assert all(r["error_dataset"] == "every test set (combined)" for r in rows)
-    assert all(r["potential"] is None and "no polymlp.yaml" in r["potential_note"] for r in rows)
+    assert all(r.error_dataset == "every test set (combined)" for r in rows)
+    assert all(r.potential is None and "no polymlp.yaml" in r.potential_note for r in rows)
     keyed = read_grid(out, error_key="test_other")
-    assert [r["rmse_energy"] for r in keyed] == [SMALL[n][3] for n in sorted(SMALL)]
+    assert [r.rmse_energy for r in keyed] == [SMALL[n][3] for n in sorted(SMALL)]
     assert names(pareto_rows(keyed)) == {"m1", "m5"}
     with pytest.raises(GridFolderError, match="belongs to the grid"):
         check_output(out, out)  # the grid's own tables are run_grid's
     check_output(out, tmp_path / "elsewhere")
     (out / "results" / "m3.json").write_text('{"name": "m3", "cost": ')  # cut short
-    rows = {r["name"]: r for r in read_grid(out)}
-    assert rows["m3"]["status"].startswith("unreadable: results/m3.json: JSONDecodeError")
+    (out / "results" / "m5.json").write_text('{"name": "m5", "cost": 1.0, "other": 2}')
+    rows = {r.name: r for r in read_grid(out)}
+    assert rows["m3"].status.startswith("unreadable: results/m3.json: JSONDecodeError")
+    assert rows["m5"].status.startswith("unreadable: results/m5.json: TypeError")  # not a row
     assert names(pareto_rows(list(rows.values()))) == {"m1", "m2", "m4"}
 
 
@@ -321,29 +323,29 @@ def ti_yaml(ti, name, key):
 def test_ti_grid_is_read_whole(ti):
     rows = read_grid(ti)
     assert len(rows) == 286
-    ok = [r for r in rows if r["status"] == "ok"]
-    assert len(ok) == 285 and {r["name"] for r in ok} == {f"polymlp-{k:05d}" for k in range(1, 286)}
-    empty = next(r for r in rows if r["name"] == "polymlp-empty")
-    assert empty["status"] == "no polymlp_error.yaml"
-    assert empty["cost"] == 12.267401348799467 and empty["rmse_energy"] is None
+    ok = [r for r in rows if r.status == "ok"]
+    assert len(ok) == 285 and {r.name for r in ok} == {f"polymlp-{k:05d}" for k in range(1, 286)}
+    empty = next(r for r in rows if r.name == "polymlp-empty")
+    assert empty.status == "no polymlp_error.yaml"
+    assert empty.cost == 12.267401348799467 and empty.rmse_energy is None
     first = rows[0]
     # default: the first dataset whose name holds "test", as pypolymlp --key test would
-    assert first["error_dataset"] == TI_DATASET.format("test_vasprun_high")
-    assert (first["rmse_energy"], first["rmse_force"]) == (104.42275072620635, 0.5697348022537383)
-    assert first["cost"] == 0.027806637808680534 and first["cost_openmp"] == 0.0028401007875800133
+    assert first.error_dataset == TI_DATASET.format("test_vasprun_high")
+    assert (first.rmse_energy, first.rmse_force) == (104.42275072620635, 0.5697348022537383)
+    assert first.cost == 0.027806637808680534 and first.cost_openmp == 0.0028401007875800133
     # no potential files in this grid: no parameters, and the reason
-    assert all(r["potential"] is None and r["feature_type"] is None for r in rows)
-    assert all("no polymlp.yaml or polymlp.lammps" in r["potential_note"] for r in rows)
+    assert all(r.potential is None and r.feature_type is None for r in rows)
+    assert all("no polymlp.yaml or polymlp.lammps" in r.potential_note for r in rows)
 
 
 @pytest.mark.parametrize("key", ["test_vasprun_low", "test_vasprun_selected", "train_vasprun_4",
                                  "test_vasprun_high_woforce2"])
 def test_ti_error_key_selects_the_dataset(ti, key):
-    rows = [r for r in read_grid(ti, error_key=key) if r["status"] == "ok"]
+    rows = [r for r in read_grid(ti, error_key=key) if r.status == "ok"]
     assert len(rows) == 285
-    assert {r["error_dataset"] for r in rows} == {TI_DATASET.format(key)}
+    assert {r.error_dataset for r in rows} == {TI_DATASET.format(key)}
     for r in rows[::40]:
-        assert (r["rmse_energy"], r["rmse_force"]) == ti_yaml(ti, r["name"], key)
+        assert (r.rmse_energy, r.rmse_force) == ti_yaml(ti, r.name, key)
 
 
 def test_ti_missing_and_corrupt_files_in_a_copy(ti, tmp_path):
@@ -353,17 +355,17 @@ def test_ti_missing_and_corrupt_files_in_a_copy(ti, tmp_path):
     (copy / "polymlp-00064" / "polymlp_cost.yaml").write_text(":\n  - [unbalanced\n")
     lines = (copy / "polymlp-00067" / "polymlp_error.yaml").read_text().splitlines()
     (copy / "polymlp-00067" / "polymlp_error.yaml").write_text("\n".join(lines[:20]))
-    rows = {r["name"]: r for r in read_grid(copy, error_key="test_vasprun_low")}
+    rows = {r.name: r for r in read_grid(copy, error_key="test_vasprun_low")}
     assert len(rows) == 286
-    assert rows["polymlp-00035"]["status"] == "no polymlp_error.yaml"
-    assert rows["polymlp-00064"]["status"].startswith("unreadable: polymlp_cost.yaml: ")
-    assert rows["polymlp-00064"]["rmse_energy"] is not None
+    assert rows["polymlp-00035"].status == "no polymlp_error.yaml"
+    assert rows["polymlp-00064"].status.startswith("unreadable: polymlp_cost.yaml: ")
+    assert rows["polymlp-00064"].rmse_energy is not None
     # cut within the train sets: the low test set is not there any more
-    assert rows["polymlp-00067"]["status"].startswith("no dataset matching 'test_vasprun_low'")
-    assert "train_vasprun_0" in rows["polymlp-00067"]["status"]
-    front = {r["name"] for r in pareto_rows(list(rows.values()))}
+    assert rows["polymlp-00067"].status.startswith("no dataset matching 'test_vasprun_low'")
+    assert "train_vasprun_0" in rows["polymlp-00067"].status
+    front = {r.name for r in pareto_rows(list(rows.values()))}
     assert front.isdisjoint({"polymlp-00035", "polymlp-00064", "polymlp-00067"})
-    intact = {r["name"] for r in pareto_rows(read_grid(ti, error_key="test_vasprun_low"))}
+    intact = {r.name for r in pareto_rows(read_grid(ti, error_key="test_vasprun_low"))}
     assert {"polymlp-00035", "polymlp-00064", "polymlp-00067"} <= intact  # they were on it
 
 
@@ -376,7 +378,7 @@ def test_ti_pareto_command(ti, tmp_path, capsys):
     assert len(models) == 286
     pareto = read_csv(out / "pareto.csv")
     expected = pareto_rows(read_grid(ti, error_key="test_vasprun_low"))
-    assert [r["name"] for r in pareto] == [r["name"] for r in expected]
+    assert [r["name"] for r in pareto] == [r.name for r in expected]
     assert {r["name"] for r in pareto if r["on_convex_hull"] == "True"} == TI_LOW_HULL
     assert {r["on_convex_hull"] for r in pareto} == {"True", "False"}
     assert [float(r["cost"]) for r in pareto] == sorted(float(r["cost"]) for r in pareto)
@@ -428,24 +430,24 @@ def test_ti_selection_agrees_with_pypolymlp(ti, tmp_path, monkeypatch, key, erro
     everything, convex = pypolymlp_selection(ti, key, use_force=error == "force",
                                              log_cost=log_cost, workdir=tmp_path)
     rows = [r for r in read_grid(ti, error_key=None if key == "test" else key)
-            if r["status"] == "ok"]
+            if r.status == "ok"]
     # the same models with the same numbers (pypolymlp skips the one without errors)
-    assert everything == {r["name"]: (r["cost"], r["rmse_energy"], r["rmse_force"]) for r in rows}
-    cost = np.array([r["cost"] for r in rows])
-    err = np.array([r[f"rmse_{error}"] for r in rows])
-    pareto = {r["name"] for r, o in zip(rows, pareto_mask(cost, err)) if o}
-    hull = {r["name"] for r, h in zip(rows, lower_convex_hull_mask(cost, err, log_cost=log_cost))
+    assert everything == {r.name: (r.cost, r.rmse_energy, r.rmse_force) for r in rows}
+    cost = np.array([r.cost for r in rows])
+    err = np.array([r.rmse(error) for r in rows])
+    pareto = {r.name for r, o in zip(rows, pareto_mask(cost, err)) if o}
+    hull = {r.name for r, h in zip(rows, lower_convex_hull_mask(cost, err, log_cost=log_cost))
             if h}
     if log_cost:  # what pareto.csv holds
         front = pareto_rows(rows, error)
         assert names(front) == pareto and names(front, "on_convex_hull") == hull
-    energy = {r["name"]: r["rmse_energy"] for r in rows}
+    energy = {r.name: r.rmse_energy for r in rows}
     below_cut = {n for n in hull if energy[n] < 30}
     assert set(convex) & pareto == below_cut
     extra = set(convex) - pareto
     for name in extra:  # kept by pypolymlp for its other error: dominated on this one
         c, e = everything[name][0], everything[name][1 if error == "energy" else 2]
-        assert any(r["cost"] <= c and r[f"rmse_{error}"] < e for r in rows)
+        assert any(r.cost <= c and r.rmse(error) < e for r in rows)
     expected_extra = {("test_vasprun_low", "force"): {"polymlp-00284"},
                       ("test", "energy"): {"polymlp-00284"}}.get((key, error), set())
     assert extra == expected_extra
@@ -463,7 +465,7 @@ def test_ti_panel_shows_the_front_without_running(ti):
     models, line = panel.figure.data
     assert len(models.x) == 285
     expected = pareto_rows(read_grid(ti, error_key="test_vasprun_low"))
-    assert list(line.customdata) == [r["name"] for r in expected]
+    assert list(line.customdata) == [r.name for r in expected]
     symbols = dict(zip(models.customdata, models.marker.symbol))
     assert {n for n, s in symbols.items() if s == "diamond"} == names(expected)
     assert "285 models timed, 34 Pareto-optimal" in panel.status.value
@@ -481,6 +483,6 @@ def test_ti_panel_shows_the_front_without_running(ti):
 
     panel.error_key_box.value = ""  # the default: the first test set, test_vasprun_high
     assert "test_vasprun_high" in panel.status.value
-    assert list(panel.figure.data[1].customdata) == [r["name"] for r in pareto_rows(read_grid(ti))]
-    assert panel.selected["name"] == "polymlp-00105"  # kept, with its new numbers
-    assert panel.selected["rmse_energy"] == ti_yaml(ti, "polymlp-00105", "test_vasprun_high")[0]
+    assert list(panel.figure.data[1].customdata) == [r.name for r in pareto_rows(read_grid(ti))]
+    assert panel.selected.name == "polymlp-00105"  # kept, with its new numbers
+    assert panel.selected.rmse_energy == ti_yaml(ti, "polymlp-00105", "test_vasprun_high")[0]

@@ -33,11 +33,12 @@ from polymlp_lab import data, load_potential
 from polymlp_lab.errors import UnknownElementError
 from polymlp_lab.fitting import Dataset, dataset_errors
 from polymlp_lab.grid import (
-    ModelSpec, cost_structure, default_cutoffs, enumerate_models, gtinv_maxl_lists,
+    GridModel, ModelSpec, cost_structure, default_cutoffs, enumerate_models, gtinv_maxl_lists,
     lower_convex_hull_mask, measure_cost, pareto_mask, pareto_rows, plot_pareto, read_results,
     run_grid,
 )
 from polymlp_lab.grid.cost import cost_yaml
+from polymlp_lab.grid.search import table_columns
 from polymlp_lab.models import n_features
 
 from conftest import random_potential
@@ -174,18 +175,18 @@ def test_pareto_but_not_on_hull_example():
     for log_cost in (True, False):
         assert lower_convex_hull_mask(cost, error, log_cost=log_cost).tolist() == [
             True, False, True, False, False]
-    rows = [dict(name=f"m{k}", status="ok", cost=c, rmse_energy=e, rmse_force=1.0 / c)
+    rows = [GridModel(f"m{k}", status="ok", cost=c, rmse_energy=e, rmse_force=1.0 / c)
             for k, (c, e) in enumerate(zip(cost, error))]
-    rows.append(dict(name="broken", status="failed: ModelTooLargeError: ...", cost=None,
-                     rmse_energy=None, rmse_force=None))
-    rows.append(dict(name="cheap-no-error", status="ok", cost=0.1, rmse_energy=None,
-                     rmse_force=0.1))
+    rows.append(GridModel("broken", status="failed: ModelTooLargeError: ...", cost=None,
+                          rmse_energy=None, rmse_force=None))
+    rows.append(GridModel("cheap-no-error", status="ok", cost=0.1, rmse_energy=None,
+                          rmse_force=0.1))
     front = pareto_rows(rows)
-    assert [r["name"] for r in front] == ["m0", "m1", "m2"]  # sorted by cost
-    assert [r["on_convex_hull"] for r in front] == [True, False, True]
-    assert "on_convex_hull" not in rows[0]  # the input rows are left alone
+    assert [r.name for r in front] == ["m0", "m1", "m2"]  # sorted by cost
+    assert [r.on_convex_hull for r in front] == [True, False, True]
+    assert rows[0].on_convex_hull is None  # the input rows are left alone
     by_force = pareto_rows(rows, "force")  # needs only a force error: (0.1, 0.1) beats all
-    assert [r["name"] for r in by_force] == ["cheap-no-error"]
+    assert [r.name for r in by_force] == ["cheap-no-error"]
     assert pareto_rows([rows[-2]]) == []
 
 
@@ -401,79 +402,79 @@ def _csv(path):
 def test_grid_records_every_model_and_the_failures(mgo_grid):
     rows, models, out = mgo_grid["rows"], mgo_grid["models"], mgo_grid["out"]
     assert len(models) >= 8 and len(mgo_grid["train"]) == 45 and len(mgo_grid["test"]) == 5
-    assert [r["name"] for r in rows] == [m.name for m in models]  # in candidate order
-    assert sorted(rows, key=lambda r: r["name"]) == read_results(out)
-    failed = [r for r in rows if r["status"] != "ok"]
-    assert {r["name"] for r in failed} == {
+    assert [r.name for r in rows] == [m.name for m in models]  # in candidate order
+    assert sorted(rows, key=lambda r: r.name) == read_results(out)
+    failed = [r for r in rows if r.status != "ok"]
+    assert {r.name for r in failed} == {
         m.name for m in models if m.feature_type == "gtinv" and m.model_type == 2}
     for r in failed:
-        assert r["status"].startswith("failed: ModelTooLargeError")
-        assert r["rmse_energy"] is None and r["cost"] is None
-        assert not (out / "models" / r["name"]).exists()
-    ok = [r for r in rows if r["status"] == "ok"]
+        assert r.status.startswith("failed: ModelTooLargeError")
+        assert r.rmse_energy is None and r.cost is None
+        assert not (out / "models" / r.name).exists()
+    ok = [r for r in rows if r.status == "ok"]
     assert len(ok) == 8
     for r in ok:
-        spec = next(m for m in models if m.name == r["name"])
-        assert r["n_features"] == n_features(spec.params(("Mg", "O")))
-        assert 0 < r["cost"] <= r["cost_median"] <= r["cost_max"]
-        assert r["rmse_energy"] > 0 and r["rmse_force"] > 0 and r["alpha"] > 0
-        assert {p.name for p in (out / "models" / r["name"]).iterdir()} == FIT_FILES
+        spec = next(m for m in models if m.name == r.name)
+        assert r.n_features == n_features(spec.params(("Mg", "O")))
+        assert 0 < r.cost <= r.cost_median <= r.cost_max
+        assert r.rmse_energy > 0 and r.rmse_force > 0 and r.alpha > 0
+        assert {p.name for p in (out / "models" / r.name).iterdir()} == FIT_FILES
     # bigger models of one family fit the training data better
-    by_name = {r["name"]: r for r in ok}
-    assert (by_name["gtinv-c5-g4-m3-p2-o3-l4_4"]["rmse_energy_train"]
-            < by_name["pair-c5-g3-m2-p2"]["rmse_energy_train"])
+    by_name = {r.name: r for r in ok}
+    assert (by_name["gtinv-c5-g4-m3-p2-o3-l4_4"].rmse_energy_train
+            < by_name["pair-c5-g3-m2-p2"].rmse_energy_train)
 
 
 def test_grid_tables(mgo_grid):
     rows, out = mgo_grid["rows"], mgo_grid["out"]
     columns, table = _csv(out / "models.csv")
     assert columns == SPEC_COLUMNS + RESULT_COLUMNS
-    assert [t["name"] for t in table] == [r["name"] for r in rows]
+    assert [t["name"] for t in table] == [r.name for r in rows]
     for t, r in zip(table, rows):
-        assert t["status"] == r["status"]
-        if r["status"] == "ok":
-            assert float(t["rmse_energy"]) == r["rmse_energy"] and float(t["cost"]) == r["cost"]
-            assert int(t["n_features"]) == r["n_features"]
+        assert t["status"] == r.status
+        if r.status == "ok":
+            assert float(t["rmse_energy"]) == r.rmse_energy and float(t["cost"]) == r.cost
+            assert int(t["n_features"]) == r.n_features
 
     front = pareto_rows(rows)
     assert front and len(front) < 8
     columns, table = _csv(out / "pareto.csv")
     assert columns == SPEC_COLUMNS + RESULT_COLUMNS + ["on_convex_hull"]
-    assert [t["name"] for t in table] == [r["name"] for r in front]
+    assert [t["name"] for t in table] == [r.name for r in front]
     for t, r in zip(table, front):
-        assert t["on_convex_hull"] == str(r["on_convex_hull"])
-        assert float(t["cost"]) == r["cost"] and float(t["rmse_energy"]) == r["rmse_energy"]
-    ok = [r for r in rows if r["status"] == "ok"]
-    mask = pareto_mask([r["cost"] for r in ok], [r["rmse_energy"] for r in ok])
-    assert {r["name"] for r in front} == {r["name"] for r, m in zip(ok, mask) if m}
+        assert t["on_convex_hull"] == str(r.on_convex_hull)
+        assert float(t["cost"]) == r.cost and float(t["rmse_energy"]) == r.rmse_energy
+    ok = [r for r in rows if r.status == "ok"]
+    mask = pareto_mask([r.cost for r in ok], [r.rmse_energy for r in ok])
+    assert {r.name for r in front} == {r.name for r, m in zip(ok, mask) if m}
 
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["pareto"] == [r["name"] for r in front]
-    assert summary["convex_hull"] == [r["name"] for r in front if r["on_convex_hull"]]
-    assert [m["name"] for m in summary["models"]] == [r["name"] for r in rows]
+    assert summary["pareto"] == [r.name for r in front]
+    assert summary["convex_hull"] == [r.name for r in front if r.on_convex_hull]
+    assert [m["name"] for m in summary["models"]] == [r.name for r in rows]
 
     chosen = sorted(p.name for p in (out / "polymlps").iterdir())
-    assert chosen == sorted(r["name"] for r in front)
+    assert chosen == sorted(r.name for r in front)
     for r in front:
-        directory = out / "polymlps" / r["name"]
+        directory = out / "polymlps" / r.name
         assert {p.name for p in directory.iterdir()} == FIT_FILES
         errors = yaml.safe_load((directory / "polymlp_error.yaml").read_text())
         test_entries = [e for e in errors["prediction_errors"] if e["dataset"].startswith("Test_")]
-        assert len(test_entries) == 1 and test_entries[0]["rmse_energy"] == r["rmse_energy"]
+        assert len(test_entries) == 1 and test_entries[0]["rmse_energy"] == r.rmse_energy
         cost = yaml.safe_load((directory / "polymlp_cost.yaml").read_text())
-        assert cost["costs"]["single_core"] == r["cost"]
+        assert cost["costs"]["single_core"] == r.cost
         assert cost["measurement"]["n_atoms"] == 256
 
 
 def test_saved_potentials_reproduce_the_recorded_test_errors(mgo_grid):
     out, test = mgo_grid["out"], mgo_grid["test"]
     for r in pareto_rows(mgo_grid["rows"]):
-        potential = load_potential(out / "polymlps" / r["name"] / "polymlp.yaml")
-        assert len(potential.components[0].coeffs) == r["n_features"]
+        potential = load_potential(out / "polymlps" / r.name / "polymlp.yaml")
+        assert len(potential.components[0].coeffs) == r.n_features
         again = dataset_errors(potential, test, MGO_ATOMIC, "test")
-        assert again.rmse_energy == pytest.approx(r["rmse_energy"], rel=1e-8)
-        assert again.rmse_force == pytest.approx(r["rmse_force"], rel=1e-8)
-        assert again.mae_energy == pytest.approx(r["mae_energy"], rel=1e-8)
+        assert again.rmse_energy == pytest.approx(r.rmse_energy, rel=1e-8)
+        assert again.rmse_force == pytest.approx(r.rmse_force, rel=1e-8)
+        assert again.mae_energy == pytest.approx(r.mae_energy, rel=1e-8)
 
 
 def test_rerun_of_a_finished_grid_recomputes_nothing(mgo_grid, monkeypatch):
@@ -497,15 +498,15 @@ def test_pypolymlp_find_optimal_reads_the_model_directories(mgo_grid, tmp_path, 
     from pypolymlp.utils.grid_optimal import find_optimal_mlps
 
     out = mgo_grid["out"]
-    ok = [r for r in mgo_grid["rows"] if r["status"] == "ok"]
+    ok = [r for r in mgo_grid["rows"] if r.status == "ok"]
     monkeypatch.chdir(tmp_path)
-    summary, convex, system = find_optimal_mlps([str(out / "models" / r["name"]) for r in ok],
+    summary, convex, system = find_optimal_mlps([str(out / "models" / r.name) for r in ok],
                                                 "Test_")
     assert system == "Mg-O" and len(summary) == len(ok)
-    by_name = {r["name"]: r for r in ok}
+    by_name = {r.name: r for r in ok}
     for line in summary:
-        assert float(line[0]) == by_name[line[6]]["cost"]
-        assert float(line[2]) == by_name[line[6]]["rmse_energy"]
+        assert float(line[0]) == by_name[line[6]].cost
+        assert float(line[2]) == by_name[line[6]].rmse_energy
 
 
 # ---------------------------------------------------------------------------------------
@@ -515,10 +516,10 @@ def test_pypolymlp_find_optimal_reads_the_model_directories(mgo_grid, tmp_path, 
 def test_plot_pareto_has_one_panel_per_system_and_draws_the_front(mgo_grid):
     import matplotlib.pyplot as plt
 
-    toy = [dict(name=f"m{k}", status="ok", cost=c, rmse_energy=e, rmse_force=f)
+    toy = [GridModel(f"m{k}", status="ok", cost=c, rmse_energy=e, rmse_force=f)
            for k, (c, e, f) in enumerate([(2.0, 5.0, 0.3), (3.0, 4.5, 0.1), (4.0, 3.0, 0.2),
                                           (5.0, 6.0, 0.05)])]
-    toy.append(dict(name="x", status="failed: RuntimeError: no", cost=None, rmse_energy=None))
+    toy.append(GridModel("x", status="failed: RuntimeError: no", cost=None, rmse_energy=None))
     systems = {"MgO": mgo_grid["rows"], "toy": toy}
     for error in ("energy", "force"):
         fig = plot_pareto(systems, error=error)
@@ -528,18 +529,18 @@ def test_plot_pareto_has_one_panel_per_system_and_draws_the_front(mgo_grid):
                 assert ax.get_title() == system and ax.get_xscale() == "log"
                 front = pareto_rows(rows, error)
                 (line,) = ax.get_lines()
-                np.testing.assert_array_equal(line.get_xdata(), [r["cost"] for r in front])
-                np.testing.assert_array_equal(line.get_ydata(), [r[f"rmse_{error}"] for r in front])
+                np.testing.assert_array_equal(line.get_xdata(), [r.cost for r in front])
+                np.testing.assert_array_equal(line.get_ydata(), [r.rmse(error) for r in front])
                 everything, hull = ax.collections
-                ok = [r for r in rows if r["status"] == "ok"]
+                ok = [r for r in rows if r.status == "ok"]
                 assert len(everything.get_offsets()) == len(ok)
                 np.testing.assert_array_equal(
                     hull.get_offsets(),
-                    [[r["cost"], r[f"rmse_{error}"]] for r in front if r["on_convex_hull"]])
+                    [[r.cost, r.rmse(error)] for r in front if r.on_convex_hull])
         finally:
             plt.close(fig)
     toy_front = pareto_rows(toy, "force")
-    assert [r["name"] for r in toy_front] == ["m0", "m1", "m3"]
+    assert [r.name for r in toy_front] == ["m0", "m1", "m3"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -626,13 +627,14 @@ def test_cli_grid_resumes_after_a_kill(tmp_path):
     assert f"{len(names)} models (2 failed)" in output
 
     rows = read_results(out)
-    by_name = {r["name"]: r for r in rows}
+    by_name = {r.name: r for r in rows}
     for name, (mtime, content) in finished.items():  # not refitted
         before = json.loads(content)
         if before["status"] == "fitted":  # only timed now
             after = by_name[name]
-            assert after["status"] == "ok" and after["cost"] > 0 and before["cost"] is None
-            assert {k: v for k, v in after.items() if not k.startswith("cost") and k != "status"} \
+            assert after.status == "ok" and after.cost > 0 and before["cost"] is None
+            assert {k: v for k, v in after.as_dict().items()
+                    if not k.startswith("cost") and k != "status"} \
                 == {k: v for k, v in before.items() if not k.startswith("cost") and k != "status"}
         else:  # "ok" or "failed": left alone
             path = results / f"{name}.json"
@@ -641,20 +643,18 @@ def test_cli_grid_resumes_after_a_kill(tmp_path):
         for file, (mtime, content) in files.items():
             path = out / "models" / name / file
             assert path.stat().st_mtime_ns == mtime and path.read_bytes() == content
-    assert sorted(r["name"] for r in rows) == names
-    assert sum(r["status"] == "ok" for r in rows) == 8
+    assert sorted(r.name for r in rows) == names
+    assert sum(r.status == "ok" for r in rows) == 8
     _, table = _csv(out / "models.csv")
     assert sorted(t["name"] for t in table) == names
     front = pareto_rows(rows)
-    assert sorted(p.name for p in (out / "polymlps").iterdir()) == sorted(r["name"] for r in front)
+    assert sorted(p.name for p in (out / "polymlps").iterdir()) == sorted(r.name for r in front)
     for r in front:
-        assert r["name"] in output
+        assert r.name in output
 
 
-def test_run_grid_on_an_existing_scheduler(tmp_path):
-    """--scheduler: the search runs on a cluster it did not start, and leaves it running."""
-    from distributed import Client, LocalCluster
-
+def al_structures() -> list:
+    """8 rattled fcc Al cells labelled by a random potential."""
     potential = random_potential(("Al",), seed=3, scale=1e-3)
     structures = []
     for k in range(8):
@@ -665,12 +665,43 @@ def test_run_grid_on_an_existing_scheduler(tmp_path):
         atoms.calc = SinglePointCalculator(atoms, energy=result.energy, forces=result.forces,
                                            stress=result.stress)
         structures.append(atoms)
-    models = enumerate_models(("Al",), cutoffs=(4.0,), n_gaussians=(3,), feature_types=("pair",),
-                              pair_max_ps=(2, 3))
+    return structures
+
+
+AL_MODELS = dict(cutoffs=(4.0,), n_gaussians=(3,), feature_types=("pair",), pair_max_ps=(2, 3))
+
+
+def test_a_grid_model_round_trips_through_json(tmp_path):
+    """A model of a real (tiny) grid: as_dict is its record and its row of models.csv (the
+    same keys, in order), from_dict reads it back; a front's model keeps on_convex_hull."""
+    out = tmp_path / "g"
+    rows = run_grid(("Al",), Dataset("Al", al_structures()), models=enumerate_models(
+        ("Al",), **AL_MODELS), out=out, n_workers=1, progress=False, cost_repeats=2, cost_steps=1)
+    front = pareto_rows(rows)
+    assert [r.status for r in rows] == ["ok", "ok"] and front
+    for m in rows + front:
+        again = GridModel.from_dict(json.loads(json.dumps(m.as_dict(), allow_nan=False)))
+        assert again == m and type(again) is GridModel
+    columns, table = _csv(out / "models.csv")
+    assert columns == table_columns() == SPEC_COLUMNS + RESULT_COLUMNS
+    for m, t in zip(rows, table):
+        assert list(m.as_dict()) == columns and t["name"] == m.name
+        assert json.loads((out / "records" / f"{m.name}.json").read_text()) == m.as_dict()
+    assert list(front[0].as_dict()) == columns + ["on_convex_hull"]
+    assert [m.rmse("energy") for m in rows] == [m.rmse_energy for m in rows]
+    with pytest.raises(TypeError):  # not a row: read_results skips it
+        GridModel.from_dict({**rows[0].as_dict(), "unknown": 1})
+
+
+def test_run_grid_on_an_existing_scheduler(tmp_path):
+    """--scheduler: the search runs on a cluster it did not start, and leaves it running."""
+    from distributed import Client, LocalCluster
+
+    models = enumerate_models(("Al",), **AL_MODELS)
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
                       dashboard_address=":0") as cluster, Client(cluster) as client:
-        rows = run_grid(("Al",), Dataset("Al", structures), models=models, out=tmp_path / "g",
+        rows = run_grid(("Al",), Dataset("Al", al_structures()), models=models, out=tmp_path / "g",
                         scheduler=cluster.scheduler_address, progress=False)
         assert client.run_on_scheduler(lambda: True)  # still up after the search
-    assert [r["status"] for r in rows] == ["ok", "ok"]
-    assert all(r["cost"] > 0 for r in rows)
+    assert [r.status for r in rows] == ["ok", "ok"]
+    assert all(r.cost > 0 for r in rows)

@@ -74,7 +74,7 @@ def al_grid(tmp_path):
     models = enumerate_models(("Al",), **MODELS)
     out = tmp_path / "grid"
     rows = run_grid(("Al",), train, models=models, out=out, **QUICK)
-    assert [r["status"] for r in rows] == ["ok", "ok"]
+    assert [r.status for r in rows] == ["ok", "ok"]
     return dict(train=train, models=models, out=out, rows=rows)
 
 
@@ -109,11 +109,11 @@ def test_a_grid_of_other_elements_alphas_or_data_is_refused_and_restart_starts_a
     assert main(grid_command("Cu", cu, out, "--restart")) == 0
     assert (out / "notes.txt").read_text() == "mine"
     rows = read_grid(out)
-    assert len(rows) == 2 and all(r["status"] == "ok" for r in rows)
+    assert len(rows) == 2 and all(r.status == "ok" for r in rows)
     for r in rows:
-        assert load_potential(r["potential"]).elements == ("Cu",)
+        assert load_potential(r.potential).elements == ("Cu",)
     summary = json.loads((out / "summary.json").read_text())
-    assert {m["name"] for m in summary["models"]} == {r["name"] for r in rows}
+    assert {m["name"] for m in summary["models"]} == {r.name for r in rows}
     assert (out / "pareto.png").is_file()
     # the same command again resumes (nothing refused, nothing refitted)
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/*.json")}
@@ -141,17 +141,17 @@ def test_more_models_extend_the_grid(al_grid):
     more = models + enumerate_models(("Al",), cutoffs=(4.5,), n_gaussians=(3,),
                                      feature_types=("pair",), model_types=(2,), pair_max_ps=(2,))
     rows = run_grid(("Al",), train, models=more, out=out, **QUICK)
-    assert [r["name"] for r in rows] == [m.name for m in more]
-    assert all(r["status"] == "ok" for r in rows)
+    assert [r.name for r in rows] == [m.name for m in more]
+    assert all(r.status == "ok" for r in rows)
     assert {m.name: record_file(out, m.name).stat().st_mtime_ns for m in models} == stamps
     saved = json.loads((out / "run.json").read_text())
     assert saved["kind"] == "grid" and saved["settings"]["elements"] == ["Al"]
     # read_grid (the pareto command, the panel) reads what the grid writes
-    read = {r["name"]: r for r in read_grid(out)}
+    read = {r.name: r for r in read_grid(out)}
     assert list(read) == sorted(m.name for m in more)
     for r in rows:
-        assert read[r["name"]]["cost"] == r["cost"] and read[r["name"]]["status"] == "ok"
-        assert read[r["name"]]["potential"].endswith(f"models/{r['name']}/polymlp.yaml")
+        assert read[r.name].cost == r.cost and read[r.name].status == "ok"
+        assert read[r.name].potential.endswith(f"models/{r.name}/polymlp.yaml")
     for inside in (out / "records", out / "models", out / "polymlps"):
         with pytest.raises(GridFolderError, match="belongs to the grid"):
             check_output(out, inside / "x")
@@ -166,8 +166,8 @@ def test_only_the_grids_own_polymlps_folders_are_removed(al_grid):
     train, models, out, rows = (al_grid[k] for k in ("train", "models", "out", "rows"))
     polymlps = out / "polymlps"
     front = pareto_rows(rows)
-    assert sorted(p.name for p in polymlps.iterdir()) == sorted(r["name"] for r in front)
-    first, second = (r["name"] for r in rows)
+    assert sorted(p.name for p in polymlps.iterdir()) == sorted(r.name for r in front)
+    first, second = (r.name for r in rows)
     # both models on the front (the measured costs alone need not put them there):
     # the more accurate one the more expensive
     _set_record(out, first, cost=1.0, rmse_energy=1.0)
@@ -180,7 +180,7 @@ def test_only_the_grids_own_polymlps_folders_are_removed(al_grid):
     # now the first is dominated: the grid removes its own folder of it, and nothing else
     _set_record(out, first, cost=10.0, rmse_energy=20.0)
     rows = run_grid(("Al",), train, models=models, out=out, **QUICK)
-    front = {r["name"] for r in pareto_rows(rows)}
+    front = {r.name for r in pareto_rows(rows)}
     assert front == {second} and not (polymlps / first).exists()
     assert (polymlps / "mine" / "polymlp.yaml").read_text() == "my own potential"
     assert (polymlps / "notes.txt").read_text() == "my notes"
@@ -193,10 +193,10 @@ def test_a_record_cut_short_is_redone(al_grid):
     record_file(out, broken).write_text('{"name": "' + broken + '", "cost": ')  # half-written
     stamp = record_file(out, kept).stat().st_mtime_ns
     rows = run_grid(("Al",), train, models=models, out=out, **QUICK)
-    by_name = {r["name"]: r for r in rows}
-    assert by_name[broken]["status"] == "ok" and by_name[broken]["cost"] > 0
-    assert by_name[broken]["rmse_energy"] == pytest.approx(
-        next(r for r in al_grid["rows"] if r["name"] == broken)["rmse_energy"], rel=1e-9)
+    by_name = {r.name: r for r in rows}
+    assert by_name[broken].status == "ok" and by_name[broken].cost > 0
+    assert by_name[broken].rmse_energy == pytest.approx(
+        next(r for r in al_grid["rows"] if r.name == broken).rmse_energy, rel=1e-9)
     assert record_file(out, kept).stat().st_mtime_ns == stamp
     assert json.loads(record_file(out, broken).read_text())["status"] == "ok"
 
@@ -215,11 +215,11 @@ def test_a_lost_task_is_recorded_and_retried(tmp_path, monkeypatch):
 
     monkeypatch.setattr(search, "train_model", lost)
     rows = run_grid(("Al",), train, models=models, out=tmp_path / "g", **QUICK)
-    assert rows[0]["status"].startswith("failed: task: RuntimeError: worker lost")
-    assert rows[1]["status"] == "ok"
+    assert rows[0].status.startswith("failed: task: RuntimeError: worker lost")
+    assert rows[1].status == "ok"
     monkeypatch.setattr(search, "train_model", real)
     rows = run_grid(("Al",), train, models=models, out=tmp_path / "g", **QUICK)
-    assert [r["status"] for r in rows] == ["ok", "ok"]
+    assert [r.status for r in rows] == ["ok", "ok"]
 
 
 def test_a_grid_where_every_model_fails_says_so(tmp_path, al, capsys):
@@ -231,7 +231,7 @@ def test_a_grid_where_every_model_fails_says_so(tmp_path, al, capsys):
     assert "atomic_energy names Cu" in captured.err
     assert "Traceback" not in captured.err + captured.out
     rows = read_grid(out)
-    assert len(rows) == 2 and all(r["status"].startswith("failed: ") for r in rows)
+    assert len(rows) == 2 and all(r.status.startswith("failed: ") for r in rows)
     assert (out / "models.csv").is_file()
 
     import matplotlib.pyplot as plt

@@ -223,12 +223,12 @@ def grid(al_data, tmp_path_factory):
 
 def test_scatter_has_every_model_and_marks_the_front(grid):
     rows = read_results(grid.out)
-    assert sorted(r["name"] for r in rows) == sorted(m.name for m in GRID_MODELS)
-    assert all(r["status"] == "ok" for r in rows), [r["status"] for r in rows]
+    assert sorted(r.name for r in rows) == sorted(m.name for m in GRID_MODELS)
+    assert all(r.status == "ok" for r in rows), [r.status for r in rows]
     models, line = grid.figure.data
-    assert sorted(models.customdata) == sorted(r["name"] for r in rows)
+    assert sorted(models.customdata) == sorted(r.name for r in rows)
     assert len(models.x) == len(models.y) == len(rows)
-    front = {r["name"] for r in grid.front}
+    front = {r.name for r in grid.front}
     assert front and set(line.customdata) == front
     marked = {name for name, symbol in zip(models.customdata, models.marker.symbol)
               if symbol == "diamond"}
@@ -241,26 +241,26 @@ def test_scatter_has_every_model_and_marks_the_front(grid):
 
 
 def test_select_by_list_and_by_click_show_the_model(grid):
-    rows = {r["name"]: r for r in read_results(grid.out)}
+    rows = {r.name: r for r in read_results(grid.out)}
     name = grid.model_choice.options[-1][1]
     grid.model_choice.value = name
-    assert grid.selected["name"] == name and grid.error is None
+    assert grid.selected.name == name and grid.error is None
     text = grid.output_text()
-    assert name in text and f"{rows[name]['rmse_energy']:.4g}" in text
-    assert f"{rows[name]['cost']:.3g}" in text and not grid.card_button.disabled
+    assert name in text and f"{rows[name].rmse_energy:.4g}" in text
+    assert f"{rows[name].cost:.3g}" in text and not grid.card_button.disabled
 
     models = grid.figure.data[0]
     index = next(k for k, n in enumerate(models.customdata) if n != name)
     models._dispatch_on_click(Points(point_inds=[index], trace_index=0), InputDeviceState())
     clicked = models.customdata[index]
-    assert grid.selected["name"] == clicked == grid.model_choice.value
-    assert f"{rows[clicked]['rmse_force']:.4g}" in grid.output_text()
+    assert grid.selected.name == clicked == grid.model_choice.value
+    assert f"{rows[clicked].rmse_force:.4g}" in grid.output_text()
 
 
 def test_refresh_and_watch_add_new_results(grid):
     results = grid.out / "records"
     template = json.loads(next(results.glob("*.json")).read_text())
-    cheapest = min(r["cost"] for r in grid.rows)
+    cheapest = min(r.cost for r in grid.rows)
 
     def add(name, cost):
         (results / f"{name}.json").write_text(json.dumps(dict(template, name=name, cost=cost)))
@@ -271,8 +271,8 @@ def test_refresh_and_watch_add_new_results(grid):
     grid.refresh_button.click()
     assert len(grid.figure.data[0].x) == before + 1
     # extra-1 is cheaper than the template's model with the same error: it replaces it
-    assert "extra-1" in {r["name"] for r in grid.front}
-    assert template["name"] not in {r["name"] for r in grid.front}
+    assert "extra-1" in {r.name for r in grid.front}
+    assert template["name"] not in {r.name for r in grid.front}
     models = grid.figure.data[0]
     symbols = dict(zip(models.customdata, models.marker.symbol))
     assert symbols["extra-1"] == "diamond" and symbols[template["name"]] == "circle"
@@ -294,7 +294,7 @@ def test_refresh_and_watch_add_new_results(grid):
 
 
 def test_save_and_card_of_a_selected_model(grid, tmp_path):
-    name = grid.front[0]["name"]
+    name = grid.front[0].name
     grid.select(name)
     grid.save_folder.value = str(tmp_path / "repo")
     grid.save_button.click()

@@ -14,7 +14,6 @@ import html
 import shutil
 import threading
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import ipywidgets as w
@@ -40,9 +39,8 @@ class ParetoExplorer(CardActions, Panel):
     ``poll_seconds``: how often the folder is read while a search runs or "Watch" is on;
     ``card_settings``: keywords of ``compute_card`` replacing the small ``CARD_SETTINGS``.
 
-    Attributes: ``rows`` (every result row), ``front`` (the Pareto-optimal rows, by cost),
-    ``selected`` (the chosen row, a dict), ``figure`` (the plotly FigureWidget).
-    """
+    Attributes: ``rows`` (every model, a :class:`~polymlp_lab.grid.GridModelFromFolder`),
+    ``front`` (the Pareto-optimal ones, by cost), ``selected`` (the chosen one), ``figure``."""
 
     def __init__(self, out, *, elements=None, train=None, test=None, models=None,
                  error="energy", error_key=None, poll_seconds=2.0, card_settings=None,
@@ -147,41 +145,38 @@ class ParetoExplorer(CardActions, Panel):
         with self._lock:
             self._seen = self._signature()
             error = self.error_kind.value
-            key = f"rmse_{error}"
             rows = []
             if grid_layout(self.out) is not None:  # else nothing yet (a search not started)
                 rows = read_grid(self.out, error_key=self.error_key)
             front = pareto_rows(rows, error)
-            on_front = {r["name"] for r in front}
-            timed = [r for r in rows
-                     if r.get("status") == "ok" and r.get("cost") and r.get(key) is not None]
+            on_front = {r.name for r in front}
+            timed = [r for r in rows if r.status == "ok" and r.cost and r.rmse(error) is not None]
             self.rows, self.front = rows, front
             if self.selected is not None:  # the same model, with what has been added since
-                self.selected = next((r for r in rows if r["name"] == self.selected["name"]),
-                                     None)
+                self.selected = next((r for r in rows if r.name == self.selected.name), None)
                 self._enable_actions()
             unit = "meV/atom" if error == "energy" else "eV/Å"
             with self.figure.batch_update():
                 models, line = self.figure.data
-                models.x = [r["cost"] for r in timed]
-                models.y = [r[key] for r in timed]
-                models.customdata = [r["name"] for r in timed]
-                models.text = [r["name"] + (f"<br>{r['n_features']} features"
-                                            if r.get("n_features") else "") for r in timed]
-                models.marker.symbol = ["diamond" if r["name"] in on_front else "circle"
+                models.x = [r.cost for r in timed]
+                models.y = [r.rmse(error) for r in timed]
+                models.customdata = [r.name for r in timed]
+                models.text = [r.name + (f"<br>{r.n_features} features" if r.n_features else "")
+                               for r in timed]
+                models.marker.symbol = ["diamond" if r.name in on_front else "circle"
                                         for r in timed]
-                models.marker.color = ["#1f77b4" if r["name"] in on_front else "#999999"
+                models.marker.color = ["#1f77b4" if r.name in on_front else "#999999"
                                        for r in timed]
-                line.x = [r["cost"] for r in front]
-                line.y = [r[key] for r in front]
-                line.customdata = [r["name"] for r in front]
-                line.text = [r["name"] for r in front]
+                line.x = [r.cost for r in front]
+                line.y = [r.rmse(error) for r in front]
+                line.customdata = [r.name for r in front]
+                line.text = [r.name for r in front]
                 self.figure.layout.yaxis.title.text = f"test RMSE {error} ({unit})"
             self._update_choices(front, rows)
-            failed = sum(str(r.get("status", "")).startswith("failed") for r in rows)
-            waiting = sum(r.get("status") == "fitted" for r in rows)
+            failed = sum(str(r.status).startswith("failed") for r in rows)
+            waiting = sum(r.status == "fitted" for r in rows)
             other = len(rows) - len(timed) - failed - waiting
-            datasets = sorted({r["error_dataset"] for r in timed if r.get("error_dataset")})
+            datasets = sorted({r.error_dataset for r in timed if r.error_dataset})
             if not self.busy:
                 if not rows:
                     self.say(f"no results yet in {self.out}")
@@ -194,12 +189,12 @@ class ParetoExplorer(CardActions, Panel):
 
     def _update_choices(self, front, rows) -> None:
         """Pareto models first (by cost), then the timed ones by cost, then the others."""
-        on_front = {r["name"] for r in front}
-        rest = sorted((r for r in rows if r["name"] not in on_front),
-                      key=lambda r: (r.get("cost") is None, r.get("cost") or 0.0, r["name"]))
-        options = [(f"★ {r['name']}", r["name"]) for r in front]
-        options += [(f"{r['name']}" + ("" if r.get("status") == "ok" else f" ({r['status'][:40]})"),
-                     r["name"]) for r in rest]
+        on_front = {r.name for r in front}
+        rest = sorted((r for r in rows if r.name not in on_front),
+                      key=lambda r: (r.cost is None, r.cost or 0.0, r.name))
+        options = [(f"★ {r.name}", r.name) for r in front]
+        options += [(r.name + ("" if r.status == "ok" else f" ({r.status[:40]})"), r.name)
+                    for r in rest]
         if tuple(options) == tuple(self.model_choice.options):
             return
         current = self.model_choice.value
@@ -264,7 +259,7 @@ class ParetoExplorer(CardActions, Panel):
         if self.model_choice.value != name:
             self.model_choice.value = name  # the observer comes back here
             return
-        self.selected = next(r for r in self.rows if r["name"] == name)
+        self.selected = next(r for r in self.rows if r.name == name)
         self._enable_actions()
         self.show_details()
 
@@ -273,9 +268,9 @@ class ParetoExplorer(CardActions, Panel):
         r = self.selected
         if r is None:
             return "choose a model first"
-        if not r.get("potential"):
-            return (f"{r['name']} has no potential file, only its errors and cost"
-                    f" ({r.get('potential_note') or 'no polymlp.yaml'})")
+        if not r.potential:
+            return (f"{r.name} has no potential file, only its errors and cost"
+                    f" ({r.potential_note or 'no polymlp.yaml'})")
         return None
 
     def _enable_actions(self) -> None:
@@ -287,9 +282,9 @@ class ParetoExplorer(CardActions, Panel):
 
     def show_details(self) -> None:
         """The selected model's parameters, test and train errors and cost (output area)."""
-        r = defaultdict(lambda: None, self.selected)  # a key missing from the row: None
-        on_front = {f["name"]: f for f in self.front}
-        pareto = ("yes" + (", on the convex hull" if on_front[r["name"]]["on_convex_hull"] else "")
+        r = self.selected.as_dict()
+        on_front = {f.name: f for f in self.front}
+        pareto = ("yes" + (", on the convex hull" if on_front[r["name"]].on_convex_hull else "")
                   if r["name"] in on_front else "no")
         gtinv = (f"order {r['gtinv_order']}, max l {r['gtinv_maxl']}"
                  if r["feature_type"] == "gtinv" else "–")
@@ -323,13 +318,13 @@ class ParetoExplorer(CardActions, Panel):
     def compute_card(self) -> None:
         """The property card of the selected model, computed in the background."""
         self._require_potential()
-        self.start_card(self.selected["potential"], self.selected["name"])
+        self.start_card(self.selected.potential, self.selected.name)
 
     def _require_potential(self) -> Path:
         reason = self._no_potential()
         if reason:
             raise InputError(reason)
-        return Path(self.selected["potential"])
+        return Path(self.selected.potential)
 
     def save(self, folder) -> Path:
         """Copy the selected model's potential (with its error and cost files) to
@@ -337,7 +332,7 @@ class ParetoExplorer(CardActions, Panel):
         potential = self._require_potential()
         if not potential.is_file():
             raise InputError(f"{potential}: the model's potential file is gone")
-        name = self.selected["name"]
+        name = self.selected.name
         target = Path(folder).expanduser() / name
         target.mkdir(parents=True, exist_ok=True)
         for file in {potential.name, *MODEL_FILES}:

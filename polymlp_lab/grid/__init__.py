@@ -2,12 +2,13 @@
 
 from .candidates import ModelSpec, default_cutoffs, enumerate_models, gtinv_maxl_lists
 from .cost import cost_structure, measure_cost
-from .external import GridFolderError, read_grid, write_pareto
+from .external import GridFolderError, GridModelFromFolder, read_grid, write_pareto
 from .pareto import lower_convex_hull_mask, pareto_mask
-from .search import pareto_rows, plot_pareto, read_results, run_grid, time_models, train_model
+from .search import GridModel, pareto_rows, plot_pareto, read_results, run_grid, time_models, train_model
 
 __all__ = [
-    "GridFolderError", "ModelSpec", "cost_structure", "default_cutoffs", "enumerate_models", "gtinv_maxl_lists",
-    "lower_convex_hull_mask", "measure_cost", "pareto_mask", "pareto_rows", "plot_pareto",
-    "read_grid", "read_results", "run_grid", "time_models", "train_model", "write_pareto",
+    "GridFolderError", "GridModel", "GridModelFromFolder", "ModelSpec", "cost_structure",
+    "default_cutoffs", "enumerate_models", "gtinv_maxl_lists", "lower_convex_hull_mask",
+    "measure_cost", "pareto_mask", "pareto_rows", "plot_pareto", "read_grid", "read_results",
+    "run_grid", "time_models", "train_model", "write_pareto",
 ]

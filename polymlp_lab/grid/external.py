@@ -36,13 +36,15 @@ polymlp-00284, the most expensive model).
 
 import json
 import math
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Optional
 
 from ..errors import PolymlpLabError
 from ..files import check_output_dir
 from ..io import error_dataset_entry, read_potential_file
 from ..properties.repository import read_yaml
-from .search import result_files, table_columns, write_figure, write_front
+from .search import GridModel, result_files, table_columns, write_figure, write_front
 
 ERROR_FILE = "polymlp_error.yaml"
 COST_FILE = "polymlp_cost.yaml"
@@ -54,6 +56,18 @@ EXTRA_COLUMNS = ["error_dataset", "cost_openmp", "potential", "potential_note"]
 
 class GridFolderError(PolymlpLabError):
     """A folder that holds no grid of models (or cannot be written to as asked)."""
+
+
+@dataclass(frozen=True)
+class GridModelFromFolder(GridModel):
+    """A :class:`GridModel` read by :func:`read_grid`, with the dataset of its RMSEs, its cost on
+    all threads (ms/atom/step), its potential file (or why there is none) and its folder."""
+
+    error_dataset: Optional[str] = None
+    cost_openmp: Optional[float] = None
+    potential: Optional[str] = None
+    potential_note: Optional[str] = None
+    folder: Optional[str] = None
 
 
 def grid_layout(folder):
@@ -77,11 +91,8 @@ def _model_folders(folder: Path) -> list:
 
 
 def read_grid(folder, *, error_key=None) -> list:
-    """Rows of every model of ``folder``, in the shape :func:`~polymlp_lab.grid.run_grid`
-    returns (name, model parameters, n_features, rmse_energy meV/atom, rmse_force eV/Å,
-    cost ms/atom/step, status, ...), plus ``error_dataset`` (the dataset the RMSEs are of),
-    ``cost_openmp``, ``folder``, ``potential`` (the potential file, or None) and
-    ``potential_note`` (why there is none).
+    """:class:`GridModelFromFolder` of every model of ``folder`` (the :class:`GridModel` of
+    :func:`~polymlp_lab.grid.run_grid`, and where its numbers come from).
 
     error_key : the RMSE of the first dataset whose name contains it (pypolymlp's ``--key``
         rule); None: the first test dataset (see the module's notes).
@@ -106,10 +117,6 @@ def read_grid(folder, *, error_key=None) -> list:
 
 
 # --- one model ---------------------------------------------------------------------------
-def _empty_row(name) -> dict:
-    return {**dict.fromkeys(table_columns() + EXTRA_COLUMNS), "name": name, "folder": None}
-
-
 def _short(exc: Exception) -> str:
     return " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
 
@@ -228,44 +235,39 @@ def _read_potential(directory: Path, row: dict) -> None:
     row.update(model)
 
 
-def _pypolymlp_row(directory: Path, error_key) -> dict:
-    row = _empty_row(directory.name)
-    row["folder"] = str(directory)
-    problems = []
+def _pypolymlp_row(directory: Path, error_key) -> GridModelFromFolder:
+    row, problems = {"name": directory.name, "folder": str(directory)}, []
     _read_errors(directory, row, error_key, problems)
     _read_cost(directory, row, problems)
     _read_potential(directory, row)
-    row["status"] = "; ".join(problems) if problems else "ok"
-    return row
+    return GridModelFromFolder(**row, status="; ".join(problems) or "ok")
 
 
-def _our_row(folder: Path, path: Path, error_key) -> dict:
+def _our_row(folder: Path, path: Path, error_key) -> GridModelFromFolder:
     """One records/<name>.json (results/ in older grids; what read_results gives), or its
-    status if unreadable."""
+    status if unreadable (not a row)."""
     try:
         result = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(result, dict):
             raise ValueError("not a JSON object")
+        model = GridModelFromFolder.from_dict({"name": path.stem, **result})
     except Exception as exc:
-        return {**_empty_row(path.stem),
-                "status": f"unreadable: {path.parent.name}/{path.name}: {_short(exc)}"}
-    result.setdefault("name", path.stem)
-    row = {**_empty_row(result["name"]), **result}
-    directory = folder / "models" / str(result["name"])
-    row["folder"] = str(directory)
-    row["error_dataset"] = "every test set (combined)"
+        return GridModelFromFolder(
+            path.stem, status=f"unreadable: {path.parent.name}/{path.name}: {_short(exc)}")
+    directory = folder / "models" / str(model.name)
+    row = {"folder": str(directory), "error_dataset": "every test set (combined)"}
     if error_key is not None:
         row.update(rmse_energy=None, rmse_force=None, mae_energy=None, mae_force=None,
                    error_dataset=None)
         problems = []
         _read_errors(directory, row, error_key, problems)
-        if problems and result.get("status") == "ok":
+        if problems and model.status == "ok":
             row["status"] = "; ".join(problems)
     if (directory / "polymlp.yaml").is_file():  # ours: its parameters are in the row
         row["potential"] = str(directory / "polymlp.yaml")
     else:
         row["potential_note"] = f"no polymlp.yaml in {directory}"
-    return row
+    return replace(model, **row)
 
 
 # --- tables and figure -------------------------------------------------------------------
@@ -299,12 +301,12 @@ def write_pareto(folder, out, *, error_key=None, error="energy", system=None):
     check_output_dir(out)  # a file or a read-only folder is refused before any work
     rows = read_grid(folder, error_key=error_key)
     out.mkdir(parents=True, exist_ok=True)
-    datasets = sorted({r["error_dataset"] for r in rows if r.get("error_dataset")})
+    datasets = sorted({r.error_dataset for r in rows if r.error_dataset})
     key = error_key if error_key is not None else "test (default)"
     front = write_front(out, rows, error, columns=table_columns() + EXTRA_COLUMNS,
                         summary={"source": str(folder), "layout": grid_layout(folder),
                                  "error_key": key, "error_datasets": datasets})
-    drawable = [r for r in rows if r.get(f"rmse_{error}") is not None]
+    drawable = [r for r in rows if r.rmse(error) is not None]
     title = system or folder.resolve().name
     if len(datasets) == 1 and error_key is None and grid_layout(folder) == "pypolymlp":
         title += f": {dataset_label(datasets[0])}"

@@ -30,12 +30,14 @@ import io
 import json
 import shutil
 import time
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
 from ..errors import PolymlpLabError
-from ..files import atomic_path, write_bytes_atomic, write_text_atomic
+from ..files import AsDict, atomic_path, write_bytes_atomic, write_text_atomic
 from ..runs import RECORDS, RUN_FILE, dataset_digest, map_tasks, open_run, reopen_run
 from .candidates import ModelSpec, enumerate_models
 from .pareto import lower_convex_hull_mask, pareto_mask
@@ -43,11 +45,54 @@ from .pareto import lower_convex_hull_mask, pareto_mask
 KIND = "grid"
 TASK_FAILED = "failed: task: "  # the task, not the model, failed: retried on a rerun
 COST_PROTOCOL = "pypolymlp's fcc 4x4x4 cell (256 atoms), energy + forces + stress, 1 thread"
-RESULT_COLUMNS = [
-    "n_features", "alpha", "rmse_energy", "rmse_force", "mae_energy", "mae_force",
-    "rmse_energy_train", "rmse_force_train", "cost", "cost_median", "cost_max", "fit_s", "status",
-]
 UNITS = {"rmse_energy": "meV/atom", "rmse_force": "eV/Å", "cost": "ms/atom/step"}
+
+
+@dataclass(frozen=True)
+class GridModel(AsDict):
+    """One model of a grid: its parameters, test errors and cost (a row of models.csv).
+
+    :meth:`ModelSpec.as_row`'s parameters (cutoff Å); rmse_energy, mae_energy meV/atom and
+    rmse_force, mae_force eV/Å on the test sets (``*_train``: training sets); cost, cost_median,
+    cost_max ms/atom/step (one thread); fit_s s; status "fitted", "ok" or "failed: ...";
+    ``on_convex_hull`` only on a front's models (:func:`pareto_rows`)."""
+
+    name: str
+    feature_type: Optional[str] = None
+    cutoff: Optional[float] = None
+    n_gaussians: Optional[int] = None
+    model_type: Optional[int] = None
+    max_p: Optional[int] = None
+    gtinv_order: Optional[int] = None
+    gtinv_maxl: Optional[str] = None
+    n_features: Optional[int] = None
+    alpha: Optional[float] = None
+    rmse_energy: Optional[float] = None
+    rmse_force: Optional[float] = None
+    mae_energy: Optional[float] = None
+    mae_force: Optional[float] = None
+    rmse_energy_train: Optional[float] = None
+    rmse_force_train: Optional[float] = None
+    cost: Optional[float] = None
+    cost_median: Optional[float] = None
+    cost_max: Optional[float] = None
+    fit_s: Optional[float] = None
+    status: Optional[str] = None
+    on_convex_hull: Optional[bool] = None
+
+    @classmethod
+    def from_dict(cls, record: dict) -> "GridModel":
+        """The model of a row (:meth:`as_dict`); TypeError if ``record`` is not one."""
+        return cls(**record)
+
+    def as_dict(self) -> dict:
+        """The row, JSON-ready; ``on_convex_hull`` only when set."""
+        return {k: v for k, v in super().as_dict().items()
+                if k != "on_convex_hull" or v is not None}
+
+    def rmse(self, error: str) -> Optional[float]:
+        """The test RMSE of ``error``: "energy" (meV/atom) or "force" (eV/Å)."""
+        return getattr(self, f"rmse_{error}")
 
 
 def _combined(errors, kind):
@@ -63,10 +108,10 @@ def _combined(errors, kind):
 
 
 def train_model(spec: ModelSpec, elements, train, test, *, alphas, atomic_energy) -> dict:
-    """One model's fit and test errors. Returns {"row": ..., "files": {name: text}}.
+    """One model's fit and test errors. Returns {"row": GridModel, "files": {name: text}}.
 
     Runs single-threaded (Numba and BLAS) so that tasks on one machine do not compete. The
-    row's status is "fitted" (its cost is measured afterwards, see :func:`time_models`) or
+    model's status is "fitted" (its cost is measured afterwards, see :func:`time_models`) or
     "failed: ..." with the reason.
     """
     import tempfile
@@ -76,8 +121,7 @@ def train_model(spec: ModelSpec, elements, train, test, *, alphas, atomic_energy
 
     from ..fitting import PolymlpFit
 
-    row = _empty_row(spec)
-    files = {}
+    values, files = {}, {}
     start = time.perf_counter()
     threads = get_num_threads()  # restored: with n_workers=1 this is the caller's process
     try:
@@ -88,23 +132,19 @@ def train_model(spec: ModelSpec, elements, train, test, *, alphas, atomic_energy
             fit.fit(train, test)
         test_errors = _combined(fit.errors_, "test")
         train_errors = _combined(fit.errors_, "train")
-        row.update(n_features=fit.n_features_, alpha=fit.alpha_, **test_errors,
-                   rmse_energy_train=train_errors["rmse_energy"],
-                   rmse_force_train=train_errors["rmse_force"], status="fitted")
+        values.update(n_features=fit.n_features_, alpha=fit.alpha_, **test_errors,
+                      rmse_energy_train=train_errors["rmse_energy"],
+                      rmse_force_train=train_errors["rmse_force"], status="fitted")
         with tempfile.TemporaryDirectory() as tmp:
             for name, save in (("polymlp.yaml", fit.save), ("polymlp_error.yaml", fit.save_errors)):
                 save(Path(tmp) / name)
                 files[name] = (Path(tmp) / name).read_text()
     except Exception as exc:  # recorded for this model; the search goes on
-        row["status"] = f"failed: {type(exc).__name__}: {exc}".replace("\n", " ")[:500]
+        values["status"] = f"failed: {type(exc).__name__}: {exc}".replace("\n", " ")[:500]
     finally:
         set_num_threads(threads)
-    row["fit_s"] = time.perf_counter() - start
-    return {"row": row, "files": files}
-
-
-def _empty_row(spec: ModelSpec) -> dict:
-    return {**spec.as_row(), **{k: None for k in RESULT_COLUMNS}}
+    model = GridModel(**spec.as_row(), **values, fit_s=time.perf_counter() - start)
+    return {"row": model, "files": files}
 
 
 def time_models(out, elements, *, repeats=5, steps=3, progress=True, run=None) -> None:
@@ -119,21 +159,22 @@ def time_models(out, elements, *, repeats=5, steps=3, progress=True, run=None) -
 
     run = run if run is not None else reopen_run(out, KIND)
     out = run.path
-    pending = [r for r in run.read_records().values() if r.get("status") == "fitted"]
-    for row in tqdm(pending, desc="cost", unit="model", disable=not progress or not pending):
-        directory = out / "models" / row["name"]
+    pending = [m for m in read_results(out) if m.status == "fitted"]
+    for model in tqdm(pending, desc="cost", unit="model", disable=not progress or not pending):
+        directory = out / "models" / model.name
         try:
             potential = load_potential(directory / "polymlp.yaml")
             cost = measure_cost(potential, elements, repeats=repeats, steps=steps)
             parallel = measure_cost(potential, elements, repeats=max(1, repeats // 2),
                                     steps=steps, threads=config.NUMBA_NUM_THREADS)
         except Exception as exc:
-            row["status"] = f"failed: cost: {type(exc).__name__}: {exc}".replace("\n", " ")[:500]
+            reason = f"failed: cost: {type(exc).__name__}: {exc}".replace("\n", " ")[:500]
+            model = replace(model, status=reason)
         else:
             write_text_atomic(directory / "polymlp_cost.yaml", cost_yaml(cost, elements, parallel))
-            row.update(cost=cost.cost, cost_median=cost.cost_median, cost_max=cost.cost_max,
-                       status="ok")
-        run.write_record(row["name"], row)
+            model = replace(model, cost=cost.cost, cost_median=cost.cost_median,
+                            cost_max=cost.cost_max, status="ok")
+        run.write_record(model.name, model.as_dict())
 
 
 def _write_csv(path: Path, rows, columns):
@@ -141,7 +182,7 @@ def _write_csv(path: Path, rows, columns):
         writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow(row)
+            writer.writerow(row.as_dict())
 
 
 def result_files(out) -> list:
@@ -156,36 +197,34 @@ def result_files(out) -> list:
 
 
 def read_results(out) -> list:
-    """Rows of every finished model of the grid in ``out`` (sorted by name); a record that
-    cannot be read (cut short by a crash) is skipped here, and redone by a rerun."""
+    """GridModels of every finished model of the grid in ``out`` (sorted by name); a record
+    that cannot be read (cut short by a crash, not a row) is skipped, and redone by a rerun."""
     rows = []
     for path in result_files(out):
         try:
-            row = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            rows.append(GridModel.from_dict(json.loads(path.read_text(encoding="utf-8"))))
+        except (OSError, ValueError, TypeError):
             continue
-        if isinstance(row, dict):
-            rows.append(row)
     return rows
 
 
 def pareto_rows(rows, error: str = "energy") -> list:
-    """The Pareto-optimal successful rows in (cost, test rmse_<error>), sorted by cost, each
-    with ``on_convex_hull`` (lower convex hull of log10 cost against error)."""
-    ok = [r for r in rows if r.get("status") == "ok" and r.get(f"rmse_{error}") is not None]
+    """The Pareto-optimal successful GridModels in (cost, test rmse_<error>), sorted by cost,
+    each with ``on_convex_hull`` (lower convex hull of log10 cost against error)."""
+    ok = [r for r in rows if r.status == "ok" and r.rmse(error) is not None]
     if not ok:
         return []
-    cost = np.array([r["cost"] for r in ok])
-    err = np.array([r[f"rmse_{error}"] for r in ok])
+    cost = np.array([r.cost for r in ok])
+    err = np.array([r.rmse(error) for r in ok])
     optimal = pareto_mask(cost, err)
     hull = lower_convex_hull_mask(cost, err)
-    chosen = [dict(r, on_convex_hull=bool(h)) for r, o, h in zip(ok, optimal, hull) if o]
-    return sorted(chosen, key=lambda r: r["cost"])
+    chosen = [replace(r, on_convex_hull=bool(h)) for r, o, h in zip(ok, optimal, hull) if o]
+    return sorted(chosen, key=lambda r: r.cost)
 
 
 def table_columns() -> list:
-    """The columns of models.csv: the model's parameters, then RESULT_COLUMNS."""
-    return list(ModelSpec("pair", 0.0, 0, 0, 0).as_row()) + RESULT_COLUMNS
+    """The columns of models.csv: the fields of :class:`GridModel` but on_convex_hull."""
+    return [f.name for f in fields(GridModel) if f.name != "on_convex_hull"]
 
 
 def write_front(out, rows, error: str = "energy", *, columns=None, summary=None) -> list:
@@ -197,9 +236,9 @@ def write_front(out, rows, error: str = "energy", *, columns=None, summary=None)
     _write_csv(out / "models.csv", rows, columns)
     front = pareto_rows(rows, error)
     _write_csv(out / "pareto.csv", front, columns + ["on_convex_hull"])
-    summary = {"units": UNITS, "error": error, **(summary or {}), "models": rows,
-               "pareto": [r["name"] for r in front],
-               "convex_hull": [r["name"] for r in front if r["on_convex_hull"]]}
+    summary = {"units": UNITS, "error": error, **(summary or {}),
+               "models": [r.as_dict() for r in rows], "pareto": [r.name for r in front],
+               "convex_hull": [r.name for r in front if r.on_convex_hull]}
     write_text_atomic(out / "summary.json", json.dumps(summary, indent=1))
     return front
 
@@ -210,7 +249,7 @@ def write_tables(run, rows, error: str = "energy") -> list:
     (noted in its owned list) are replaced or removed; anything else there is left alone."""
     out = run.path
     front = write_front(out, rows, error)
-    chosen = {r["name"] for r in front}
+    chosen = {r.name for r in front}
     polymlps = out / "polymlps"
     polymlps.mkdir(exist_ok=True)
     ours = {name.split("/", 1)[1] for name in run.owned
@@ -240,20 +279,20 @@ def write_tables(run, rows, error: str = "energy") -> list:
 
 def _save_fit(run, result: dict) -> None:
     """A finished fit: its files in models/<name>/ (owned by the run), then its record."""
-    row, files = result["row"], result["files"]
+    model, files = result["row"], result["files"]
     if files:
-        run.owns(f"models/{row['name']}")
-        directory = run.path / "models" / row["name"]
+        run.owns(f"models/{model.name}")
+        directory = run.path / "models" / model.name
         directory.mkdir(parents=True, exist_ok=True)
         for name, text in files.items():
             write_text_atomic(directory / name, text)
-    run.write_record(row["name"], row)
+    run.write_record(model.name, model.as_dict())
 
 
-def _settled(record: dict) -> bool:
+def _settled(model: GridModel) -> bool:
     """A model that needs no new fit: fitted, timed, or failed by itself (deterministic);
     a task lost outside the model (TASK_FAILED) is tried again."""
-    status = str(record.get("status") or "")
+    status = str(model.status or "")
     return status in ("fitted", "ok") or (status.startswith("failed:")
                                           and not status.startswith(TASK_FAILED))
 
@@ -281,8 +320,8 @@ def run_grid(elements, train, test=None, *, models=None, out="grid", scheduler=N
              cost_repeats=5, cost_steps=3, error="energy", progress=True, restart=False,
              stop=None) -> list:
     """Train and time ``models`` (default: :func:`enumerate_models`) on ``train`` (a Dataset
-    or a list; ``test`` split from it when None); returns the rows of every model of the run
-    (finished earlier or now), as written to ``out/models.csv``. ``error`` ("energy" or
+    or a list; ``test`` split from it when None); returns the GridModels of every model of the
+    run (finished earlier or now), as written to ``out/models.csv``. ``error`` ("energy" or
     "force") is the test RMSE the Pareto front is drawn on.
 
     A rerun into ``out`` trains only the models not finished, and new candidates extend it;
@@ -310,23 +349,23 @@ def run_grid(elements, train, test=None, *, models=None, out="grid", scheduler=N
     run = open_run(out, kind=KIND, settings=settings, restart=restart,
                    inputs={"train": dataset_digest(train), "test": dataset_digest(test)})
     run.owns("models.csv", "pareto.csv", "summary.json")
-    settled = {name for name, r in run.read_records().items() if _settled(r)}
+    run.read_records()  # removes a record cut short by a crash: its model is done again
+    settled = {m.name for m in read_results(run.path) if _settled(m)}
     todo = [m for m in models if m.name not in settled]
     by_name = {m.name: m for m in models}
     order = {name: k for k, name in enumerate(names)}
 
-    def ordered(rows):
-        return sorted(rows, key=lambda r: (order.get(r["name"], len(order)), r["name"]))
+    def ordered():
+        return sorted(read_results(run.path), key=lambda r: (order.get(r.name, len(order)), r.name))
 
     def on_result(name, result, failure):
         if failure is not None:  # the task itself (its worker, ...): tried again on a rerun
-            row = _empty_row(by_name[name])
-            row["status"] = f"{TASK_FAILED}{type(failure).__name__}: {failure}".replace(
-                "\n", " ")[:500]
-            run.write_record(name, row)
+            status = f"{TASK_FAILED}{type(failure).__name__}: {failure}".replace("\n", " ")
+            model = GridModel(**by_name[name].as_row(), status=status[:500])
+            run.write_record(name, model.as_dict())
         else:
             _save_fit(run, result)
-        write_tables(run, ordered(run.read_records().values()), error)
+        write_tables(run, ordered(), error)
 
     if todo:
         # largest models first, so that no worker is left with a long fit at the end
@@ -339,7 +378,7 @@ def run_grid(elements, train, test=None, *, models=None, out="grid", scheduler=N
     if stop is None or not stop():
         time_models(out, elements, repeats=cost_repeats, steps=cost_steps, progress=progress,
                     run=run)
-    rows = ordered(run.read_records().values())
+    rows = ordered()
     write_tables(run, rows, error)
     return rows
 
@@ -372,26 +411,26 @@ def plot_pareto(systems: dict, *, error: str = "energy"):
     fig, axes = plt.subplots(1, len(systems), figsize=(4.5 * len(systems), 4), squeeze=False,
                              constrained_layout=True)
     for ax, (system, rows) in zip(axes[0], systems.items()):
-        ok = [r for r in rows if r.get("status") == "ok" and _drawable(r, error)]
+        ok = [r for r in rows if r.status == "ok" and _drawable(r, error)]
         ax.set_xlabel("cost (ms/atom/step, 1 thread)")
         ax.set_ylabel(f"test RMSE {error} ({UNITS[f'rmse_{error}']})")
         ax.set_title(system)
         if not ok:  # nothing to draw on a log axis: say why instead of failing
-            failed = sum(str(r.get("status", "")).startswith("failed") for r in rows)
+            failed = sum(str(r.status).startswith("failed") for r in rows)
             ax.text(0.5, 0.5, f"no model with a cost and a {error} error"
                     + (f"\n({failed} of {len(rows)} failed)" if failed else ""),
                     transform=ax.transAxes, ha="center", va="center", color="tab:red")
             continue
-        ax.scatter([r["cost"] for r in ok], [r[f"rmse_{error}"] for r in ok], s=10, color="0.5",
+        ax.scatter([r.cost for r in ok], [r.rmse(error) for r in ok], s=10, color="0.5",
                    label=f"{len(ok)} models")
         front = pareto_rows(rows, error)
-        ax.plot([r["cost"] for r in front], [r[f"rmse_{error}"] for r in front], "o-",
+        ax.plot([r.cost for r in front], [r.rmse(error) for r in front], "o-",
                 color="tab:blue", ms=4, label="Pareto optimal")
-        hull = [r for r in front if r["on_convex_hull"]]
-        ax.scatter([r["cost"] for r in hull], [r[f"rmse_{error}"] for r in hull], s=60,
+        hull = [r for r in front if r.on_convex_hull]
+        ax.scatter([r.cost for r in hull], [r.rmse(error) for r in hull], s=60,
                    facecolors="none", edgecolors="tab:red", label="convex hull")
         ax.set_xscale("log")
-        costs = [r["cost"] for r in ok if r["cost"] and r["cost"] > 0]
+        costs = [r.cost for r in ok if r.cost and r.cost > 0]
         if costs and max(costs) / min(costs) < 100:  # two decades or less: label 1, 2, 5 x 10^k
             ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
             ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
@@ -403,7 +442,7 @@ def plot_pareto(systems: dict, *, error: str = "energy"):
 def _drawable(row, error) -> bool:
     """A positive, finite cost and a finite error."""
     try:
-        cost, value = float(row.get("cost")), float(row.get(f"rmse_{error}"))
+        cost, value = float(row.cost), float(row.rmse(error))
     except (TypeError, ValueError):
         return False
     return bool(np.isfinite(cost) and cost > 0 and np.isfinite(value))

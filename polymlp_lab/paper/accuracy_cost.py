@@ -50,16 +50,16 @@ def titanium_front() -> dict:
     folder = data.grid("Ti")
     rows = read_grid(folder, error_key=TI_ERROR_KEY)
     front = pareto_rows(rows)
-    pareto = {r["name"] for r in front}
-    hull = {r["name"] for r in front if r["on_convex_hull"]}
+    pareto = {r.name for r in front}
+    hull = {r.name for r in front if r.on_convex_hull}
     selected = _pypolymlp_selection(folder, TI_ERROR_KEY)
     # pypolymlp keeps the hull vertices below 30 meV/atom (see polymlp_lab.grid.external)
-    energy = {r["name"]: r["rmse_energy"] for r in front}
+    energy = {r.name: r.rmse_energy for r in front}
     return dict(rows=rows, front=front, hull=hull, selected=selected, checks={
         "Ti: our convex-hull models below 30 meV/atom are pypolymlp's selection":
             selected & pareto == {n for n in hull if energy[n] < 30} and selected <= pareto,
         "Ti: the front spans more than two decades of cost":
-            front[-1]["cost"] / front[0]["cost"] > 100,
+            front[-1].cost / front[0].cost > 100,
     })
 
 
@@ -98,8 +98,8 @@ def run(*, scale_up: bool = False, workdir=None, progress: bool = False) -> Figu
     from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     ax_ti, ax_mgo = figure.axes
-    chosen = [r for r in ti["front"] if r["name"] in ti["selected"]]
-    ax_ti.scatter([r["cost"] for r in chosen], [r["rmse_energy"] for r in chosen], marker="x",
+    chosen = [r for r in ti["front"] if r.name in ti["selected"]]
+    ax_ti.scatter([r.cost for r in chosen], [r.rmse_energy for r in chosen], marker="x",
                   s=40, color="k", label="pypolymlp's selection")
     published = mgo["published"]
     ax_mgo.scatter([published["cost"]], [published["rmse_energy"]], marker="*", s=160,
@@ -111,7 +111,7 @@ def run(*, scale_up: bool = False, workdir=None, progress: bool = False) -> Figu
         ax.legend(fontsize=9)
     figure.suptitle("Figure 1: accuracy against cost", fontsize=12)
 
-    best = min(r["rmse_energy"] for r in mgo["front"])
+    best = min(r.rmse_energy for r in mgo["front"])
     comparisons = (Comparison(
         quantity="MgO: best energy RMSE of the front (test structures)",
         value=best, reference=published["rmse_energy"], unit="meV/atom",
@@ -121,7 +121,7 @@ def run(*, scale_up: bool = False, workdir=None, progress: bool = False) -> Figu
             "again (twice it, at least 2 meV/atom) of a potential trained on 900"),)
     checks = dict(ti["checks"])
     checks["MgO: the front's most accurate model is more costly than its cheapest"] = (
-        mgo["front"][-1]["cost"] > mgo["front"][0]["cost"])
+        mgo["front"][-1].cost > mgo["front"][0].cost)
     gaps = () if scale_up else (
         f"MgO trained on {mgo['n_train']} structures and {len(mgo['rows'])} small models (the Repository's grids: "
         "thousands of structures, hundreds of models); SCALE_UP runs the whole dataset",)
@@ -131,9 +131,9 @@ def run(*, scale_up: bool = False, workdir=None, progress: bool = False) -> Figu
         settings={"scale_up": scale_up, "ti_error_key": TI_ERROR_KEY,
                   "mgo_models": len(mgo["rows"]), "mgo_train": mgo["n_train"],
                   "mgo_test": mgo["n_test"]},
-        data={"ti_front": [r["name"] for r in ti["front"]], "ti_hull": sorted(ti["hull"]),
+        data={"ti_front": [r.name for r in ti["front"]], "ti_hull": sorted(ti["hull"]),
               "pypolymlp_selection": sorted(ti["selected"]),
-              "mgo_front": [{k: r[k] for k in ("name", "cost", "rmse_energy", "rmse_force")}
-                            for r in mgo["front"]],
+              "mgo_front": [{"name": r.name, "cost": r.cost, "rmse_energy": r.rmse_energy,
+                             "rmse_force": r.rmse_force} for r in mgo["front"]],
               "mgo_published": published},
         seconds=time.perf_counter() - start)
