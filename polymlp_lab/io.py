@@ -222,8 +222,7 @@ def validate_lammps(path):
     r = _Lines(path)
     elements = r.values("elements")
     _check_elements(path, elements, 1)
-    model = {}
-    lines = {}
+    model, lines = {}, {}
     for key in ("cutoff", "pair_type", "feature_type", "model_type", "max_p", "max_l"):
         lines[key] = r.index + 1
         model[key] = r.values(key)[0]
@@ -294,12 +293,9 @@ def read_potential_file(path):
             legacy = "# ele" in f.readline()
     except OSError as exc:
         raise PotentialFileError(f"cannot be read ({exc.strerror})", path=path) from exc
-    if legacy:
-        validate_lammps(path)
-        loader = load_mlp_lammps
-    else:
-        validate_yaml(path)
-        loader = load_mlp_yaml
+    validate, loader = ((validate_lammps, load_mlp_lammps) if legacy
+                        else (validate_yaml, load_mlp_yaml))
+    validate(path)
     try:
         params, coeffs = loader(str(path))
     except Exception as exc:  # the file passed our checks; report pypolymlp's objection

@@ -77,10 +77,9 @@ def calculator_inputs(calc_or_paths) -> dict:
     calculator by its class and ``parameters`` (``{"calculator": "module.Class:<digest>"}``)."""
     from .potential import Potential
 
-    if isinstance(calc_or_paths, (str, os.PathLike)) or (
-            isinstance(calc_or_paths, (list, tuple)) and calc_or_paths
-            and all(isinstance(p, (str, os.PathLike)) for p in calc_or_paths)):
-        paths = [calc_or_paths] if isinstance(calc_or_paths, (str, os.PathLike)) else calc_or_paths
+    paths = [calc_or_paths] if isinstance(calc_or_paths, (str, os.PathLike)) else calc_or_paths
+    if isinstance(paths, (list, tuple)) and paths and all(
+            isinstance(p, (str, os.PathLike)) for p in paths):
         missing = [str(p) for p in paths if not Path(p).is_file()]
         if missing:
             raise PolymlpLabError(f"potential file not found: {', '.join(missing)}")

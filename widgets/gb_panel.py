@@ -11,15 +11,13 @@ import json
 from pathlib import Path
 
 import ipywidgets as w
-from ase.io import read
 from matplotlib.figure import Figure
 
 from polymlp_lab.errors import PolymlpLabError
 from polymlp_lab.simulations.grain_boundary import (
     RESULTS_FILE,
-    GBResult,
-    Trial,
     plot_gb_energies,
+    result_from_record,
     search_boundaries,
     tilt_boundaries,
 )
@@ -47,16 +45,8 @@ def saved_results(folder: Path, boundaries) -> list:
     if not path.is_file():
         return []
     saved = json.loads(path.read_text(encoding="utf-8"))["boundaries"]
-    results = []
-    for boundary in boundaries:
-        record = saved.get(boundary.slug)
-        if record is not None:
-            trials = tuple(Trial(**{**t, "translation": tuple(t["translation"])})
-                           for t in record["trials"])
-            results.append(GBResult(boundary.sigma, boundary.plane, boundary.angle_deg,
-                                    record["energy_mJ_m2"], record["n_atoms"],
-                                    read(folder / record["structure"]), trials))
-    return sorted(results, key=lambda r: r.angle_deg)
+    return sorted((result_from_record(folder, b, saved[b.slug]) for b in boundaries if b.slug in saved),
+                  key=lambda r: r.angle_deg)
 
 
 class GBPanel(LivePanel):

@@ -97,13 +97,11 @@ class PhononPanel(Panel):
         lowest = round(self.result.min_frequency_THz, 3) + 0.0  # no "-0.000"
         self.show_figure(phonon_figure(self.result))
         if self.result.imaginary:
-            message = (f"⚠ imaginary modes: the lowest frequency is {lowest:.3f} THz. The "
-                       "structure is dynamically unstable, not relaxed, or the supercell is "
-                       "too small.")
-            style = ERROR_STYLE
+            style, message = ERROR_STYLE, (
+                f"⚠ imaginary modes: the lowest frequency is {lowest:.3f} THz. The structure "
+                "is dynamically unstable, not relaxed, or the supercell is too small.")
         else:
-            message = f"no imaginary modes (lowest frequency {lowest:.3f} THz)"
-            style = OK_STYLE
+            style, message = OK_STYLE, f"no imaginary modes (lowest frequency {lowest:.3f} THz)"
         self.show_html(f"<span style='{style}'>{html.escape(message)}</span>")
         n_atoms = self.result.n_atoms_primitive
         self.say(f"{n_atoms} atom{'s' if n_atoms != 1 else ''} in the primitive cell, q-mesh "

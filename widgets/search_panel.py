@@ -145,10 +145,8 @@ class SearchPanel(LivePanel):
 
     def _plot_energies(self, structures: list, ax) -> None:
         """Energy per atom (eV/atom) against x_B of relaxed structures, before a hull exists."""
-        if len(self.elements) == 2:
-            x = [composition_fraction(atoms, self.elements) for atoms in structures]
-        else:
-            x = [0.0] * len(structures)
+        x = [composition_fraction(atoms, self.elements) if len(self.elements) == 2 else 0.0
+             for atoms in structures]
         ax.scatter(x, [atoms.get_potential_energy() / len(atoms) for atoms in structures])
         ax.set_xlabel(f"x_{self.elements[-1]}")
         ax.set_ylabel("energy (eV/atom)")

@@ -86,9 +86,8 @@ def _from_polymlp_structure(st, energy, forces, stress_kbar, source):
         )
     atoms = Atoms(symbols=list(st.elements), cell=np.asarray(st.axis).T,
                   scaled_positions=np.asarray(st.positions).T, pbc=True)
-    stress = None
-    if stress_kbar is not None:
-        stress = _full_to_voigt(-np.asarray(stress_kbar, dtype=float) / KBAR_PER_EV_PER_A3)
+    stress = (None if stress_kbar is None
+              else _full_to_voigt(-np.asarray(stress_kbar, dtype=float) / KBAR_PER_EV_PER_A3))
     atoms.calc = SinglePointCalculator(atoms, energy=float(energy), stress=stress,
                                        forces=np.asarray(forces, dtype=float).T.copy())
     atoms.info["source"] = source
@@ -189,9 +188,8 @@ def read_dataset(
         if not matched:
             raise DatasetError(f"{pattern}: no such file")
         files.extend(matched)
-    structures = []
-    for path in files:
-        structures.extend(read_vasprun(path) if _is_vasprun(path) else read_ase(path, index))
+    structures = [atoms for path in files
+                  for atoms in (read_vasprun(path) if _is_vasprun(path) else read_ase(path, index))]
     dataset = Dataset(
         name=name or str(patterns[0]), structures=structures, weight=float(weight),
         include_force=bool(include_force), include_stress=bool(include_stress) and bool(include_force),

@@ -116,9 +116,7 @@ class UnknownSuttonChenElementError(UnknownElementError):
 
 def _check_elements(elements, params) -> Tuple[Tuple[str, ...], Mapping[str, SuttonChenParams]]:
     params = SUTTON_CHEN if params is None else params
-    if isinstance(elements, str):
-        elements = [elements]
-    elements = tuple(str(e) for e in elements)
+    elements = (elements,) if isinstance(elements, str) else tuple(str(e) for e in elements)
     if not elements:
         raise PolymlpLabError("no elements given for the Sutton-Chen potential")
     if len(set(elements)) != len(elements):
@@ -158,16 +156,13 @@ def _power_function(prefactor, a, k, cutoff, width) -> tuple:
         r = np.asarray(r, dtype=float)
         rr = np.maximum(r, r_in)
         s, _ = _switch(rr, cutoff, width)
-        out = prefactor * (a / rr) ** k * s
-        return np.where(r < r_in, g_in + dg_in * (r - r_in), out)
+        return np.where(r < r_in, g_in + dg_in * (r - r_in), prefactor * (a / rr) ** k * s)
 
     def deriv(r):
         r = np.asarray(r, dtype=float)
         rr = np.maximum(r, r_in)
         s, ds = _switch(rr, cutoff, width)
-        g = prefactor * (a / rr) ** k
-        out = g * (ds - k * s / rr)
-        return np.where(r < r_in, dg_in, out)
+        return np.where(r < r_in, dg_in, prefactor * (a / rr) ** k * (ds - k * s / rr))
 
     return value, deriv
 
@@ -383,8 +378,6 @@ def sutton_chen_energy(
     # E depends on r_ij through ½φ(r_ij) (each ordered pair) and F_i(ρ_i) via f_{t_j}(r_ij)
     g = 0.5 * dphi + dF[i] * drho_dr  # ∂E/∂r_ij for the ordered pair (i, j)
     pull = (g / d)[:, None] * D  # ∂E/∂x_j = g û_ij = −∂E/∂x_i
-    forces = np.zeros((n, 3))
-    for k in range(3):
-        forces[:, k] += np.bincount(i, weights=pull[:, k], minlength=n)
-        forces[:, k] -= np.bincount(j, weights=pull[:, k], minlength=n)
+    forces = np.column_stack([np.bincount(i, weights=pull[:, k], minlength=n)
+                              - np.bincount(j, weights=pull[:, k], minlength=n) for k in range(3)])
     return float(energy), forces

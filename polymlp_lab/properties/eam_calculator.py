@@ -89,10 +89,8 @@ def _spline_table(x: np.ndarray, y: np.ndarray) -> _Table:
     from scipy.interpolate import InterpolatedUnivariateSpline
 
     spline = InterpolatedUnivariateSpline(x, y, k=3)
-    left = x[:-1]
-    coef = np.empty((len(x) - 1, 4))
-    for m, factorial in enumerate((1.0, 1.0, 2.0, 6.0)):
-        coef[:, m] = spline(left, m) / factorial
+    coef = np.column_stack([spline(x[:-1], m) / factorial
+                            for m, factorial in enumerate((1.0, 1.0, 2.0, 6.0))])
     return _Table(np.ascontiguousarray(x, dtype=np.float64), float(x[1] - x[0]), coef)
 
 
@@ -141,10 +139,8 @@ class EAMPotential:
         self.check_elements(symbols)
         types = np.array([self.elements.index(s) for s in symbols], dtype=np.int64)
         n_atom = len(positions)
-        if neighbors is None:
-            bond_i, bond_j, bond_d = half_neighbor_list(cell, positions, pbc, self.cutoff)
-        else:
-            bond_i, bond_j, bond_d = neighbors.bonds(cell, positions, pbc, self.cutoff)
+        bonds = half_neighbor_list if neighbors is None else neighbors.bonds
+        bond_i, bond_j, bond_d = bonds(cell, positions, pbc, self.cutoff)
         n_bond = len(bond_i)
         rho = np.zeros(n_atom)
         energies = np.zeros(n_atom)

@@ -63,12 +63,9 @@ def formation_energies(entries: Iterable, references) -> list:
     not two references, non-finite energies, x outside [0, 1], an element other than the two,
     or a composition other than a fraction with references without element names.
     """
-    if isinstance(references, Mapping):
-        elements = [str(e) for e in references]
-        ref = [references[e] for e in references]
-    else:
-        elements = None
-        ref = list(references)
+    named = isinstance(references, Mapping)
+    elements = [str(e) for e in references] if named else None
+    ref = list(references.values() if named else references)
     if len(ref) != 2:
         raise PolymlpLabError(f"a binary needs exactly two references, got {len(ref)}")
     try:

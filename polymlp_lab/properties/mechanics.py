@@ -179,11 +179,9 @@ def relax(
         work.set_constraint(original_constraints + [FixSymmetry(work, symprec=symprec)])
     work.calc = calc
 
-    if cell:
-        target = filters[cell_filter](work, hydrostatic_strain=hydrostatic,
-                                      scalar_pressure=float(pressure) / EV_PER_A3_IN_GPA)
-    else:
-        target = work
+    target = (filters[cell_filter](work, hydrostatic_strain=hydrostatic,
+                                   scalar_pressure=float(pressure) / EV_PER_A3_IN_GPA)
+              if cell else work)
     opt = opt_class(target, logfile=None)
     # the cell filter makes hundreds of tiny 3x3 linear-algebra calls, which threaded BLAS
     # slows ~100-fold on a small machine
@@ -194,12 +192,9 @@ def relax(
 
     energy = float(work.get_potential_energy())
     forces = work.get_forces()  # with the constraints applied (symmetrised)
-    results = dict(energy=energy, forces=forces)
-    if cell:
-        results["stress"] = work.get_stress()
-    work.calc = None
+    stress = work.get_stress() if cell else None
     work.set_constraint(original_constraints)
-    work.calc = SinglePointCalculator(work, **results)
+    work.calc = SinglePointCalculator(work, energy=energy, forces=forces, stress=stress)
     return RelaxResult(
         atoms=work,
         energy_per_atom=energy / len(work),
@@ -238,8 +233,7 @@ def equation_of_state(
         raise PolymlpLabError(
             f"equation_of_state needs at least 5 distinct finite volumetric strains > -1, got {strains.tolist()}"
         )
-    base = atoms.copy()
-    base.calc = None
+    base = atoms.copy()  # a copy has no calculator
     base.set_constraint()
     cell0 = base.cell.array.copy()
     n = len(base)
@@ -261,9 +255,7 @@ def equation_of_state(
         v0, e0, b0 = fit.fit(warn=False)
     except (RuntimeError, ValueError, KeyError, TypeError) as err:
         raise PolymlpLabError(f"EOS fit '{eos}' failed: {err}") from err
-    b0_prime = float("nan")
-    if eos in _EOS_WITH_B0_PRIME:
-        b0_prime = float(fit.eos_parameters[2])
+    b0_prime = float(fit.eos_parameters[2]) if eos in _EOS_WITH_B0_PRIME else float("nan")
     return EquationOfStateResult(
         volumes=volumes, energies=energies, v0=float(v0), e0=float(e0),
         b0=float(b0) * EV_PER_A3_IN_GPA, b0_prime=b0_prime, eos=eos, strains=strains,
@@ -284,11 +276,9 @@ def lattice_constants(atoms: Atoms, *, symprec: float = 1e-3) -> LatticeConstant
         raise InvalidStructureError(f"spglib found no symmetry (symprec={symprec} Å)")
     from ase.geometry import cell_to_cellpar
 
-    a, b, c, alpha, beta, gamma = cell_to_cellpar(np.asarray(dataset.std_lattice))
-    return LatticeConstants(a=float(a), b=float(b), c=float(c), alpha=float(alpha),
-                            beta=float(beta), gamma=float(gamma),
-                            spacegroup=str(dataset.international), number=int(dataset.number),
-                            n_atoms=int(len(dataset.std_types)))
+    cellpar = cell_to_cellpar(np.asarray(dataset.std_lattice))  # a, b, c, alpha, beta, gamma
+    return LatticeConstants(*map(float, cellpar), spacegroup=str(dataset.international),
+                            number=int(dataset.number), n_atoms=int(len(dataset.std_types)))
 
 
 def strained(atoms: Atoms, voigt) -> Atoms:
@@ -299,8 +289,7 @@ def strained(atoms: Atoms, voigt) -> Atoms:
     epsilon = np.array([[e[0], e[5] / 2, e[4] / 2],
                         [e[5] / 2, e[1], e[3] / 2],
                         [e[4] / 2, e[3] / 2, e[2]]])
-    out = atoms.copy()
-    out.calc = None
+    out = atoms.copy()  # a copy has no calculator
     out.set_constraint()
     out.set_cell(atoms.cell.array @ (np.eye(3) + epsilon).T, scale_atoms=True)
     return out
@@ -356,9 +345,7 @@ def elastic_constants(
         return np.array(work.get_stress(voigt=True), dtype=float)
 
     raw = np.zeros((6, 6))
-    for j in range(6):
-        e = np.zeros(6)
-        e[j] = delta
+    for j, e in enumerate(np.eye(6) * delta):
         raw[:, j] = (stress(e) - stress(-e)) / (2 * delta)
     raw *= EV_PER_A3_IN_GPA
     C = (raw + raw.T) / 2

@@ -283,9 +283,7 @@ def _as_elements(elements, prototype: Prototype) -> Tuple[str, ...]:
             raise PrototypeError(f"prototype '{prototype.name}' ({prototype.composition}) needs "
                                  f"{prototype.n_species} element(s)")
         elements = prototype.elements
-    if isinstance(elements, str):
-        elements = (elements,)
-    elements = tuple(elements)
+    elements = (elements,) if isinstance(elements, str) else tuple(elements)
     if len(elements) != prototype.n_species:
         raise PrototypeError(
             f"prototype '{prototype.name}' ({prototype.kind}, {prototype.composition}) takes "

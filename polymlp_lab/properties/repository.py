@@ -285,8 +285,7 @@ def index_repository(folder) -> list:
         cost = mlp_dir / "polymlp_cost.yaml"
         if cost.is_file():
             values = _read_cost(cost)
-            row["cost"], row["cost_openmp"] = values["cost"], values["cost_openmp"]
-            row["system"] = values["system"] or row["system"]
+            row.update(values, system=values["system"] or row["system"])
             if values["cost"] is None:
                 notes.append(f"no single_core cost in {cost.name}")
         else:
@@ -438,8 +437,7 @@ def _matrix(value, path, text, key, shape=None) -> list:
         array = np.array(value, dtype=float)
     except (TypeError, ValueError):  # not numbers, or rows of different lengths
         raise _fail(f"expected {want}", path, text, key) from None
-    if array.ndim != 2 or (shape is not None and array.shape != shape) or (
-            shape is None and array.shape[1] != 2):
+    if array.ndim != 2 or array.shape != (shape or (len(array), 2)):
         raise _fail(f"expected {want}, found shape {array.shape}", path, text, key)
     return array.tolist()
 

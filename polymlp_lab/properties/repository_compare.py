@@ -172,9 +172,8 @@ def compare_with_repository(card: PropertyCard, predictions: RepositoryPredictio
             unmatched.append({"repository": name, "reason": match["reason"]})
             continue
         if key not in card.energies:
-            reason = card.failures.get(key) or "not computed in this card"
             unmatched.append({"repository": name, "library": match["library"], "key": key,
-                              "reason": reason})
+                              "reason": card.failures.get(key) or "not computed in this card"})
             continue
         matched_keys.add(key)
         rows.append({"repository": name, "library": match["library"], "key": key,

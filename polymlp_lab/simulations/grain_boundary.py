@@ -254,8 +254,7 @@ def _grain_period(symbol: str, a: float, plane: tuple) -> tuple:
     crystal.wrap()
     n_squared = int((directions[2] ** 2).sum())
     all_odd = bool(np.all(directions[2] % 2 == 1))
-    spacing = a / math.sqrt(n_squared) / (1 if all_odd else 2)
-    return crystal, spacing
+    return crystal, a / math.sqrt(n_squared) / (1 if all_odd else 2)
 
 
 def _remove_overlaps(atoms: Atoms, min_distance: float) -> int:
@@ -475,7 +474,7 @@ def _boundaries(sigmas, max_sigma: int) -> list:
     return sorted(chosen, key=lambda b: b.angle_deg)
 
 
-def _result_from(folder: Path, boundary: TiltBoundary, record: dict) -> GBResult:
+def result_from_record(folder: Path, boundary: TiltBoundary, record: dict) -> GBResult:
     """A finished boundary read back from its record and structure file."""
     return GBResult(
         boundary.sigma, boundary.plane, boundary.angle_deg, record["energy_mJ_m2"],
@@ -538,11 +537,9 @@ def search_boundaries(symbol: str, a: float, calc, sigmas=None, *, out=None,
                        restart=restart)
         run.owns(RESULTS_FILE)
         records = run.read_records()
-    results = {}
-    for boundary in todo:
-        record = records.get(boundary.slug, {})
-        if record.get("status") == "ok" and (run.path / record["structure"]).is_file():
-            results[boundary] = _result_from(run.path, boundary, record)
+    results = {b: result_from_record(run.path, b, records[b.slug]) for b in todo
+               if records.get(b.slug, {}).get("status") == "ok"  # finished, structure kept
+               and (run.path / records[b.slug]["structure"]).is_file()}
     pending = {b.slug: b for b in todo if b not in results}
     reference = None
     if pending:

@@ -211,10 +211,8 @@ def _first_shell(rdf: RDF, smooth: float) -> Tuple[int, float]:
     stop = drop + rise[0] if rise.size else len(gs)
     segment = gs[drop:stop]
     lo = int(np.argmin(segment))
-    tie = segment <= segment[lo] + 1e-9 * gs[peak]
-    hi = lo
-    while hi + 1 < len(segment) and tie[hi + 1]:
-        hi += 1
+    tie = np.append(segment[lo + 1:] <= segment[lo] + 1e-9 * gs[peak], False)
+    hi = lo + int(np.argmin(tie))  # the last of the run of ties from lo
     if drop + hi == len(gs) - 1:
         raise PolymlpLabError("the first minimum of g(r) is not below r_max: increase r_max")
     return peak, float(0.5 * (rdf.r[drop + lo] + rdf.r[drop + hi]))
@@ -274,8 +272,7 @@ def structure_factor(rdf: RDF, q=None, *, window: Optional[str] = "lorch"
     """
     q = _q(q)
     _check_window(window)
-    edges = rdf.edges
-    shells = 4.0 * np.pi / 3.0 * np.diff(edges**3)
+    shells = 4.0 * np.pi / 3.0 * np.diff(rdf.edges**3)
     weights = (rdf.g - 1.0) * shells * _window(window, rdf.r, rdf.r_max)
     sinc = np.sinc(np.outer(q, rdf.r) / np.pi)
     return q, 1.0 + rdf.total_density * (sinc @ weights)

@@ -161,10 +161,8 @@ def initial_velocities(atoms, temperature_K: float, seed: int = 0) -> None:
 def _record(atoms, step: int, timestep_fs: float, wants_pressure: bool) -> dict:
     epot = float(atoms.get_potential_energy())
     ekin = float(atoms.get_kinetic_energy())
-    pressure = None
-    if wants_pressure:
-        stress = atoms.get_stress(include_ideal_gas=True)
-        pressure = float(-stress[:3].mean() * EV_PER_A3_IN_GPA)
+    pressure = (float(-atoms.get_stress(include_ideal_gas=True)[:3].mean() * EV_PER_A3_IN_GPA)
+                if wants_pressure else None)
     values = (
         step, step * timestep_fs * 1e-3, epot, ekin, epot + ekin,
         float(atoms.get_temperature()), float(atoms.get_volume()) if all(atoms.pbc) else None,
@@ -241,9 +239,7 @@ def run_md(atoms, calc, *, out=None, resume: bool = True, restart: bool = False,
         atoms have no momenta).
     stop : called after each record; True ends the run there (``stopped`` set), the records
         and trajectory complete up to it.
-    **settings : the fields of :class:`MDSettings` (ensemble, temperature_K, steps,
-        timestep_fs, thermostat, barostat, pressure_GPa, tdamp_fs, pdamp_fs,
-        friction_per_fs, interval, seed).
+    **settings : the fields of :class:`MDSettings`.
 
     Returns an MDResult; a calculator failure mid-run ends the run early with ``failed`` set
     and the records up to it kept. A failure on the starting structure (step 0) raises a

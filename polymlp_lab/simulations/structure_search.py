@@ -238,9 +238,8 @@ def run_search(calc_or_potential_path, elements, *, max_atoms: int, trials: int,
     steps = _count("steps", steps, 0)
     fmax = _positive("fmax (eV/Å)", fmax)
     # bad arguments raise here, not in every trial
-    volume_range = None
-    if volume_per_atom is not None:
-        volume_range = list(_volume_range(elements, volume_per_atom))
+    volume_range = (None if volume_per_atom is None
+                    else list(_volume_range(elements, volume_per_atom)))
     _pair_thresholds(elements, MIN_DISTANCE_FACTOR, min_distance)
     spec, inputs = _calculator_spec(calc_or_potential_path, elements)
     settings = dict(
@@ -391,10 +390,8 @@ def active_learning_step(result: SearchResult, reference_calc, dataset_or_struct
     chosen = select_near_hull(result, window_meV)[:int(max_new)]
     if not chosen:
         raise PolymlpLabError(f"no structure within {window_meV:g} meV/atom of the hull")
-    if isinstance(dataset_or_structures, Dataset):
-        dataset = dataset_or_structures
-    else:
-        dataset = Dataset(name="training", structures=list(dataset_or_structures))
+    dataset = (dataset_or_structures if isinstance(dataset_or_structures, Dataset)
+               else Dataset(name="training", structures=list(dataset_or_structures)))
     labelled = [_labelled(e.atoms, reference_calc, f"near_hull:{e.name}") for e in chosen]
     new = replace(dataset, name="near_hull", structures=labelled,
                   sources=[a.info["source"] for a in labelled])
