@@ -247,7 +247,7 @@ def _card(args) -> int:
             if name in predictions:
                 written = write_repository_comparison(card, predictions[name], out / name,
                                                       title=f"{name}: ours and the Repository's")
-                summary = written["comparison"]["summary"]
+                summary = written["comparison"].summary
                 note = (f", {summary['n_matched']} prototypes beside the Repository's in "
                         f"{written['html']}")
             print(f"polymlp-lab: card of {name} in {out / name}{note}"

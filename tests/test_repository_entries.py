@@ -442,7 +442,7 @@ def test_comparison_matched_by_prototype(entry):
     predictions = read_predictions(entry / "predictions" / "polymlp-00001")
     card = synthetic_card(predictions)
     comparison = compare_with_repository(card, predictions)
-    rows = {r["repository"]: r for r in comparison["prototypes"]}
+    rows = {r["repository"]: r for r in comparison.prototypes}
     assert set(rows) == {"fcc_Ti", "bcc_Al", "fcc_Al", "AuCu3(L12)(x=0.25)"}
     assert rows["fcc_Ti"]["key"] == "fcc:Ti"
     assert rows["fcc_Ti"]["energy_eV_per_atom"]["difference"] == pytest.approx(0.002, abs=1e-12)
@@ -459,17 +459,17 @@ def test_comparison_matched_by_prototype(entry):
     assert eos["elastic_GPa"]["C44"]["difference"] == 0.5
     assert eos["elastic_GPa"]["max_abs_difference"] == 1.0
     assert rows["fcc_Ti"]["elastic_GPa"]["C11"]["difference"] is None
-    unmatched = {u["repository"]: u["reason"] for u in comparison["unmatched_repository"]}
+    unmatched = {u["repository"]: u["reason"] for u in comparison.unmatched_repository}
     assert unmatched["Ni3Ti(D024)(x=0.25)"] == "no D024 structure in our library"
     assert unmatched["Sn(tI2)_Ti"] == "no Sn(tI2) structure in our library"
     assert "not computed in this card" in unmatched["bcc_Ti"]
-    assert comparison["ours_only"] == ["hcp:Ti"]
-    assert comparison["summary"]["n_matched"] == 4
-    assert comparison["summary"]["energy_rmse_meV_per_atom"] == pytest.approx(
+    assert comparison.ours_only == ["hcp:Ti"]
+    assert comparison.summary["n_matched"] == 4
+    assert comparison.summary["energy_rmse_meV_per_atom"] == pytest.approx(
         math.sqrt((4 + 1 + 0 + 0) / 4), rel=1e-6)
-    assert comparison["dft_comparison"][""]["rmse_meV_per_atom"] == pytest.approx(math.sqrt(3.5))
-    assert [r["prototype"] for r in comparison["formation"]["hull_dft"]][2] == "ICSD-TiAl"
-    assert comparison["missing"] == ["polymlp_Bi_Ti: no polymlp_predictions.yaml"]
+    assert comparison.dft_comparison[""]["rmse_meV_per_atom"] == pytest.approx(math.sqrt(3.5))
+    assert [r["prototype"] for r in comparison.formation["hull_dft"]][2] == "ICSD-TiAl"
+    assert comparison.missing == ["polymlp_Bi_Ti: no polymlp_predictions.yaml"]
 
 
 def test_comparison_files_are_written_whole(entry, tmp_path):
@@ -485,6 +485,17 @@ def test_comparison_files_are_written_whole(entry, tmp_path):
     assert data["summary"]["n_matched"] == 4 and data["plots"][0] == "repository_properties.png"
     page = written["html"].read_text()
     assert "AuCu3(L12)(x=0.25)" in page and "repository_hull.png" in page and "1.87" in page
+
+
+def test_comparison_as_dict_is_the_written_document(entry, tmp_path):
+    predictions = read_predictions(entry / "predictions" / "polymlp-00001")
+    written = write_repository_comparison(synthetic_card(predictions), predictions, tmp_path)
+    data = json.loads(written["json"].read_text())
+    assert list(data) == ["elements", "predictions", "prototypes", "unmatched_repository",
+                          "ours_only", "summary", "dft_comparison", "formation", "missing",
+                          "notes", "plots"]
+    document = json.loads(json.dumps(written["comparison"].as_dict(), allow_nan=False))
+    assert {**document, "plots": data["plots"]} == data
 
 
 # ---------------------------------------------------------------------------------------
@@ -681,7 +692,7 @@ def test_browser_shows_the_repository_beside_our_card(entry):
     panel.card_button.click()
     panel.wait()
     assert panel.error is None, (panel.error, panel.last_traceback)
-    assert panel.comparison["summary"]["n_matched"] == 4
+    assert panel.comparison.summary["n_matched"] == 4
     assert "4 prototypes beside the Repository's" in html.unescape(panel.status.value)
     text = html.unescape(panel.output_text())
     assert "ours / the Repository's" in text and "Ni3Ti(D024)(x=0.25)" in text

@@ -244,7 +244,7 @@ class RepositoryBrowser(CardActions, Panel):
                        + comparison_html(comparison))
         for data in figures.values():
             self.show_image(data)
-        summary = comparison["summary"]
+        summary = comparison.summary
         self.say(f"card of {title}: {len(card.energies)} structures relaxed in "
                  f"{card.timings['total_s']:.1f} s; {summary['n_matched']} prototypes "
                  f"beside the Repository's ({summary['n_unmatched_repository']} not matched)")

@@ -17,6 +17,7 @@ import html
 import io
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -24,7 +25,7 @@ import numpy as np
 from ase.cell import Cell
 
 from . import prototypes as protos
-from ..files import jsonable, write_bytes_atomic, write_text_atomic
+from ..files import AsDict, write_bytes_atomic, write_text_atomic
 from .card import PropertyCard, hull_points, html_page, html_table
 from .repository import DFTComparison, FormationEnergies, PrototypePrediction, RepositoryPredictions
 
@@ -146,23 +147,38 @@ def _compare_one(card, key, prediction: PrototypePrediction) -> dict:
     }
 
 
-def compare_with_repository(card: PropertyCard, predictions: RepositoryPredictions) -> dict:
-    """Our card (:func:`~polymlp_lab.properties.card.compute_card`) beside the Repository's
-    predictions for the same MLP, matched by prototype (:func:`match_prototype`).
+@dataclass(frozen=True)
+class RepositoryComparison(AsDict):
+    """Of :func:`compare_with_repository`; nested parts are plain data, :meth:`as_dict` is
+    repository_comparison.json but its ``plots``. ``elements``; ``predictions`` (the
+    Repository's folder); ``prototypes`` (per matched prototype: ``repository`` and ``library``
+    names, the card's ``key``, ``icsd_id``, and ours/repository/difference (ours − repository;
+    and relative) of ``energy_eV_per_atom``, ``volume_A3_per_atom`` (relaxed),
+    ``eos_volume_A3_per_atom`` and ``bulk_modulus_GPa`` (EOS fits), ``lattice_A`` (a, b, c Å:
+    our standardised conventional cell, the Repository's cell as written), ``elastic_GPa``
+    (C11 C12 C13 C33 C44 C66, both 6x6 matrices, their largest difference));
+    ``unmatched_repository`` (name, reason: no counterpart in our library, or not in this
+    card); ``ours_only`` (card keys the Repository does not list); ``summary`` (counts, RMSE
+    and largest |difference| of the energies, meV/atom); ``dft_comparison`` ({label: n,
+    rmse/mae/max meV/atom of the Repository's DFT vs MLP}); ``formation`` (the Repository's
+    DFT and MLP hulls, eV/atom; or None); ``missing`` (absent files); ``notes`` (how the two
+    sides' numbers are obtained, where they differ by method)."""
 
-    Returns plain data: ``elements``; ``prototypes`` (one dict per matched prototype:
-    ``repository`` name, ``library`` name, ``key`` of the card, and ours/repository/difference
-    (ours − repository; and relative) of ``energy_eV_per_atom``, ``volume_A3_per_atom``
-    (relaxed), ``eos_volume_A3_per_atom`` and ``bulk_modulus_GPa`` (EOS fits),
-    ``lattice_A`` (a, b, c: our standardised conventional cell, the Repository's cell as
-    written) and ``elastic_GPa`` (C11 C12 C13 C33 C44 C66, both 6x6 matrices and their largest
-    difference)); ``unmatched_repository`` (name and reason: no counterpart in our library, or
-    not in this card); ``ours_only`` (card keys the Repository does not list); ``summary``
-    (matched count, RMSE and largest |difference| of the energies, meV/atom);
-    ``dft_comparison`` ({label: n, rmse/mae/max meV/atom of the Repository's DFT vs MLP});
-    ``formation`` (the Repository's DFT and MLP hulls), ``missing`` (absent files) and
-    ``notes`` (how the two sides' numbers are obtained, where they differ by method).
-    """
+    elements: list
+    predictions: str
+    prototypes: list
+    unmatched_repository: list
+    ours_only: list
+    summary: dict
+    dft_comparison: dict
+    formation: Optional[dict]
+    missing: list
+    notes: list
+
+
+def compare_with_repository(card: PropertyCard,
+                            predictions: RepositoryPredictions) -> RepositoryComparison:
+    """``card`` beside the Repository's ``predictions`` of its MLP, by :func:`match_prototype`."""
     elements = list(card.elements)
     rows, unmatched, matched_keys = [], [], set()
     for name, prediction in predictions.prototypes.items():
@@ -181,13 +197,13 @@ def compare_with_repository(card: PropertyCard, predictions: RepositoryPredictio
     differences = np.array([r["energy_eV_per_atom"]["difference"] for r in rows
                             if r["energy_eV_per_atom"]["difference"] is not None]) * 1000.0
     formation = predictions.formation
-    return {
-        "elements": elements,
-        "predictions": predictions.folder,
-        "prototypes": rows,
-        "unmatched_repository": unmatched,
-        "ours_only": [k for k in card.energies if k not in matched_keys],
-        "summary": {
+    return RepositoryComparison(
+        elements=elements,
+        predictions=predictions.folder,
+        prototypes=rows,
+        unmatched_repository=unmatched,
+        ours_only=[k for k in card.energies if k not in matched_keys],
+        summary={
             "n_matched": len(rows),
             "n_unmatched_repository": len(unmatched),
             "energy_rmse_meV_per_atom": float(np.sqrt(np.mean(differences ** 2)))
@@ -195,13 +211,13 @@ def compare_with_repository(card: PropertyCard, predictions: RepositoryPredictio
             "energy_max_abs_difference_meV_per_atom": float(np.max(np.abs(differences)))
             if len(differences) else None,
         },
-        "dft_comparison": {label: c.summary() for label, c in predictions.comparisons.items()},
-        "formation": None if formation is None else {
+        dft_comparison={label: c.summary() for label, c in predictions.comparisons.items()},
+        formation=None if formation is None else {
             "file": formation.path, "hull_dft": formation.hull_dft,
             "hull_mlp": formation.hull_mlp, "n_structures": len(formation.dft)},
-        "missing": list(predictions.missing),
-        "notes": list(COMPARISON_NOTES),
-    }
+        missing=list(predictions.missing),
+        notes=list(COMPARISON_NOTES),
+    )
 
 
 COMPARISON_NOTES = (
@@ -264,9 +280,9 @@ def plot_repository_hull(formation: FormationEnergies, elements, card=None):
     return fig
 
 
-def plot_property_parity(comparison: dict):
+def plot_property_parity(comparison: RepositoryComparison):
     """Ours against the Repository's, per matched prototype: relaxed energy (eV/atom),
-    volume (Å³/atom) and bulk modulus (GPa). ``comparison`` from compare_with_repository."""
+    volume (Å³/atom) and bulk modulus (GPa)."""
     import matplotlib.pyplot as plt
 
     fields = [("energy_eV_per_atom", "energy (eV/atom)"),
@@ -275,7 +291,7 @@ def plot_property_parity(comparison: dict):
     fig, axes = plt.subplots(1, 3, figsize=(12, 4), constrained_layout=True)
     for ax, (name, label) in zip(axes, fields):
         points = [(r[name]["repository"], r[name]["ours"], r["repository"])
-                  for r in comparison["prototypes"]
+                  for r in comparison.prototypes
                   if r[name]["ours"] is not None and r[name]["repository"] is not None]
         if points:
             x, y, labels = zip(*points)
@@ -306,7 +322,7 @@ def _fmt(value, digits=4) -> str:
     return "–" if value is None else f"{value:.{digits}g}"
 
 
-def comparison_rows(comparison: dict) -> list:
+def comparison_rows(comparison: RepositoryComparison) -> list:
     """Table rows (strings) of a comparison: prototype, our key, then ours / Repository of
     E (eV/atom), V (Å³/atom), B0 (GPa), a (Å), C11 C12 C44 (GPa)."""
     def both(pair, digits=5):
@@ -318,31 +334,31 @@ def comparison_rows(comparison: dict) -> list:
     return [[r["repository"], r["key"], both(r["energy_eV_per_atom"], 6),
              both(r["volume_A3_per_atom"]), both(r["bulk_modulus_GPa"]), both(r["lattice_A"]["a"]),
              f"{elastic(r['elastic_GPa'], 'ours')} / {elastic(r['elastic_GPa'], 'repository')}"]
-            for r in comparison["prototypes"]]
+            for r in comparison.prototypes]
 
 
 COMPARISON_HEADER = ["Repository prototype", "our card key", "E ours / Repository (eV/atom)",
                      "V (Å³/atom)", "B0 (GPa)", "a (Å)", "C11 C12 C44 (GPa)"]
 
 
-def comparison_html(comparison: dict, images=()) -> str:
+def comparison_html(comparison: RepositoryComparison, images=()) -> str:
     """An HTML fragment: the matched prototypes (ours / Repository), the Repository's DFT
     errors, the unmatched prototypes; ``images`` are file names shown below."""
-    summary = comparison["summary"]
+    summary = comparison.summary
     parts = [f"<p>{summary['n_matched']} prototypes matched; energy difference ours − "
              f"Repository: RMSE {_fmt(summary['energy_rmse_meV_per_atom'], 3)} meV/atom, "
              f"largest {_fmt(summary['energy_max_abs_difference_meV_per_atom'], 3)} meV/atom."
              "</p>", html_table(COMPARISON_HEADER, comparison_rows(comparison))]
-    if comparison["dft_comparison"]:
+    if comparison.dft_comparison:
         parts.append("<p>The Repository's MLP against DFT: " + "; ".join(
             f"{html.escape(label or 'all')}: RMSE {s['rmse_meV_per_atom']:.2f} meV/atom over "
-            f"{s['n']} structures" for label, s in comparison["dft_comparison"].items()) + "</p>")
-    if comparison["unmatched_repository"]:
+            f"{s['n']} structures" for label, s in comparison.dft_comparison.items()) + "</p>")
+    if comparison.unmatched_repository:
         parts.append("<p>Not matched:</p><ul>" + "".join(
             f"<li>{html.escape(u['repository'])}: {html.escape(str(u['reason']))}</li>"
-            for u in comparison["unmatched_repository"]) + "</ul>")
-    if comparison["missing"]:
-        parts.append("<p>Missing in the entry: " + html.escape("; ".join(comparison["missing"]))
+            for u in comparison.unmatched_repository) + "</ul>")
+    if comparison.missing:
+        parts.append("<p>Missing in the entry: " + html.escape("; ".join(comparison.missing))
                      + "</p>")
     parts += [f'<img src="{html.escape(name)}" style="max-width:48%">' for name in images]
     return "\n".join(parts)
@@ -353,7 +369,7 @@ def repository_figures(card: PropertyCard, predictions: RepositoryPredictions, c
     ``repository_parity[_<label>].png`` per DFT comparison, ``repository_hull.png``."""
     comparison = comparison or compare_with_repository(card, predictions)
     figures = {}
-    if comparison["prototypes"]:
+    if comparison.prototypes:
         figures["repository_properties.png"] = _png(plot_property_parity(comparison))
     for label, dft in predictions.comparisons.items():
         name = f"repository_parity_{label}.png" if label else "repository_parity.png"
@@ -370,11 +386,10 @@ def write_repository_comparison(card: PropertyCard, predictions: RepositoryPredi
     (:func:`compare_with_repository` plus the plot names), the plots of
     :func:`repository_figures` and ``repository.html``; each file atomically, after
     everything has been computed. Returns {"json", "html", "plots"} paths and the
-    "comparison" dict."""
+    "comparison" (:class:`RepositoryComparison`)."""
     comparison = compare_with_repository(card, predictions)
     figures = repository_figures(card, predictions, comparison)
-    comparison["plots"] = list(figures)
-    text = json.dumps(jsonable(comparison), indent=1)
+    text = json.dumps({**comparison.as_dict(), "plots": list(figures)}, indent=1)
     page = html_page(title or "Repository comparison", (
         f"<p>Our card beside the Repository's predictions ({html.escape(predictions.folder)})."
         f"</p>{comparison_html(comparison, figures)}"
