@@ -11,7 +11,8 @@ class EngineCalculator(Calculator):
     """ASE calculator over one of our evaluators, with a neighbour list kept across calls.
 
     Subclasses set ``self.neighbors`` and implement ``_evaluate(atoms, forces)`` returning
-    (energy eV, energies eV per atom, forces eV/Å or None, stress eV/Å³ Voigt or None).
+    (energy eV, energies eV per atom, forces eV/Å or None, stress eV/Å³ Voigt or None, a dict
+    of further results).
     """
 
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
@@ -32,7 +33,7 @@ class EngineCalculator(Calculator):
         wants_forces = any(p in properties for p in ("forces", "stress"))
         if "stress" in properties and not all(self.atoms.pbc):
             raise PropertyNotImplementedError("stress needs a cell periodic in 3 directions")
-        energy, energies, forces, stress = self._evaluate(self.atoms, wants_forces)
+        energy, energies, forces, stress, more = self._evaluate(self.atoms, wants_forces)
         self.results["energy"] = energy
         self.results["free_energy"] = energy
         self.results["energies"] = energies
@@ -40,6 +41,7 @@ class EngineCalculator(Calculator):
             self.results["forces"] = forces
             if stress is not None:
                 self.results["stress"] = stress
+        self.results.update(more)
 
 
 class PolymlpCalculator(EngineCalculator):
@@ -51,8 +53,13 @@ class PolymlpCalculator(EngineCalculator):
     every call. Results do not depend on it.
 
     Results in ASE units: energy and free_energy (eV), energies (eV per atom), forces (eV/Å),
-    stress (eV/Å³, Voigt order xx yy zz yz xz xy; only for cells periodic in 3 directions).
+    stress (eV/Å³, Voigt order xx yy zz yz xz xy; only for cells periodic in 3 directions);
+    when the potential has an extrapolation grade (:mod:`polymlp_lab.extrapolation`), also
+    extrapolation_grades (per atom) and extrapolation_grade (their largest).
     """
+
+    implemented_properties = EngineCalculator.implemented_properties + [
+        "extrapolation_grade", "extrapolation_grades"]
 
     def __init__(self, potential, *, skin: float = 1.0, **kwargs):
         super().__init__(**kwargs)
@@ -61,4 +68,7 @@ class PolymlpCalculator(EngineCalculator):
 
     def _evaluate(self, atoms, forces: bool):
         result = self.potential.evaluate(atoms, forces=forces, neighbors=self.neighbors)
-        return result.energy, result.energies, result.forces, result.stress
+        more = {} if result.extrapolation_grades is None else {
+            "extrapolation_grades": result.extrapolation_grades,
+            "extrapolation_grade": result.extrapolation_grade}
+        return result.energy, result.energies, result.forces, result.stress, more

@@ -39,7 +39,9 @@ def _eval(args) -> int:
         if not frames:
             raise PolymlpLabError(f"{path}: the file holds no structure")
         for frame, atoms in enumerate(frames):
-            result = potential.evaluate(atoms)  # NonFiniteResultError for NaN/inf results
+            # NonFiniteResultError for NaN/inf results; with --grade, ExtrapolationError when
+            # the potential has no extrapolation grade (the message says why)
+            result = potential.evaluate(atoms, grade=args.grade or None)
             records.append({"structure": path if len(frames) == 1 else f"{path}@{frame}",
                             "n_atoms": len(atoms),
                             "energy_per_atom_eV": result.energy / len(atoms),
@@ -61,6 +63,11 @@ def _eval(args) -> int:
         if r["stress_GPa"] is not None:
             print("stress (GPa, xx yy zz yz xz xy) "
                   + " ".join(f"{v:.6f}" for v in r["stress_GPa"]))
+        if "extrapolation_grade" in r:
+            worst = int(np.argmax(r["extrapolation_grades"]))
+            print(f"extrapolation grade {r['extrapolation_grade']:.4g} (atom {worst}; "
+                  f"{'above 1: outside' if r['extrapolation_grade'] > 1 else 'within'} "
+                  "what the potential was trained on)")
     return 0
 
 
@@ -68,6 +75,9 @@ def _eval_arguments(parser) -> None:
     _pot_argument(parser)
     parser.add_argument("--format", default=None, help="ase.io format of the structures (default: guess)")
     parser.add_argument("--json", action="store_true", help="print JSON for machines")
+    parser.add_argument("--grade", action="store_true",
+                        help="require the extrapolation grade (printed whenever the potential "
+                             "has polymlp_extrapolation.npz beside it)")
     parser.add_argument("structures", nargs="+", help="structure files (POSCAR, extxyz, cif, ...)")
 
 
@@ -89,7 +99,9 @@ def _fit(args) -> int:
         cells = ["-" if v is None else f"{v:.4f}" for v in (e.rmse_energy, e.rmse_force, e.rmse_stress)]
         print(f"{e.kind + ' ' + e.dataset:48s} {cells[0]:>11s} {cells[1]:>9s} {cells[2]:>11s}")
     times = ", ".join(f"{k[:-2]} {v:.1f} s" for k, v in fit.timings_.items())
-    print(f"polymlp-lab: wrote polymlp.yaml, polymlp_error.yaml, predictions/ in {args.output} ({times})")
+    grade = ", polymlp_extrapolation.npz" if fit.extrapolation_ is not None else ""
+    print(f"polymlp-lab: wrote polymlp.yaml{grade}, polymlp_error.yaml, predictions/ in "
+          f"{args.output} ({times})")
     return 0
 
 

@@ -14,6 +14,7 @@ from ase.data import atomic_numbers, chemical_symbols
 from .engine.evaluate import evaluate_model
 from .engine.model import ModelTables, build_tables
 from .errors import NonFiniteResultError, PotentialFileError, UnknownElementError
+from .extrapolation import GRADE_FILE, ExtrapolationError, ExtrapolationGrade, potential_digest
 from .files import jsonable
 from .io import read_potential_file, write_lammps, write_yaml
 from .structures import check_structure
@@ -29,19 +30,31 @@ class Evaluation:
     forces : (n_atom, 3) eV/Å, or None when not asked for.
     stress : (6,) eV/Å³ in ASE's Voigt order xx yy zz yz xz xy, ``(1/V) dE/dε``; None when
         forces were not asked for or the structure is not periodic in three directions.
+    extrapolation_grades : (n_atom,) each atom's extrapolation grade γ (≤ 1: like the trusted
+        atoms; :mod:`polymlp_lab.extrapolation`), or None; ``extrapolation_grade`` their largest.
     """
 
     energy: float
     energies: np.ndarray
     forces: Optional[np.ndarray]
     stress: Optional[np.ndarray]
+    extrapolation_grades: Optional[np.ndarray] = None
+
+    @property
+    def extrapolation_grade(self) -> Optional[float]:
+        grades = self.extrapolation_grades
+        return None if grades is None else float(grades.max(initial=0.0))
 
     def as_dict(self) -> dict:
-        """JSON-ready values, units in the keys (stress also in GPa)."""
+        """JSON-ready values, units in the keys (stress also in GPa; grades when computed)."""
         gpa = None if self.stress is None else self.stress * EV_PER_A3_IN_GPA
-        return jsonable({"energy_eV": self.energy, "energies_eV": self.energies,
-                         "forces_eV_per_A": self.forces, "stress_eV_per_A3": self.stress,
-                         "stress_GPa": gpa})
+        values = {"energy_eV": self.energy, "energies_eV": self.energies,
+                  "forces_eV_per_A": self.forces, "stress_eV_per_A3": self.stress,
+                  "stress_GPa": gpa}
+        if self.extrapolation_grades is not None:
+            values.update(extrapolation_grade=self.extrapolation_grade,
+                          extrapolation_grades=self.extrapolation_grades)
+        return jsonable(values)
 
 
 @dataclass(frozen=True)
@@ -80,6 +93,18 @@ class Potential:
         if not components:
             raise ValueError("a Potential needs at least one component")
         self.components = tuple(components)
+        self.extrapolation = None  # an ExtrapolationGrade, see attach_extrapolation
+        self.extrapolation_note = ("no extrapolation grade: calibrate_extrapolation(potential, "
+                                   "structures) builds one")
+
+    def attach_extrapolation(self, grade) -> None:
+        """Use ``grade`` (:class:`~polymlp_lab.extrapolation.ExtrapolationGrade`) from now on;
+        ExtrapolationError when it was made for another potential."""
+        if grade.potential_digest != potential_digest(self):
+            raise ExtrapolationError(
+                f"the extrapolation grade ({grade.source or 'no source'}) belongs to another "
+                f"potential than {self!r} (coefficients differ)")
+        self.extrapolation = grade
 
     @classmethod
     def from_params(cls, params, coeffs, path=None) -> "Potential":
@@ -111,8 +136,12 @@ class Potential:
         files = ", ".join(str(c.path) if c.path else "<in memory>" for c in self.components)
         return f"Potential(elements={self.elements}, cutoff={self.cutoff} Å, files=[{files}])"
 
-    def evaluate(self, atoms, *, forces: bool = True, neighbors=None) -> Evaluation:
+    def evaluate(self, atoms, *, forces: bool = True, neighbors=None,
+                 grade: Optional[bool] = None) -> Evaluation:
         """Energy (eV), per-atom energies, forces (eV/Å) and stress (eV/Å³) of ``atoms``.
+
+        grade : the atoms' extrapolation grades too; None: when the potential has one
+            (``extrapolation``), True: ExtrapolationError (saying why) when it has none.
 
         neighbors : an :class:`~polymlp_lab.engine.neighbors.NeighborCache` whose list (built
             with a skin) is reused across calls, as MD and relaxations do; None builds a
@@ -127,27 +156,35 @@ class Potential:
         described = np.any([t >= 0 for t in type_ids], axis=0)
         if not described.all():
             raise UnknownElementError(chemical_symbols[numbers[~described][0]], self.elements)
+        if grade and self.extrapolation is None:
+            raise ExtrapolationError(self.extrapolation_note)
+        graded = self.extrapolation is not None and grade is not False
+        grades = np.zeros(n_atom) if graded else None
         energies = np.zeros(n_atom)
         force_sum = np.zeros((n_atom, 3)) if forces else None
         virial = np.zeros((3, 3))
-        for c, types in zip(self.components, type_ids):
+        for k, (c, types) in enumerate(zip(self.components, type_ids)):
             known = types >= 0
             if not known.all() and c.type_full:
                 raise UnknownElementError(chemical_symbols[numbers[~known][0]], c.elements)
             if known.all():
                 index = slice(None)
-                e, f, v = evaluate_model(
+                e, f, v, phi = evaluate_model(
                     c.tables, cell, positions, types, pbc, forces=forces,
-                    neighbors=neighbors, reach=self.cutoff,
+                    neighbors=neighbors, reach=self.cutoff, features=graded,
                 )
             else:
                 index = np.flatnonzero(known)
                 if len(index) == 0:
                     continue
-                e, f, v = evaluate_model(
-                    c.tables, cell, positions[index], types[index], pbc, forces=forces
+                e, f, v, phi = evaluate_model(
+                    c.tables, cell, positions[index], types[index], pbc, forces=forces,
+                    features=graded,
                 )
             energies[index] += e
+            if graded:
+                mine = self.extrapolation.atom_grades(k, types[index], phi)
+                grades[index] = np.maximum(grades[index], mine)
             if forces:
                 force_sum[index] += f
                 virial += v
@@ -163,7 +200,7 @@ class Potential:
             self._non_finite("forces", force_sum[~np.isfinite(force_sum)][0])
         if stress is not None and not np.isfinite(stress).all():
             self._non_finite("stress", stress[~np.isfinite(stress)][0])
-        return Evaluation(energy, energies, force_sum, stress)
+        return Evaluation(energy, energies, force_sum, stress, grades)
 
     def _non_finite(self, quantity, value):
         paths = [str(c.path) for c in self.components if c.path is not None]
@@ -206,4 +243,17 @@ def load_potential(path_or_paths) -> Potential:
     components = []
     for path in paths:
         components += Potential.from_params(*read_potential_file(path), path=path).components
-    return Potential(components)
+    potential = Potential(components)
+    grade_file = paths[0].with_name(GRADE_FILE)
+    potential.extrapolation_note = (
+        f"no extrapolation grade: no {GRADE_FILE} beside {paths[0]} (fits write it); "
+        "calibrate_extrapolation(potential, structures) builds one")
+    if grade_file.is_file():
+        grade = ExtrapolationGrade.read(grade_file)
+        if grade.potential_digest == potential_digest(potential):
+            potential.extrapolation = grade
+        else:
+            potential.extrapolation_note = (
+                f"{grade_file} belongs to another potential (its coefficients differ from "
+                f"{paths[0]}'s): refit, or calibrate_extrapolation(potential, structures)")
+    return potential

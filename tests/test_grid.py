@@ -53,7 +53,7 @@ SPEC_COLUMNS = ["name", "feature_type", "cutoff", "n_gaussians", "model_type", "
 RESULT_COLUMNS = ["n_features", "alpha", "rmse_energy", "rmse_force", "mae_energy", "mae_force",
                   "rmse_energy_train", "rmse_force_train", "cost", "cost_median", "cost_max",
                   "fit_s", "status"]
-FIT_FILES = {"polymlp.yaml", "polymlp_error.yaml", "polymlp_cost.yaml"}
+FIT_FILES = {"polymlp.yaml", "polymlp_error.yaml", "polymlp_cost.yaml", "polymlp_extrapolation.npz"}
 
 
 # ---------------------------------------------------------------------------------------

@@ -18,7 +18,8 @@ def _n_chunks(n_atom: int, n_slot: int, n_bond: int) -> int:
 
 
 def evaluate_model(
-    tables: ModelTables, cell, positions, type_ids, pbc, *, forces=True, neighbors=None, reach=None
+    tables: ModelTables, cell, positions, type_ids, pbc, *, forces=True, neighbors=None, reach=None,
+    features=False,
 ):
     """Energy terms of one potential file for one structure.
 
@@ -36,6 +37,8 @@ def evaluate_model(
     energies : (n_atom,) eV per atom.
     forces : (n_atom, 3) eV/Å, or None.
     virial : (3, 3) eV, sum over bonds of d ⊗ dE/dd (ASE stress = virial / volume), or None.
+    feature_values : with ``features``, (n_atom, n_max) the features each atom's polynomial is
+        built on (``tables.features``; row i holds the n_t of its type t first), else None.
     """
     positions = np.ascontiguousarray(positions, dtype=np.float64)
     type_ids = np.ascontiguousarray(type_ids, dtype=np.int64)
@@ -50,14 +53,18 @@ def evaluate_model(
     kernels.accumulate_density(bonds, type_ids, tables.basis, chunks, a_half)
     energies = np.zeros(n_atom)
     g_half = np.zeros((n_atom, n_slot) if forces else (1, 1), dtype=np.complex128)
+    n_max = int(max(1, np.diff(tables.features.ptr).max(initial=0)))
+    feature_values = np.zeros((n_atom, n_max) if features else (0, 1))
     kernels.atomic_energies(
         a_half, type_ids, tables.lmax, tables.products, tables.triples, tables.features,
         tables.polynomial, forces, int(max(1, min(get_num_threads(), n_atom))), energies, g_half,
+        feature_values,
     )
+    feature_values = feature_values if features else None
     if not forces:
-        return energies, None, None
+        return energies, None, None, feature_values
     force_array = np.zeros((n_atom, 3))
     virial = np.zeros((3, 3))
     chunks = int(max(1, min(get_num_threads(), len(bonds.i))))
     kernels.bond_forces(bonds, type_ids, tables.basis, g_half, chunks, force_array, virial)
-    return energies, force_array, virial
+    return energies, force_array, virial, feature_values

@@ -371,9 +371,11 @@ def _atom_energy_and_adjoint(
 @njit(cache=True, parallel=True)
 def atomic_energies(
     a_half, types, lmax, products, triples, features, polynomial, want_adjoint, n_chunks,
-    energies, g_half,
+    energies, g_half, feature_values,
 ):
-    """energies[i] (eV) and, when want_adjoint, g_half[i] = dE_i/da_half (folded)."""
+    """energies[i] (eV) and, when want_adjoint, g_half[i] = dE_i/da_half (folded); when
+    ``feature_values`` has a row per atom, feature_values[i, :n_t] = the dynamic features of
+    atom i (those the polynomial is built on; n_t of its type t)."""
     n_atom = a_half.shape[0]
     n_lmf = (lmax + 1) * (lmax + 1)
     n_blocks = a_half.shape[1] // ((lmax + 1) * (lmax + 2) // 2)
@@ -398,6 +400,9 @@ def atomic_energies(
             )
             if want_adjoint:
                 _fold_to_half(g_full, n_blocks, lmax, g_half[i])
+            if feature_values.shape[0] == n_atom:
+                n_t = features.ptr[types[i] + 1] - features.ptr[types[i]]
+                feature_values[i, :n_t] = scratch.d[:n_t]
 
 
 @njit(cache=True)

@@ -10,6 +10,7 @@ and the one with the lowest weighted test RMSE is kept, as pypolymlp does.
 import collections
 import concurrent.futures
 import contextlib
+import dataclasses
 import functools
 import time
 import warnings
@@ -20,9 +21,12 @@ import numpy as np
 
 from ..engine.design import build_feature_tables
 from ..errors import PolymlpLabError
+from ..extrapolation import (
+    GRADE_FILE, ExtrapolationError, calibrate_extrapolation, potential_digest,
+)
 from ..files import atomic_path
 from ..models import model_params
-from ..potential import Potential
+from ..potential import Potential, load_potential
 from ..runs import dataset_digest, open_run
 from .datasets import Dataset, validate_dataset
 from .gram import NormalEquations, block_of, reference_energy, structure_rows
@@ -78,6 +82,8 @@ class PolymlpFit:
     coef_ : coefficients of the features (pypolymlp's order; written to polymlp.yaml).
     alpha_ : the chosen alpha. rmse_train_, rmse_test_ : weighted RMSE per alpha.
     scales_ : column scales. potential_ : the fitted :class:`~polymlp_lab.Potential`.
+    extrapolation_ : its :class:`~polymlp_lab.extrapolation.ExtrapolationGrade` (training atoms
+    trusted; attached to ``potential_`` and saved beside it), or None.
     errors_ : list of per-dataset :class:`~polymlp_lab.fitting.report.DatasetErrors`.
     n_features_ : number of coefficients. timings_ : seconds per stage.
     """
@@ -216,11 +222,27 @@ class PolymlpFit:
         t_errors = time.perf_counter()
         self.errors_ = [dataset_errors(self.potential_, d, atomic_energy, kind)
                         for kind, datasets in sets for d in datasets]
+        t_grade = time.perf_counter()
+        self._calibrate_extrapolation(train)
         self.timings_ = {
             "setup_s": t_rows - t_start, "rows_s": t_solve - t_rows,
-            "solve_s": t_errors - t_solve, "errors_s": time.perf_counter() - t_errors,
+            "solve_s": t_errors - t_solve, "errors_s": t_grade - t_errors,
+            "extrapolation_s": time.perf_counter() - t_grade,
         }
         return self
+
+    def _calibrate_extrapolation(self, train) -> None:
+        """The extrapolation grade of the fitted potential, its training atoms trusted (None,
+        with the reason in the potential's ``extrapolation_note``, when they cannot give one)."""
+        source = "training set: " + ", ".join(d.name for d in train)
+        try:
+            self.extrapolation_ = calibrate_extrapolation(
+                self.potential_, [a for d in train for a in d.structures], source=source)
+        except ExtrapolationError as exc:
+            self.extrapolation_ = None
+            self.potential_.extrapolation_note = f"no extrapolation grade: {exc}"
+        else:
+            self.potential_.attach_extrapolation(self.extrapolation_)
 
     def _accumulate(self, rows_of, tasks, sums, done, n_workers, run) -> None:
         """Add the tasks' row blocks to ``sums`` in task order (reproducible sums), saving the
@@ -294,9 +316,15 @@ class PolymlpFit:
         self.rmse_test_ = rmse_test_arr
 
     def save(self, path="polymlp.yaml", format="yaml"):
-        """Write the fitted potential (pypolymlp reads it back to the same numbers)."""
+        """Write the fitted potential (pypolymlp reads it back to the same numbers) and, beside
+        it, its extrapolation grade (polymlp_extrapolation.npz). Returns the paths written."""
         self._check_fitted()
-        return self.potential_.save(path, format=format)
+        written = self.potential_.save(path, format=format)
+        if self.extrapolation_ is not None:  # tied to the coefficients as the file holds them
+            digest = potential_digest(load_potential(written))
+            grade = dataclasses.replace(self.extrapolation_, potential_digest=digest)
+            written.append(grade.save(Path(path).with_name(GRADE_FILE)))
+        return written
 
     def save_errors(self, path="polymlp_error.yaml"):
         """Write polymlp_error.yaml in pypolymlp's layout."""

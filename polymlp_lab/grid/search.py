@@ -108,7 +108,7 @@ def _combined(errors, kind):
 
 
 def train_model(spec: ModelSpec, elements, train, test, *, alphas, atomic_energy) -> dict:
-    """One model's fit and test errors. Returns {"row": GridModel, "files": {name: text}}.
+    """One model's fit and test errors. Returns {"row": GridModel, "files": {name: bytes}}.
 
     Runs single-threaded (Numba and BLAS) so that tasks on one machine do not compete. The
     model's status is "fitted" (its cost is measured afterwards, see :func:`time_models`) or
@@ -136,9 +136,9 @@ def train_model(spec: ModelSpec, elements, train, test, *, alphas, atomic_energy
                       rmse_energy_train=train_errors["rmse_energy"],
                       rmse_force_train=train_errors["rmse_force"], status="fitted")
         with tempfile.TemporaryDirectory() as tmp:
-            for name, save in (("polymlp.yaml", fit.save), ("polymlp_error.yaml", fit.save_errors)):
-                save(Path(tmp) / name)
-                files[name] = (Path(tmp) / name).read_text()
+            fit.save(Path(tmp) / "polymlp.yaml")
+            fit.save_errors(Path(tmp) / "polymlp_error.yaml")
+            files = {path.name: path.read_bytes() for path in Path(tmp).iterdir()}
     except Exception as exc:  # recorded for this model; the search goes on
         values["status"] = f"failed: {type(exc).__name__}: {exc}".replace("\n", " ")[:500]
     finally:
@@ -284,8 +284,8 @@ def _save_fit(run, result: dict) -> None:
         run.owns(f"models/{model.name}")
         directory = run.path / "models" / model.name
         directory.mkdir(parents=True, exist_ok=True)
-        for name, text in files.items():
-            write_text_atomic(directory / name, text)
+        for name, data in files.items():
+            write_bytes_atomic(directory / name, data)
     run.write_record(model.name, model.as_dict())
 
 

@@ -319,7 +319,7 @@ class EAMCalculator(EngineCalculator):
         return self.potential.elements
 
     def _evaluate(self, atoms, forces: bool):
-        return self.potential.evaluate(atoms, forces=forces, neighbors=self.neighbors)
+        return (*self.potential.evaluate(atoms, forces=forces, neighbors=self.neighbors), {})
 
 
 def peer_calculator(peer, elements: Sequence[str]):
