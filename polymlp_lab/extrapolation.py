@@ -25,6 +25,20 @@ from .errors import FileContentError, PolymlpLabError
 GRADE_FILE = "polymlp_extrapolation.npz"
 FORMAT_VERSION = 1
 RIDGE = 1e-9  # relative: λ_t = RIDGE · tr(Σ (φ − μ)(φ − μ)ᵀ) / n_t
+# Runs warn above this grade: every trusted atom is at most 1, so 1.5 is clearly beyond the
+# most unusual trusted environment, yet it warns early: pacemaker's default lower bound for
+# collecting extrapolative structures is 1.5 on its MaxVol scale, about 2.3 on ours.
+GRADE_WARNING = 1.5
+
+
+def grade_warning(steps, grades, threshold: float = GRADE_WARNING):
+    """A sentence saying where ``grades`` (one per step; None where not computed) first pass
+    ``threshold`` and how high they go, or None when they never do."""
+    above = [(step, g) for step, g in zip(steps, grades) if g is not None and g > threshold]
+    if not above:
+        return None
+    return (f"extrapolation grade above {threshold:g} from step {above[0][0]} (largest "
+            f"{max(g for _, g in above):.3g}): the potential is outside what it was trained on")
 
 
 class ExtrapolationError(PolymlpLabError):

@@ -6,6 +6,7 @@ import shutil
 
 import numpy as np
 import pytest
+from ase.io import read
 from scipy.spatial.transform import Rotation
 
 from polymlp_lab import data, load_potential
@@ -469,3 +470,25 @@ def test_a_linear_model_has_no_grade_and_says_why():
     atoms.rattle(0.05, seed=1)
     with pytest.raises(ExtrapolationError, match="element Al: .*linear model"):
         calibrate_extrapolation(linear, [atoms])
+
+
+def test_md_records_the_grade_and_warns_when_it_passes_the_threshold(mgo, tmp_path):
+    from polymlp_lab.extrapolation import GRADE_WARNING, grade_warning
+    from polymlp_lab.simulations.md import GRADE_FIELD, run_md
+
+    start = data.dataset("MgO", indices=[10]).structures[0]
+    start.calc = None
+    start.set_cell(start.cell * 0.85, scale_atoms=True)  # far below the trained volumes
+    result = run_md(start, PolymlpCalculator(mgo), ensemble="nve", temperature_K=300, steps=20,
+                    interval=10, progress=False, out=tmp_path / "md")
+    grades = result.records[GRADE_FIELD]
+    frames = read(tmp_path / "md" / "md.traj", index=":")
+    assert len(grades) == len(frames) == 3
+    for frame, grade in zip(frames, grades):  # the grade of each recorded structure
+        assert grade == pytest.approx(mgo.evaluate(frame, forces=False).extrapolation_grade,
+                                      rel=1e-9)
+    assert min(grades) > GRADE_WARNING
+    saved = json.loads((tmp_path / "md" / "md.json").read_text())
+    assert saved["extrapolation_warning"] == result.extrapolation_warning
+    assert "from step 0" in result.extrapolation_warning
+    assert grade_warning([0, 10], [0.5, None]) is None

@@ -14,7 +14,7 @@ from ase.io import read
 from polymlp_lab import PolymlpCalculator, PolymlpLabError
 from polymlp_lab.cli import main
 from polymlp_lab import data
-from polymlp_lab.simulations.md import RECORD_FIELDS, run_md
+from polymlp_lab.simulations.md import GRADE_FIELD, RECORD_FIELDS, run_md
 
 
 
@@ -93,7 +93,8 @@ def test_saved_run_matches_records_and_resumes_exactly(tial_calc, tmp_path):
     np.testing.assert_allclose(rest.records["total_energy_eV"], whole.records["total_energy_eV"],
                                atol=1e-9)
     saved = json.loads((tmp_path / "split" / "md.json").read_text())
-    assert set(saved["records"]) == set(RECORD_FIELDS)
+    assert set(saved["records"]) == set(RECORD_FIELDS) | {GRADE_FIELD}
+    assert saved["records"][GRADE_FIELD] == [None] * len(whole.records["step"])  # no grade file
     assert saved["records"]["step"] == whole.records["step"]
     frames = read(tmp_path / "split" / "md.traj", index=":")
     assert len(frames) == len(whole.records["step"])

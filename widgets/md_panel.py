@@ -144,7 +144,7 @@ class MDPanel(LivePanel):
                 frames = read(folder / "md.traj", index=":")
         finally:
             self._set_running(False)
-        return result.records, frames, result.failed, result.stopped
+        return result.records, frames, result.failed, result.stopped, result.extrapolation_warning
 
     def _plot(self, records: list, n_atoms: int, target_K) -> None:
         time_ps = [r["time_ps"] for r in records]
@@ -162,7 +162,7 @@ class MDPanel(LivePanel):
         self.redraw(figure, len(records))
 
     def _finish(self, outcome: tuple) -> None:
-        records, frames, failed, stopped = outcome
+        records, frames, failed, stopped, warning = outcome
         self.result = records
         self.viewer.set_structure(frames)
         last = records["step"][-1]
@@ -172,4 +172,5 @@ class MDPanel(LivePanel):
             self.say(f"stopped at step {last}; {len(frames)} frames")
         else:
             mean_t = sum(records["temperature_K"]) / len(records["temperature_K"])
-            self.say(f"{last} steps done; mean temperature {mean_t:.0f} K; {len(frames)} frames")
+            self.say(f"{last} steps done; mean temperature {mean_t:.0f} K; {len(frames)} frames"
+                     + (f". Warning: {warning}" if warning else ""))

@@ -29,6 +29,7 @@ from ase.md.velocitydistribution import Stationary, thermalize_momenta
 from ase.md.verlet import VelocityVerlet
 
 from ..errors import PolymlpLabError
+from ..extrapolation import grade_warning
 from ..files import atomic_path, write_text_atomic
 from ..runs import RUN_FILE, atoms_digest, calculator_inputs, open_run
 from ..structures import check_structure
@@ -41,6 +42,7 @@ RECORD_FIELDS = (
     "step", "time_ps", "potential_energy_eV", "kinetic_energy_eV", "total_energy_eV",
     "temperature_K", "volume_A3", "pressure_GPa",
 )
+GRADE_FIELD = "extrapolation_grade"  # recorded when the calculator gives it (else None)
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,8 @@ class MDSettings:
 class MDResult:
     """Records of a run (one per ``interval`` steps, step 0 included) and its final state.
 
-    ``records`` maps each of RECORD_FIELDS to a list; ``atoms`` is the final structure with
+    ``records`` maps each of RECORD_FIELDS and ``extrapolation_grade`` (the structure's grade
+    where the calculator gives one, else None) to a list; ``atoms`` is the final structure with
     its momenta; ``trajectory`` the ASE trajectory file (or None without ``out``).
     ``stopped``: the ``stop`` callback ended the run; ``run_status``: "new", "resumed",
     "extended" or "restarted" (see :func:`polymlp_lab.runs.open_run`).
@@ -108,6 +111,11 @@ class MDResult:
         """One record as a float array (e.g. ``"temperature_K"``)."""
         return np.asarray(self.records[name], dtype=float)
 
+    @property
+    def extrapolation_warning(self) -> Optional[str]:
+        """Where the grade first passed GRADE_WARNING (1.5), or None."""
+        return grade_warning(self.records.get("step", []), self.records.get(GRADE_FIELD, []))
+
     def as_dict(self) -> dict:
         """JSON-ready summary (what ``md.json`` holds)."""
         return {
@@ -116,6 +124,7 @@ class MDResult:
             "resumed_from_step": self.resumed_from_step,
             "failed": self.failed,
             "stopped": self.stopped,
+            "extrapolation_warning": self.extrapolation_warning,
             "trajectory": None if self.trajectory is None else self.trajectory.name,
             "records": self.records,
         }
@@ -171,7 +180,8 @@ def _record(atoms, step: int, timestep_fs: float, wants_pressure: bool) -> dict:
     for name, value in zip(RECORD_FIELDS, values):
         if isinstance(value, float) and not np.isfinite(value):
             raise PolymlpLabError(f"MD step {step}: {name} is {value}; the run has blown up")
-    return dict(zip(RECORD_FIELDS, values))
+    grade = getattr(atoms.calc, "results", {}).get(GRADE_FIELD)
+    return {**dict(zip(RECORD_FIELDS, values)), GRADE_FIELD: grade}
 
 
 def read_log(path: Path) -> list:
@@ -328,7 +338,8 @@ def run_md(atoms, calc, *, out=None, resume: bool = True, restart: bool = False,
         if log is not None:
             log.close()
             traj.close()
-        result.records = {name: [r[name] for r in records] for name in RECORD_FIELDS}
+        result.records = {name: [r.get(name) for r in records]
+                          for name in RECORD_FIELDS + (GRADE_FIELD,)}
         if out is not None:
             write_text_atomic(out / "md.json", json.dumps(result.as_dict(), indent=1))
     return result
