@@ -111,3 +111,32 @@ def test_card_command_and_repository(tmp_path, capsys):
     card = json.loads((tmp_path / "out" / "card.json").read_text())
     assert set(card["energies"]) <= {"fcc", "bcc"} and "index.html" in capsys.readouterr().out
     assert main(["card", "--out", str(tmp_path / "x")]) == 2
+
+
+def test_card_flags_the_prototypes_where_the_potential_extrapolates(tmp_path):
+    from polymlp_lab import data, load_potential
+    from polymlp_lab.calculator import PolymlpCalculator
+    from polymlp_lab.extrapolation import calibrate_extrapolation
+
+    potential = load_potential(data.potential("Al"))
+    trusted = []  # fcc only, strained, ideal and rattled: sc is outside
+    for n, (strain, rattle) in enumerate([(s, r) for s in (0.98, 1.0, 1.02) for r in (0, 0.05)]):
+        atoms = data.structure("Al").repeat(2)
+        atoms.set_cell(atoms.cell * strain, scale_atoms=True)
+        atoms.rattle(rattle, seed=n)
+        trusted.append(atoms)
+    potential.attach_extrapolation(calibrate_extrapolation(potential, trusted))
+    card = compute_card(potential, prototypes=["fcc", "sc"], **dict(SMALL, n_detailed=0))
+    calc = PolymlpCalculator(potential)
+    for key in ("fcc", "sc"):  # the grade of the relaxed structure, as the calculator gives it
+        assert key in card.extrapolation
+    assert card.extrapolation["fcc"] < 1 < card.extrapolation["sc"]
+    assert "sc extrapolation" in card.failures and "fcc extrapolation" not in card.failures
+    assert calc.get_property("extrapolation_grade", data.structure("Al")) < 1
+    index = write_card(card, tmp_path / "card")
+    assert "extrapolation grade" in index.read_text()
+    saved = json.loads((tmp_path / "card" / "card.json").read_text())
+    assert saved["extrapolation"] == card.extrapolation
+    plain = compute_card(load_potential(data.potential("Al")), prototypes=["fcc"],
+                         **dict(SMALL, n_detailed=0))
+    assert plain.extrapolation is None and "extrapolation" not in plain.as_dict()

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
+from ase.calculators.calculator import PropertyNotImplementedError
 
 from . import prototypes as protos
 from . import repository
@@ -42,7 +43,8 @@ class PropertyCard(AsDict):
     (Voigt/Reuss/Hill bulk and shear moduli GPa, stability), ``phonon_dos``
     (frequencies_THz, dos, imaginary flag), ``failures`` (reasons; also unconverged
     relaxations and imaginary phonons), ``timings`` (seconds), ``composition`` (x of the
-    second element). ``hull`` (binaries: references, formation energies, composition_x,
+    second element). ``extrapolation`` (each relaxed structure's extrapolation grade, when the
+    potential has one: above 1 it extrapolates, flagged in ``failures``), ``hull`` (binaries: references, formation energies, composition_x,
     e_above_hull, stable keys), ``label`` and ``source`` (of a peer's card) and ``peer`` (a
     second potential's card) are None where absent, and left out of :meth:`as_dict`.
     """
@@ -57,6 +59,7 @@ class PropertyCard(AsDict):
     failures: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
     composition: dict = field(default_factory=dict)
+    extrapolation: dict | None = None
     hull: dict | None = None
     label: str | None = None
     source: str | None = None
@@ -140,6 +143,13 @@ def compute_card(potential, elements=None, *, prototypes=None, n_detailed: int =
         card.energies[key] = result.energy_per_atom
         card.composition[key] = (composition_fraction(result.atoms, elements)
                                     if len(elements) == 2 else 0.0)
+        grade = extrapolation_grade(calc, result.atoms)
+        if grade is not None:
+            card.extrapolation = {**(card.extrapolation or {}), key: grade}
+            if grade > 1:
+                card.failures[key + " extrapolation"] = (
+                    f"extrapolation grade {grade:.3g} > 1: outside what the potential was "
+                    "trained on")
         try:
             card.lattice[key] = lattice_constants(result.atoms).as_dict()
         except Exception as exc:
@@ -176,6 +186,17 @@ def compute_card(potential, elements=None, *, prototypes=None, n_detailed: int =
     card.timings["properties_s"] = time.perf_counter() - start
     card.timings["total_s"] = card.timings["relax_s"] + card.timings["properties_s"]
     return PropertyCard.from_dict(card.as_dict())  # plain numbers, as in card.json
+
+
+def extrapolation_grade(calc, atoms):
+    """The structure's extrapolation grade when ``calc`` gives one (a PolymlpCalculator whose
+    potential has a grade), else None."""
+    if "extrapolation_grade" not in getattr(calc, "implemented_properties", ()):
+        return None
+    try:
+        return float(calc.get_property("extrapolation_grade", atoms))
+    except PropertyNotImplementedError:
+        return None
 
 
 def _hull(card, elements) -> dict:
@@ -305,6 +326,8 @@ def write_card(card, out_dir, *, title="polymlp-lab card") -> Path:
         formation = ((source and source.hull) or {}).get("formation_energies")
         if formation is not None:
             columns.append((f"E<sub>f</sub>{which} (eV/atom)", formation))
+    if card.extrapolation:
+        columns.append(("extrapolation grade (&gt; 1: extrapolates)", card.extrapolation))
     header = (["structure"] + [name for name, _ in columns]
               + ["a b c (Å)", "V0 (Å³/atom)", "B0 (GPa)", "C11 C12 C44 (GPa)"])
     rows = []
