@@ -69,6 +69,7 @@ class MDPanel(LivePanel):
         self.limit(self.steps, "steps", low=1)
         self.limit(self.interval, "record every", low=1)
         self.calc = self.guarded(as_calculator, potential_or_calc)
+        self.viewer.potential = self.calc  # the viewer colours the frames by its grades
         self._set_running(False)
         self._enable_choices()
         self.ensemble.observe(self._enable_choices, names="value")

@@ -13,13 +13,18 @@ import numpy as np
 import traitlets
 from ase import Atoms
 from ase.io import read
+from matplotlib import colormaps
+from matplotlib.colors import Normalize, to_hex
 
 from polymlp_lab.calculator import PolymlpCalculator
+from polymlp_lab.extrapolation import GRADE_WARNING
 from polymlp_lab.potential import Potential
 
 from .base import InputError, Panel
 
 REPRESENTATIONS = ("ball+stick", "spacefill")
+COLOURS = ("element", "extrapolation grade", "energy per atom")
+COLORMAP = colormaps["viridis"].resampled(16)  # 16 colours: one nglview representation each
 
 
 def as_calculator(potential_or_calc):
@@ -124,18 +129,26 @@ class StructureViewer(Panel):
 
     ``atoms_or_frames`` (optional) is what to show: ase.Atoms, a list of them or a path
     readable by ase.io such as an ASE ``.traj`` file (see :meth:`set_structure`);
-    ``representation`` is "ball+stick" or "spacefill".
+    ``representation`` is "ball+stick" or "spacefill"; ``potential`` (optional, settable:
+    a Potential or a PolymlpCalculator) gives the per-atom values that ``colour`` can show.
 
     Attributes: ``view`` (the current nglview.NGLWidget, a new one for each structure),
     ``frames`` (the ase.Atoms shown, before the repeat), ``representation`` (ToggleButtons),
+    ``colour`` (Dropdown of COLOURS: by element, or the frame shown by its atoms' extrapolation
+    grade or energy, evaluated by ``potential``; ``colour_values`` holds these values, None
+    when coloured by element; the status line gives their range and the scale),
     ``repeat`` (IntTuple: supercell shown, n1 × n2 × n3), ``play`` and ``frame_slider`` (the
     trajectory player and its slider, linked to ``view.frame``).
     """
 
+    potential = traitlets.Any(None)
+
     def __init__(self, atoms_or_frames=None, *, representation: str = "ball+stick",
-                 title: str = "Structure"):
+                 title: str = "Structure", potential=None):
         self.representation = w.ToggleButtons(options=REPRESENTATIONS, value=representation,
                                               description="style")
+        self.colour = w.Dropdown(options=COLOURS, description="colour")
+        self.colour_values = None
         self.repeat = IntTuple("repeat", (1, 1, 1), maximum=10)
         self.play = w.Play(min=0, max=0, interval=200, description="play")
         self.frame_slider = w.IntSlider(min=0, max=0, description="frame")
@@ -148,9 +161,13 @@ class StructureViewer(Panel):
         self._frame_link = None
         self._stage = w.Box([self.view])
         self.frames = []
-        super().__init__([w.HBox([self.representation, self.repeat]), self._stage,
-                          self.player], title=title)
+        super().__init__([w.HBox([self.representation, self.colour, self.repeat]),
+                          self._stage, self.player], title=title)
+        self.potential = potential
         self.representation.observe(self.guard(self._style), names="value")
+        self.colour.observe(self.guard(self._style), names="value")
+        self.frame_slider.observe(self.guard(self._recolour), names="value")
+        self.observe(self.guard(self._recolour), names="potential")
         self.repeat.observe(self.guard(self._render), names="value")
         if atoms_or_frames is not None:
             self.set_structure(atoms_or_frames)
@@ -175,9 +192,6 @@ class StructureViewer(Panel):
     def _show(self, atoms_or_frames) -> None:
         self.frames = read_frames(atoms_or_frames)
         self._render()
-        atoms = self.frames[0]
-        self.say(f"{atoms.get_chemical_formula()}: {len(atoms)} atoms"
-                 + (f", {self.n_frames} frames" if self.n_frames > 1 else ""))
 
     def _render(self) -> None:
         if not self.frames:
@@ -191,11 +205,11 @@ class StructureViewer(Panel):
         self.view = nglview.NGLWidget(nglview.ASETrajectory(shown))
         if self.view._iplayer is not None:  # nglview's own player: ours (below) replaces it
             self.view._iplayer.layout.display = "none"
-        self._style()
-        self._frame_cell(shown[0].cell.array)  # a new view only; a style change keeps it
         last = len(shown) - 1
         self.play.value = self.frame_slider.value = 0
         self.play.max = self.frame_slider.max = last
+        self._style()
+        self._frame_cell(shown[0].cell.array)  # a new view only; a style change keeps it
         self._frame_link = w.link((self.frame_slider, "value"), (self.view, "frame"))
         self.player.layout.display = "flex" if last > 0 else "none"
         self._stage.children = [self.view]
@@ -204,8 +218,44 @@ class StructureViewer(Panel):
         if not self.frames:
             return
         self.view.clear_representations()
-        self.view.add_representation(self.representation.value)
+        atoms = self.frames[0]
+        summary = (f"{atoms.get_chemical_formula()}: {len(atoms)} atoms"
+                   + (f", {self.n_frames} frames" if self.n_frames > 1 else ""))
+        self.colour_values = (None if self.colour.value == "element"
+                              else self.guarded(self._colour_atoms, summary))
+        if self.colour_values is None:  # by element (when colouring failed, the status says why)
+            self.view.add_representation(self.representation.value)
+        if self.colour.value == "element":
+            self.say(summary)
         self.view.add_unitcell()
+
+    def _recolour(self) -> None:
+        if self.colour.value != "element":  # element colours stay from frame to frame
+            self._style()
+
+    def _colour_atoms(self, summary: str) -> np.ndarray:
+        """Colour the atoms of the frame shown by ``colour``'s per-atom values; return them."""
+        potential = getattr(self.potential, "potential", self.potential)  # a calculator's
+        if not isinstance(potential, Potential):
+            raise InputError(f"colouring by {self.colour.value} needs a polymlp potential: "
+                             "StructureViewer(..., potential=...) or viewer.potential = ...")
+        grade = self.colour.value == "extrapolation grade"
+        result = potential.evaluate(self.frames[self.frame_slider.value], forces=False,
+                                    grade=grade)
+        values = result.extrapolation_grades if grade else result.energies
+        low = 0.0 if grade else values.min()
+        high = max(GRADE_WARNING, values.max()) if grade else values.max()
+        shown = COLORMAP(Normalize(low, high)(np.tile(values, np.prod(self.repeat.value))))
+        colours = np.array([to_hex(c) for c in shown])
+        for colour in np.unique(colours):
+            self.view.add_representation(self.representation.value, color=colour,
+                                         selection=np.flatnonzero(colours == colour))
+        scale = f"viridis: purple {low:.4g} → yellow {high:.4g}"
+        self.say(f"{summary}; " + (
+            f"extrapolation grade {values.min():.3g} to {values.max():.3g} ({scale}): "
+            f"{np.sum(values > 1)} atoms above 1, {np.sum(values > GRADE_WARNING)} above "
+            f"{GRADE_WARNING:g}" if grade else f"energy per atom ({scale} eV)"))
+        return values
 
     def _frame_cell(self, cell) -> None:
         """Look along the cell's shortest vector with its longest one upright (a bicrystal
