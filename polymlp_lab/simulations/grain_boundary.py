@@ -109,7 +109,8 @@ class GBResult:
     """Lowest-energy structure of one boundary found by :func:`search_boundary`.
 
     energy_mJ_m2 : γ, mJ/m². atoms : the relaxed bicrystal (energy and forces attached).
-    trials : every start, failed ones included.
+    trials : every start, failed ones included. extrapolation_grade : the calculator's grade
+    of the relaxed bicrystal (largest γ of its atoms, ≤ 1 like the trusted ones), or None.
     """
 
     sigma: int
@@ -119,6 +120,7 @@ class GBResult:
     n_atoms: int
     atoms: Atoms
     trials: tuple
+    extrapolation_grade: Optional[float] = None
 
     @property
     def label(self) -> str:
@@ -126,10 +128,13 @@ class GBResult:
         return TiltBoundary(self.sigma, self.plane, self.angle_deg).label
 
     def as_dict(self) -> dict:
-        """JSON-ready summary (the structure left out: it is written as a file)."""
+        """JSON-ready summary (the structure left out: it is written as a file; the grade
+        only when there is one)."""
+        grade = ({} if self.extrapolation_grade is None
+                 else dict(extrapolation_grade=self.extrapolation_grade))
         return dict(label=self.label, sigma=self.sigma, plane=list(self.plane),
                     angle_deg=self.angle_deg, energy_mJ_m2=self.energy_mJ_m2,
-                    n_atoms=self.n_atoms, trials=[asdict(t) for t in self.trials])
+                    n_atoms=self.n_atoms, **grade, trials=[asdict(t) for t in self.trials])
 
 
 # --- the table of boundaries --------------------------------------------------------------
@@ -379,7 +384,8 @@ def bulk_reference(symbol: str, a: float, calc, *, fmax: float = 1e-4) -> BulkRe
 def _relaxed(atoms: Atoms, calc, *, fmax: float, steps: int, relax_cell_normal: bool) -> tuple:
     """Relax positions (and the cell length along z at zero normal stress) in place.
 
-    Returns (energy eV, converged, steps); the atoms keep a SinglePointCalculator.
+    Returns (energy eV, converged, steps); the atoms keep a SinglePointCalculator, and
+    ``info["extrapolation_grade"]`` when the calculator gives one.
     """
     from threadpoolctl import threadpool_limits
 
@@ -394,6 +400,9 @@ def _relaxed(atoms: Atoms, calc, *, fmax: float, steps: int, relax_cell_normal: 
     energy = float(atoms.get_potential_energy())
     if not np.isfinite(energy):
         raise PolymlpLabError(f"the calculator returned a non-finite energy ({energy})")
+    grade = getattr(calc, "results", {}).get("extrapolation_grade")  # of the relaxed atoms
+    if grade is not None:
+        atoms.info["extrapolation_grade"] = grade
     atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=atoms.get_forces())
     return energy, converged, int(optimizer.nsteps)
 
@@ -458,7 +467,7 @@ def search_boundary(symbol: str, a: float, calc, sigma_or_plane, *, grid: tuple 
     gamma, atoms = best
     atoms.info["energy_mJ_m2"] = gamma
     return GBResult(boundary.sigma, boundary.plane, boundary.angle_deg, gamma, len(atoms),
-                    atoms, tuple(trials))
+                    atoms, tuple(trials), atoms.info.get("extrapolation_grade"))
 
 
 # --- many boundaries, resumable -----------------------------------------------------------
@@ -480,6 +489,7 @@ def result_from_record(folder: Path, boundary: TiltBoundary, record: dict) -> GB
         boundary.sigma, boundary.plane, boundary.angle_deg, record["energy_mJ_m2"],
         record["n_atoms"], read(folder / record["structure"]),
         tuple(Trial(**{**t, "translation": tuple(t["translation"])}) for t in record["trials"]),
+        record.get("extrapolation_grade"),  # absent: no grade, or written before grades
     )
 
 
@@ -515,7 +525,8 @@ def search_boundaries(symbol: str, a: float, calc, sigmas=None, *, out=None,
         calculator input: the potential's digest or the calculator's class), one record per
         boundary and the bulk reference in ``records/``, one extxyz file per relaxed
         boundary, and ``gb.json`` (settings, bulk reference, and per boundary: label, sigma,
-        plane, angle_deg, energy_mJ_m2, n_atoms, structure file, trials). A rerun with the
+        plane, angle_deg, energy_mJ_m2, n_atoms, extrapolation_grade (only when the
+        calculator gives one), structure file, trials). A rerun with the
         same folder skips the finished boundaries and redoes failed ones; other settings or
         another potential are refused (:class:`~polymlp_lab.runs.RunMismatchError`, naming
         what differs) unless ``restart``, which deletes what an earlier run wrote there.

@@ -40,7 +40,9 @@ class HullEntry(AsDict):
     formation_energy, e_above_hull : eV/atom; spacegroup, spacegroup_number : international
     symbol and number (spglib at the search's ``symprec``); volume_per_atom : Å³/atom;
     n_found : structures found to be this one (itself included); file : its extxyz file,
-    relative to the search directory, or None; atoms : the structure, with its energy.
+    relative to the search directory, or None; atoms : the structure, with its energy;
+    extrapolation_grade : the calculator's grade of the structure (largest γ of its atoms, ≤ 1
+    like the trusted ones), or None (then left out of :meth:`as_dict`).
     """
 
     name: str
@@ -55,7 +57,13 @@ class HullEntry(AsDict):
     n_found: int
     file: Optional[str]
     atoms: Atoms = field(repr=False, compare=False)
+    extrapolation_grade: Optional[float] = None
     not_json = ("atoms",)
+
+    def as_dict(self) -> dict:
+        """The fields but atoms, JSON-ready; the grade only when there is one."""
+        return {k: v for k, v in super().as_dict().items()
+                if k != "extrapolation_grade" or v is not None}
 
 
 @dataclass(frozen=True)
@@ -187,8 +195,8 @@ def hull_from_structures(structures, elements, *, references=None, window_meV: f
                          symprec: float = 0.1, energy_tol: float = 1e-3,
                          volume_tol: float = 0.02) -> SearchResult:
     """Unique structures, formation energies and convex hull of relaxed structures (ase.Atoms
-    with their energies; ``info["name"]`` and ``info["file"]`` are kept when present) of the
-    ``elements`` A (and B): a SearchResult.
+    with their energies; ``info["name"]``, ``info["file"]`` and ``info["extrapolation_grade"]``
+    are kept when present) of the ``elements`` A (and B): a SearchResult.
 
     references : {element: energy per atom, eV/atom}; elements left out take the lowest
         energy per atom of their pure structures.
@@ -228,6 +236,7 @@ def hull_from_structures(structures, elements, *, references=None, window_meV: f
             formation_energy=float(ef), e_above_hull=float(above), spacegroup=d["spacegroup"],
             spacegroup_number=d["spacegroup_number"], volume_per_atom=d["volume_per_atom"],
             n_found=len(group), file=atoms.info.get("file"), atoms=atoms,
+            extrapolation_grade=atoms.info.get("extrapolation_grade"),
         ))
     entries.sort(key=lambda e: (e.x_B, e.energy_per_atom))
     return SearchResult(elements=elements, references=refs, window_meV=float(window_meV),

@@ -12,7 +12,8 @@ is saved as soon as it finishes, and the unique structures go on the convex hull
 - ``OUT/records/trial-NNNNN.json``: one record per trial, ``status`` "ok" or "failed: ...";
 - ``OUT/trials/trial-NNNNN.extxyz``: the relaxed structure with energy, forces and stress;
 - ``OUT/hull.json``: the unique structures with formation energy, energy above the convex
-  hull, space group and volume; the stable and the metastable ones.
+  hull, space group, volume and (when the calculator gives one) extrapolation grade; the
+  stable and the metastable ones.
 
 A rerun with the same ``OUT`` runs only the trials without an "ok" record: failed trials and
 records a crash cut short are done again; more ``trials`` extend the search. Other settings,
@@ -128,8 +129,9 @@ def run_trial(calculator_spec, elements, counts, *, seed: int, trial: int, fmax:
     The random structure comes from the seed sequence ``[seed, trial]``. Failures of the
     trial are recorded, not raised. Returns {``record``: trial, name, formula, counts, status
     "ok" or "failed: <reason>", energy_per_atom eV/atom, volume_per_atom Å³/atom, converged,
-    steps, max_force eV/Å, seconds, file; ``extxyz``: the relaxed structure's file text, None
-    on failure}.
+    steps, max_force eV/Å, seconds, file, and extrapolation_grade (the calculator's grade of
+    the relaxed cell, also in the structure's info) only when the calculator gives one;
+    ``extxyz``: the relaxed structure's file text, None on failure}.
     """
     from numba import get_num_threads, set_num_threads
 
@@ -145,6 +147,9 @@ def run_trial(calculator_spec, elements, counts, *, seed: int, trial: int, fmax:
         result = relax(atoms, calc, fmax=fmax, steps=steps, cell=True, keep_symmetry=False,
                        cell_filter=CELL_FILTER)
         _check_relaxed(result.atoms)
+        grade = getattr(calc, "results", {}).get("extrapolation_grade")  # of the relaxed cell
+        if grade is not None:
+            result.atoms.info["extrapolation_grade"] = record["extrapolation_grade"] = grade
         buffer = io.StringIO()
         write(buffer, result.atoms, format="extxyz")
         text = buffer.getvalue()
