@@ -1,5 +1,6 @@
 """Headless tests of the structure viewer's colours: by element, by extrapolation grade and by
-energy per atom, evaluated by a potential (or its calculator) for the frame shown."""
+energy per atom, evaluated by a potential (or its calculator) for the frame shown; and of the
+MD panel's plot of the grade along a run."""
 
 import numpy as np
 import pytest
@@ -7,7 +8,8 @@ from matplotlib.colors import to_hex
 
 from polymlp_lab import data, load_potential
 from polymlp_lab.calculator import PolymlpCalculator
-from polymlp_lab.extrapolation import calibrate_extrapolation
+from polymlp_lab.extrapolation import GRADE_WARNING, calibrate_extrapolation
+from polymlp_lab.widgets.md_panel import MDPanel
 from polymlp_lab.widgets.viewer import COLORMAP, StructureViewer
 
 
@@ -140,3 +142,36 @@ def test_switching_frames_or_potential_recolours(mgo, cell):
 
     viewer.colour.value = "element"
     assert by_element(viewer)
+
+
+def test_the_md_panel_plots_the_grade_along_the_run_and_warns(mgo, cell):
+    panel = MDPanel(mgo, compressed(cell), refresh_s=0.1)  # a cell the potential never saw
+    panel.ensemble.value = "nve"
+    panel.steps.value = 6
+    panel.interval.value = 2
+    panel.run_button.click()
+    panel.wait(120)
+    assert not panel.busy and panel.error is None, panel.error
+
+    grades = panel.result["extrapolation_grade"]
+    assert len(grades) == 4 and min(grades) > GRADE_WARNING
+    energy_ax, temperature_ax, grade_ax = panel.figure.axes  # a third panel: the grade
+    assert grade_ax.get_yscale() == "log" and "grade" in grade_ax.get_ylabel()
+    line = grade_ax.get_lines()[0]
+    np.testing.assert_allclose(line.get_ydata(), grades, rtol=1e-12)
+    np.testing.assert_allclose(line.get_xdata(), panel.result["time_ps"], rtol=1e-12)
+    thresholds = sorted(ln.get_ydata()[0] for ln in grade_ax.get_lines()[1:])
+    assert thresholds == [1.0, GRADE_WARNING]
+    assert "Warning: extrapolation grade above 1.5 from step 0" in panel.status.value
+
+
+def test_the_md_panel_plots_no_grade_panel_without_one(cell):
+    panel = MDPanel(load_potential(data.potential("MgO")), cell, refresh_s=0.1)
+    panel.ensemble.value = "nve"
+    panel.steps.value = 2
+    panel.interval.value = 1
+    panel.run_button.click()
+    panel.wait(120)
+    assert not panel.busy and panel.error is None, panel.error
+    assert panel.result["extrapolation_grade"] == [None] * 3
+    assert len(panel.figure.axes) == 2 and "Warning" not in panel.status.value

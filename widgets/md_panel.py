@@ -1,4 +1,5 @@
-"""Molecular dynamics panel: ``run_md`` in the background with a live energy/temperature plot.
+"""Molecular dynamics panel: ``run_md`` in the background with a live energy/temperature plot
+(and the extrapolation grade, when the potential has one).
 
 The run writes ``md.jsonl`` as it goes; a follower thread reads it every ``refresh_s`` and
 redraws the plot. Stop makes the run end at its next record (``run_md``'s ``stop`` callback);
@@ -15,7 +16,9 @@ from ase.io import read
 from matplotlib.figure import Figure
 
 from polymlp_lab.errors import PolymlpLabError
-from polymlp_lab.simulations.md import ENSEMBLES, THERMOSTATS, MDSettings, read_log, run_md
+from polymlp_lab.extrapolation import GRADE_WARNING, grade_warning
+from polymlp_lab.simulations.md import (ENSEMBLES, GRADE_FIELD, THERMOSTATS, MDSettings, read_log,
+                                        run_md)
 
 from .base import LivePanel
 from .viewer import IntTuple, StructureViewer, as_calculator
@@ -32,8 +35,9 @@ class MDPanel(LivePanel):
 
     Attributes: ``result`` (records of the last run or None, each a list: ``step``,
     ``time_ps``, ``potential_energy_eV``, ``kinetic_energy_eV``, ``total_energy_eV``,
-    ``temperature_K``, ``volume_A3``, ``pressure_GPa``), ``figure`` (Matplotlib Figure of the
-    last plot), ``redraws`` (number of records each redraw of the last run showed), ``calc``
+    ``temperature_K``, ``volume_A3``, ``pressure_GPa``, ``extrapolation_grade``), ``figure``
+    (Matplotlib Figure of the last plot: energies, temperature and, when the calculator gives
+    one, the extrapolation grade on a log scale with the warning threshold), ``redraws`` (number of records each redraw of the last run showed), ``calc``
     (None if ``potential_or_calc`` could not be loaded), ``viewer`` (StructureViewer playing
     the trajectory after a run).
     """
@@ -134,7 +138,8 @@ class MDPanel(LivePanel):
                         shown = len(records)
                         step = records[-1]["step"]
                         self.report(step / max(settings.steps, 1),
-                                    f"MD step {step} of {settings.steps}")
+                                    f"MD step {step} of {settings.steps}"
+                                    + _grade_note(records))
                         self._plot(records, len(atoms), target_K)
 
                 # a structure the calculator cannot start from raises here
@@ -149,8 +154,10 @@ class MDPanel(LivePanel):
 
     def _plot(self, records: list, n_atoms: int, target_K) -> None:
         time_ps = [r["time_ps"] for r in records]
-        figure = Figure(figsize=(7, 4.5), layout="constrained")
-        energy_ax, temperature_ax = figure.subplots(2, 1, sharex=True)
+        graded = any(r.get(GRADE_FIELD) is not None for r in records)
+        figure = Figure(figsize=(7, 6.0 if graded else 4.5), layout="constrained")
+        axes = figure.subplots(3 if graded else 2, 1, sharex=True)
+        energy_ax, temperature_ax = axes[:2]
         for key, label in (("potential_energy_eV", "potential"), ("total_energy_eV", "total")):
             energy_ax.plot(time_ps, [r[key] / n_atoms for r in records], label=label)
         energy_ax.set_ylabel("energy (eV/atom)")
@@ -159,7 +166,9 @@ class MDPanel(LivePanel):
         if target_K is not None:
             temperature_ax.axhline(target_K, color="0.5", ls="--", lw=1)
         temperature_ax.set_ylabel("temperature (K)")
-        temperature_ax.set_xlabel("time (ps)")
+        if graded:
+            _plot_grade(axes[2], time_ps, [r.get(GRADE_FIELD) for r in records])
+        axes[-1].set_xlabel("time (ps)")
         self.redraw(figure, len(records))
 
     def _finish(self, outcome: tuple) -> None:
@@ -175,3 +184,26 @@ class MDPanel(LivePanel):
             mean_t = sum(records["temperature_K"]) / len(records["temperature_K"])
             self.say(f"{last} steps done; mean temperature {mean_t:.0f} K; {len(frames)} frames"
                      + (f". Warning: {warning}" if warning else ""))
+
+
+def _plot_grade(ax, time_ps: list, grades: list) -> None:
+    """The structure's extrapolation grade along the run (log scale), with 1 (the largest
+    trusted atom) and the warning threshold GRADE_WARNING marked."""
+    shown = [(t, g) for t, g in zip(time_ps, grades) if g is not None]
+    ax.semilogy([t for t, _ in shown], [max(g, 1e-3) for _, g in shown], color="tab:purple",
+                marker=".", ms=3)
+    ax.axhline(1.0, color="0.5", ls=":", lw=1, label="1: largest trusted atom")
+    ax.axhline(GRADE_WARNING, color="tab:orange", ls="--", lw=1,
+               label=f"{GRADE_WARNING:g}: warning")
+    ax.set_ylabel("extrapolation grade")
+    ax.legend(fontsize=8, loc="upper left")
+
+
+def _grade_note(records: list) -> str:
+    """The live message's part on the grade: the last value, and a warning once it passed
+    the threshold; empty for a calculator without a grade."""
+    grade = records[-1].get(GRADE_FIELD)
+    if grade is None:
+        return ""
+    warning = grade_warning([r["step"] for r in records], [r.get(GRADE_FIELD) for r in records])
+    return f"; extrapolation grade {grade:.2f}" + (f". Warning: {warning}" if warning else "")
