@@ -61,15 +61,18 @@ def _select(grades, threshold, max_new) -> list:
 
 
 def label(structures, reference) -> list:
-    """Copies of ``structures`` carrying a SinglePointCalculator with the energy (eV), forces
-    (eV/Å) and, for cells periodic in all three directions, stress (eV/Å³, Voigt) of the
-    ``reference`` ASE calculator. ReferenceCalculationError names the structure that failed."""
+    """Copies of ``structures`` carrying a SinglePointCalculator with the energy (eV; the free
+    energy, which the forces are the derivative of, when the reference gives one: DFT with
+    smearing), forces (eV/Å) and, for cells periodic in all three directions, stress (eV/Å³,
+    Voigt) of the ``reference`` ASE calculator. ReferenceCalculationError names the structure
+    that failed."""
     labelled = []
     for i, atoms in enumerate(structures):
         copy = atoms.copy()  # drops any calculator attached
         copy.calc = reference
         try:
-            energy = copy.get_potential_energy()
+            energy = copy.get_potential_energy(  # with smearing: the energy of the forces
+                force_consistent="free_energy" in getattr(reference, "implemented_properties", ()))
             forces = copy.get_forces()
             stress = copy.get_stress(voigt=True) if copy.pbc.all() else None
         except Exception as exc:
