@@ -81,6 +81,14 @@ class ExtrapolationGrade:
             grades[mine] = np.einsum("ij,ij->i", z, z)
         return grades
 
+    def digest(self) -> str:
+        """SHA-256 of the calibration's numbers (its identity as an input of a run)."""
+        digest = hashlib.sha256(self.potential_digest.encode())
+        for means, whitening in zip(self.means, self.whitening):
+            for array in (*means, *whitening):
+                digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
+        return digest.hexdigest()
+
     def save(self, path) -> Path:
         """Write the grade as .npz (``polymlp_extrapolation.npz`` beside the potential)."""
         arrays = {"format_version": FORMAT_VERSION, "potential_digest": self.potential_digest,

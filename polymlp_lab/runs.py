@@ -74,7 +74,10 @@ def calculator_inputs(calc_or_paths) -> dict:
     their bytes (``{"potential": digest}``, several joined by "+"; a file refitted in place is
     another input); a :class:`~polymlp_lab.Potential` or a calculator holding one by its
     parameters and coefficients (``{"potential": "polymlp:<digest>"}``); any other ASE
-    calculator by its class and ``parameters`` (``{"calculator": "module.Class:<digest>"}``)."""
+    calculator by its class and ``parameters`` (``{"calculator": "module.Class:<digest>"}``).
+    A potential's extrapolation grade (attached, or the grade file beside a potential file) is
+    an input too (``"extrapolation"``): records made with and without grades never mix."""
+    from .extrapolation import GRADE_FILE
     from .potential import Potential
 
     paths = [calc_or_paths] if isinstance(calc_or_paths, (str, os.PathLike)) else calc_or_paths
@@ -83,7 +86,12 @@ def calculator_inputs(calc_or_paths) -> dict:
         missing = [str(p) for p in paths if not Path(p).is_file()]
         if missing:
             raise PolymlpLabError(f"potential file not found: {', '.join(missing)}")
-        return {"potential": "+".join(file_digest(p) for p in paths)}
+        inputs = {"potential": "+".join(file_digest(p) for p in paths)}
+        grades = [Path(p).parent / GRADE_FILE for p in paths]
+        if any(g.is_file() for g in grades):
+            inputs["extrapolation"] = "+".join(file_digest(g) if g.is_file() else "none"
+                                               for g in grades)
+        return inputs
     potential = calc_or_paths if isinstance(calc_or_paths, Potential) else getattr(
         calc_or_paths, "potential", None)
     digest = hashlib.sha256()
@@ -91,7 +99,10 @@ def calculator_inputs(calc_or_paths) -> dict:
         for component in potential.components:
             digest.update(repr(component.params).encode())
             digest.update(np.ascontiguousarray(component.coeffs, dtype=np.float64).tobytes())
-        return {"potential": f"polymlp:{digest.hexdigest()}"}
+        inputs = {"potential": f"polymlp:{digest.hexdigest()}"}
+        if potential.extrapolation is not None:
+            inputs["extrapolation"] = potential.extrapolation.digest()
+        return inputs
     parameters = dict(getattr(calc_or_paths, "parameters", None) or {})
     digest.update(json.dumps(jsonable(parameters), sort_keys=True, default=repr).encode())
     kind = type(calc_or_paths)

@@ -144,3 +144,35 @@ def test_structure_search_without_a_grade_writes_no_key(tmp_path):
     hull = json.loads((out / "hull.json").read_text())
     assert all(GRADE not in s for s in hull["structures"])
     assert all(GRADE not in read(out / r["file"]).info for r in result.trials)
+
+
+def test_a_run_made_without_a_grade_does_not_resume_with_one(al, tmp_path):
+    """The grade is an input of a run: records with and without grades never mix."""
+    from polymlp_lab.extrapolation import GRADE_FILE
+    from polymlp_lab.runs import RunMismatchError, calculator_inputs
+    from polymlp_lab.simulations.md import run_md
+
+    plain = load_potential(data.potential("Al"))
+    assert "extrapolation" not in calculator_inputs(plain)
+    assert calculator_inputs(al)["extrapolation"] == al.extrapolation.digest()
+    assert calculator_inputs(PolymlpCalculator(al)) == calculator_inputs(al)
+    other = _calibrated("Al", _varied(data.structure("Al").repeat(2), 3,
+                                      np.random.default_rng(1)))
+    assert calculator_inputs(other)["extrapolation"] != calculator_inputs(al)["extrapolation"]
+    assert calculator_inputs(other)["potential"] == calculator_inputs(al)["potential"]
+
+    crystal = data.structure("Al").repeat(2)
+    settings = dict(ensemble="nve", steps=4, interval=2, progress=False, out=tmp_path / "md")
+    run_md(crystal, PolymlpCalculator(plain), **settings)
+    with pytest.raises(RunMismatchError, match="extrapolation"):
+        run_md(crystal, PolymlpCalculator(al), **settings)
+    graded = run_md(crystal, PolymlpCalculator(al), restart=True, **settings)
+    assert None not in graded.records[GRADE]
+
+    folder = tmp_path / "potential"  # files: the grade file beside the potential counts
+    folder.mkdir()
+    potential_file = folder / "polymlp.yaml"
+    potential_file.write_bytes(data.potential("Al").read_bytes())
+    before = calculator_inputs(potential_file)
+    al.extrapolation.save(folder / GRADE_FILE)
+    assert "extrapolation" not in before and calculator_inputs(potential_file)["extrapolation"]
