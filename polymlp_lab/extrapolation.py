@@ -41,6 +41,20 @@ def grade_warning(steps, grades, threshold: float = GRADE_WARNING):
             f"{max(g for _, g in above):.3g}): the potential is outside what it was trained on")
 
 
+def calculator_grade(calc, atoms):
+    """The extrapolation grade of ``atoms`` from the ASE calculator ``calc`` (a PolymlpCalculator
+    whose potential has a grade; its last results when they are of these atoms), or None for
+    a calculator that gives none."""
+    from ase.calculators.calculator import PropertyNotImplementedError
+
+    if "extrapolation_grade" not in getattr(calc, "implemented_properties", ()):
+        return None
+    try:
+        return float(calc.get_property("extrapolation_grade", atoms))
+    except PropertyNotImplementedError:  # a potential without a grade
+        return None
+
+
 class ExtrapolationError(PolymlpLabError):
     """No grade can be given: no calibration for this potential, or unusable calibration data."""
 

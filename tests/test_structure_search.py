@@ -19,6 +19,7 @@ from ase.io import read
 from ase.neighborlist import neighbor_list
 
 from polymlp_lab import PolymlpLabError
+from polymlp_lab.extrapolation import GRADE_FILE
 from polymlp_lab.fitting import Dataset
 from polymlp_lab.properties.mechanics import relax
 from polymlp_lab.properties.prototypes import atomic_radius, estimate_volume_per_atom
@@ -420,13 +421,17 @@ def test_active_learning_step_adds_the_near_hull_structures(cuau_search, tmp_pat
     with pytest.raises(PolymlpLabError, match="no structure within"):
         active_learning_step(result, EMT(), training, fit_kwargs=TINY_MODEL, window_meV=-1.0)
 
-    # the new potential drives a search, loaded by the workers from its file
+    # the new potential drives a search, loaded by the workers from its file with its grade
+    # (a few relaxation steps only: this tiny model, fitted to six 4-atom cells, can collapse
+    # a one-atom cell when relaxed to the end, depending on the last bits of its fit)
     path = tmp_path / "polymlp.yaml"
     step.fit.save(path)
     with _cluster() as cluster:
         search = run_search(str(path), CUAU, max_atoms=1, trials=2, out=tmp_path / "mlp",
-                            fmax=0.05, steps=40, scheduler=cluster.scheduler_address,
+                            fmax=0.05, steps=3, scheduler=cluster.scheduler_address,
                             progress=False)
     run = json.loads((tmp_path / "mlp" / "run.json").read_text())
-    assert run["inputs"] == {"potential": file_digest(path)}  # its content, not its path
+    assert run["inputs"] == {"potential": file_digest(path),  # its content, not its path
+                             "extrapolation": file_digest(tmp_path / GRADE_FILE)}
     assert [r["status"] for r in search.trials] == ["ok", "ok"], search.trials
+    assert all(r["extrapolation_grade"] > 1 for r in search.trials)  # one atom: never trained

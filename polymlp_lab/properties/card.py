@@ -19,10 +19,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
-from ase.calculators.calculator import PropertyNotImplementedError
 
 from . import prototypes as protos
 from . import repository
+from ..extrapolation import calculator_grade
 from ..files import AsDict, jsonable
 from .hull import composition_fraction, convex_hull, formation_energies
 from .mechanics import elastic_constants, equation_of_state, lattice_constants, relax
@@ -143,7 +143,7 @@ def compute_card(potential, elements=None, *, prototypes=None, n_detailed: int =
         card.energies[key] = result.energy_per_atom
         card.composition[key] = (composition_fraction(result.atoms, elements)
                                     if len(elements) == 2 else 0.0)
-        grade = extrapolation_grade(calc, result.atoms)
+        grade = calculator_grade(calc, result.atoms)
         if grade is not None:
             card.extrapolation = {**(card.extrapolation or {}), key: grade}
             if grade > 1:
@@ -186,17 +186,6 @@ def compute_card(potential, elements=None, *, prototypes=None, n_detailed: int =
     card.timings["properties_s"] = time.perf_counter() - start
     card.timings["total_s"] = card.timings["relax_s"] + card.timings["properties_s"]
     return PropertyCard.from_dict(card.as_dict())  # plain numbers, as in card.json
-
-
-def extrapolation_grade(calc, atoms):
-    """The structure's extrapolation grade when ``calc`` gives one (a PolymlpCalculator whose
-    potential has a grade), else None."""
-    if "extrapolation_grade" not in getattr(calc, "implemented_properties", ()):
-        return None
-    try:
-        return float(calc.get_property("extrapolation_grade", atoms))
-    except PropertyNotImplementedError:
-        return None
 
 
 def _hull(card, elements) -> dict:

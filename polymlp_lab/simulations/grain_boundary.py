@@ -36,6 +36,7 @@ from ase.neighborlist import neighbor_list
 from ase.optimize import LBFGS
 
 from ..errors import PolymlpLabError
+from ..extrapolation import calculator_grade
 from ..files import write_text_atomic
 from ..runs import calculator_inputs, map_tasks, open_run
 from . import _positive
@@ -400,7 +401,7 @@ def _relaxed(atoms: Atoms, calc, *, fmax: float, steps: int, relax_cell_normal: 
     energy = float(atoms.get_potential_energy())
     if not np.isfinite(energy):
         raise PolymlpLabError(f"the calculator returned a non-finite energy ({energy})")
-    grade = getattr(calc, "results", {}).get("extrapolation_grade")  # of the relaxed atoms
+    grade = calculator_grade(calc, atoms)
     if grade is not None:
         atoms.info["extrapolation_grade"] = grade
     atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=atoms.get_forces())

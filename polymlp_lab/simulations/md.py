@@ -29,7 +29,7 @@ from ase.md.velocitydistribution import Stationary, thermalize_momenta
 from ase.md.verlet import VelocityVerlet
 
 from ..errors import PolymlpLabError
-from ..extrapolation import grade_warning
+from ..extrapolation import calculator_grade, grade_warning
 from ..files import atomic_path, write_text_atomic
 from ..runs import RUN_FILE, atoms_digest, calculator_inputs, open_run
 from ..structures import check_structure
@@ -180,8 +180,7 @@ def _record(atoms, step: int, timestep_fs: float, wants_pressure: bool) -> dict:
     for name, value in zip(RECORD_FIELDS, values):
         if isinstance(value, float) and not np.isfinite(value):
             raise PolymlpLabError(f"MD step {step}: {name} is {value}; the run has blown up")
-    grade = getattr(atoms.calc, "results", {}).get(GRADE_FIELD)
-    return {**dict(zip(RECORD_FIELDS, values)), GRADE_FIELD: grade}
+    return {**dict(zip(RECORD_FIELDS, values)), GRADE_FIELD: calculator_grade(atoms.calc, atoms)}
 
 
 def read_log(path: Path) -> list:

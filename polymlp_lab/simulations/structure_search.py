@@ -49,6 +49,7 @@ from ase.io import read, write
 from ase.neighborlist import neighbor_list
 
 from ..errors import PolymlpLabError
+from ..extrapolation import calculator_grade
 from ..files import write_text_atomic
 from ..properties.mechanics import relax
 from ..runs import calculator_inputs, file_digest, map_tasks, open_run
@@ -147,7 +148,7 @@ def run_trial(calculator_spec, elements, counts, *, seed: int, trial: int, fmax:
         result = relax(atoms, calc, fmax=fmax, steps=steps, cell=True, keep_symmetry=False,
                        cell_filter=CELL_FILTER)
         _check_relaxed(result.atoms)
-        grade = getattr(calc, "results", {}).get("extrapolation_grade")  # of the relaxed cell
+        grade = calculator_grade(calc, result.atoms)
         if grade is not None:
             result.atoms.info["extrapolation_grade"] = record["extrapolation_grade"] = grade
         buffer = io.StringIO()
