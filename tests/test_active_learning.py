@@ -19,6 +19,7 @@ from polymlp_lab.fitting import Dataset, PolymlpFit
 from polymlp_lab.fitting.active_learning import (
     ReferenceCalculationError, active_learning, active_learning_step, label, select_by_grade,
 )
+from polymlp_lab.runs import RunMismatchError
 
 MODEL = dict(elements=("Al",), cutoff=5.0, model_type=3, max_p=2, gtinv_order=2,
              gtinv_maxl=(4,), gaussian_params2=(0.0, 4.0, 4), progress=False)
@@ -197,7 +198,8 @@ def test_loop_writes_each_generation_and_stops_at_convergence(train, test_set, c
     records = json.loads((out / "generations.json").read_text())
     folders = [f"generation-{s.generation:02d}" for s in steps[:-1]] + [None]
     assert records == [{**s.as_dict(), "directory": d} for s, d in zip(steps, folders)]
-    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["generation-00"] + folders[:-1]
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == (
+        ["generation-00"] + folders[:-1] + ["records"])  # records: the run layer's, to resume
     for s, folder in zip(steps[:-1], folders):
         files = {p.name for p in (out / folder).iterdir()}
         assert files == {"polymlp.yaml", "polymlp_extrapolation.npz", "polymlp_error.yaml"}
@@ -227,3 +229,62 @@ def test_loop_refuses_an_output_file_before_any_work(train, test_set, reference,
     with pytest.raises(PolymlpLabError, match="max_generations"):
         active_learning(PolymlpFit(**MODEL), train, test_set, explore, reference,
                         max_generations=0)
+
+
+class CountingReference(PolymlpCalculator):
+    """The stand-in reference, counting the structures it labels."""
+
+    def __init__(self, potential):
+        super().__init__(potential)
+        self.labelled = 0
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=()):
+        self.labelled += bool(system_changes)
+        super().calculate(atoms, properties, system_changes)
+
+
+def test_an_interrupted_loop_resumes_without_asking_the_reference_again(
+        train, test_set, candidates, tmp_path):
+    reference = CountingReference(load_potential(data.potential("Al")))
+    explored = []
+
+    def explore(potential):
+        explored.append(potential)
+        return candidates
+
+    out = tmp_path / "al"
+    settings = dict(max_new=2, out=out)
+    first = active_learning(PolymlpFit(**MODEL), train, test_set, explore, reference,
+                            max_generations=1, **settings)
+    assert reference.labelled == 2 and len(explored) == 1
+
+    # a rerun with more generations: generation 1 comes from its record, 2 is new
+    steps = active_learning(PolymlpFit(**MODEL), train, test_set, explore, reference,
+                            max_generations=2, **settings)
+    assert reference.labelled == 4 and len(explored) == 2  # two more labels, one exploration
+    assert steps[0].as_dict() == first[0].as_dict()
+    np.testing.assert_array_equal(steps[0].fit.coef_, first[0].fit.coef_)  # the same refit
+    assert explored[1] is steps[0].fit.potential_  # generation 2 explored with the replayed fit
+    assert [s.n_train_after for s in steps] == [14, 16]
+    records = json.loads((out / "generations.json").read_text())
+    assert [r["generation"] for r in records] == [1, 2]
+
+    again = active_learning(PolymlpFit(**MODEL), train, test_set, explore, reference,
+                            max_generations=2, **settings)  # all done: nothing asked
+    assert reference.labelled == 4 and len(explored) == 2
+    assert [s.as_dict() for s in again] == [s.as_dict() for s in steps]
+
+    with pytest.raises(RunMismatchError, match="max_new"):
+        active_learning(PolymlpFit(**MODEL), train, test_set, explore, reference,
+                        max_generations=2, max_new=3, out=out)
+    with pytest.raises(RunMismatchError, match="max_generations"):
+        active_learning(PolymlpFit(**MODEL), train, test_set, explore, reference,
+                        max_generations=1, **settings)
+    with pytest.raises(RunMismatchError, match="cutoff"):
+        active_learning(PolymlpFit(**{**MODEL, "cutoff": 5.5}), train, test_set, explore,
+                        reference, max_generations=2, **settings)
+    other = PolymlpCalculator(load_potential(data.potential("Al")))
+    other.potential.components[0].coeffs[0] += 1e-3  # another reference
+    with pytest.raises(RunMismatchError, match="reference potential"):
+        active_learning(PolymlpFit(**MODEL), train, test_set, explore, other,
+                        max_generations=2, **settings)

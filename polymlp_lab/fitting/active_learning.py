@@ -5,7 +5,8 @@ structures (e.g. MD snapshots it made), those above a threshold (highest first, 
 ``max_new``) are labelled by a reference calculator (DFT, or any ASE calculator), added to the
 training set, and the potential is refitted; its grade, recalibrated on the grown training
 set, trusts them afterwards. :func:`active_learning` repeats this with an ``explore``
-function until no candidate exceeds the threshold.
+function until no candidate exceeds the threshold, recording each generation as it finishes
+so that an interrupted loop resumes without asking the reference again.
 """
 
 import inspect
@@ -21,6 +22,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ..errors import PolymlpLabError
 from ..extrapolation import GRADE_WARNING, ExtrapolationError
 from ..files import AsDict, check_output_dir, write_text_atomic
+from ..runs import calculator_inputs, dataset_digest, open_run
 from .datasets import Dataset
 from .fit import PolymlpFit
 
@@ -150,8 +152,13 @@ def held_out_errors(fit: PolymlpFit):
     return (errors[0].rmse_energy, errors[0].rmse_force) if errors else (None, None)
 
 
-def _grown_name(name: str, generation: int) -> str:
-    return f"{re.sub(r'[+]al[0-9]+$', '', name)}+al{generation}"
+def _grown(train: Dataset, new: list, generation: int, indices) -> Dataset:
+    """``train`` with the labelled structures ``new`` (candidates ``indices``) added, named
+    "<name>+al<generation>"."""
+    return Dataset(f"{re.sub(r'[+]al[0-9]+$', '', train.name)}+al{generation}",
+                   list(train.structures) + list(new), train.weight, train.include_force,
+                   train.include_stress,
+                   list(train.sources) + [f"al{generation}: candidate {i}" for i in indices])
 
 
 def active_learning_step(fit: PolymlpFit, train: Dataset, test: Dataset, candidates, reference,
@@ -178,10 +185,7 @@ def active_learning_step(fit: PolymlpFit, train: Dataset, test: Dataset, candida
             len(train), len(train), rmse_energy, rmse_energy, rmse_force, rmse_force, train, fit)
     indices = tuple(i for i, _ in chosen)
     new = label([candidates[i] for i in indices], reference)
-    grown = Dataset(
-        _grown_name(train.name, generation), list(train.structures) + new, train.weight,
-        train.include_force, train.include_stress,
-        list(train.sources) + [f"al{generation}: candidate {i}" for i in indices])
+    grown = _grown(train, new, generation, indices)
     refit = clone_fit(fit).fit(grown, test)
     after = (tuple(structure_grades(refit.potential_, new))
              if refit.potential_.extrapolation is not None else ())
@@ -192,43 +196,64 @@ def active_learning_step(fit: PolymlpFit, train: Dataset, test: Dataset, candida
         rmse_energy_after, rmse_force, rmse_force_after, grown, refit)
 
 
+KIND = "active-learning"
+RUN_CONTROL = ("n_workers", "batch_size", "checkpoint", "restart", "progress")
+
+
 def active_learning(fit: PolymlpFit, train: Dataset, test: Dataset, explore, reference, *,
                     threshold: float = GRADE_WARNING, max_new: int = 10,
-                    max_generations: int = 5, out=None, progress: bool = False) -> list:
+                    max_generations: int = 5, out=None, restart: bool = False,
+                    progress: bool = False) -> list:
     """Generations of :func:`active_learning_step` until one selects nothing (its
     ``converged``) or ``max_generations`` have run; returns the ActiveLearningStep list.
 
     explore : ``explore(potential) -> list of ase.Atoms``, the candidates of the current
         potential (e.g. MD snapshots run with it). fit, train, test, reference : as in
         :func:`active_learning_step`.
-    out : folder receiving the initial potential in ``generation-00/`` and each refitted one
-        in ``generation-NN/`` (polymlp.yaml, polymlp_extrapolation.npz, polymlp_error.yaml),
-        and ``generations.json`` (each step's as_dict and its folder) rewritten after every
-        generation; checked before any work. A stopped run is not resumed: rerunning starts
-        from ``fit`` and ``train`` again.
+    out : run directory receiving the initial potential in ``generation-00/`` and each
+        refitted one in ``generation-NN/`` (polymlp.yaml, polymlp_extrapolation.npz,
+        polymlp_error.yaml), ``generations.json`` (each step's as_dict and its folder) and a
+        record per generation with the structures the reference labelled, written as each
+        generation finishes. A rerun into ``out`` with the same fit settings, threshold,
+        max_new, data and reference resumes: the recorded generations are refitted from their
+        recorded labels (the reference is not asked again) and the loop goes on; a larger
+        ``max_generations`` extends it; anything else is refused (RunMismatchError naming it;
+        ``restart=True`` starts afresh).
     progress : a tqdm bar over generations.
     """
     from tqdm.auto import tqdm
 
     if int(max_generations) != max_generations or max_generations < 1:
         raise PolymlpLabError(f"max_generations must be a positive integer, not {max_generations}")
-    if out is not None:
-        out = check_output_dir(out)
+    run = None if out is None else _open_loop(out, fit, train, test, reference, threshold,
+                                              max_new, max_generations, restart)
     fit = current_fit(fit, train, test)
-    if out is not None:
-        _save_generation(out, 0, fit)
-    steps, records = [], []
+    if run is not None:
+        _save_generation(run.path, 0, fit)
+    recorded = {} if run is None else run.read_records()
+    steps, summaries = [], []
     with tqdm(total=int(max_generations), desc="active learning", unit="generation",
               disable=not progress) as bar:
         for generation in range(1, int(max_generations) + 1):
-            step = active_learning_step(fit, train, test, explore(fit.potential_), reference,
-                                        threshold=threshold, max_new=max_new,
-                                        generation=generation)
+            record = recorded.get(_generation_name(generation))
+            if record is not None:  # done before: refit from its labels
+                step = _replayed(fit, train, test, record)
+            else:
+                step = active_learning_step(fit, train, test, explore(fit.potential_), reference,
+                                            threshold=threshold, max_new=max_new,
+                                            generation=generation)
             steps.append(step)
-            folder = None if step.converged else _save_generation(out, generation, step.fit)
-            if out is not None:
-                records.append({**step.as_dict(), "directory": folder})
-                write_text_atomic(out / "generations.json", json.dumps(records, indent=1) + "\n")
+            if run is not None:
+                folder = None if step.converged else _save_generation(run.path, generation,
+                                                                      step.fit)
+                if record is None:
+                    new = step.train.structures[step.n_train_before:]
+                    run.write_record(_generation_name(generation),
+                                     {**step.as_dict(), "status": "ok", "directory": folder,
+                                      "labelled": [_structure_record(a) for a in new]})
+                summaries.append({**step.as_dict(), "directory": folder})
+                write_text_atomic(run.path / "generations.json",
+                                  json.dumps(summaries, indent=1) + "\n")
             bar.update(1)
             bar.set_postfix(selected=len(step.selected), max_grade=step.max_grade)
             if step.converged:
@@ -237,11 +262,65 @@ def active_learning(fit: PolymlpFit, train: Dataset, test: Dataset, explore, ref
     return steps
 
 
+def _open_loop(out, fit, train, test, reference, threshold, max_new, max_generations, restart):
+    """The loop's run directory: its settings and the digests of its data and reference."""
+    names = [n for n in inspect.signature(type(fit).__init__).parameters
+             if n not in ("self",) + RUN_CONTROL]
+    settings = {"fit": {n: getattr(fit, n) for n in names if n != "params"},
+                "threshold": float(threshold), "max_new": int(max_new),
+                "max_generations": int(max_generations)}
+    if getattr(fit, "params", None) is not None:
+        settings["fit"]["params"] = fit.model_params().as_dict()
+    inputs = {"train": dataset_digest(train), "test": dataset_digest(test),
+              **{f"reference {k}": v for k, v in calculator_inputs(reference).items()}}
+    run = open_run(check_output_dir(out), kind=KIND, settings=settings, inputs=inputs,
+                   counts=("max_generations",), restart=restart)
+    run.owns("generations.json", *(_generation_name(g) for g in range(int(max_generations) + 1)))
+    return run
+
+
+def _generation_name(generation: int) -> str:
+    return f"generation-{generation:02d}"
+
+
+def _structure_record(atoms) -> dict:
+    """A labelled structure, exactly (JSON floats round-trip): atoms, energy, forces, stress."""
+    stress = atoms.calc.results.get("stress")
+    return {"numbers": atoms.numbers, "positions": atoms.positions, "cell": atoms.cell.array,
+            "pbc": atoms.pbc, "energy": atoms.get_potential_energy(), "forces": atoms.get_forces(),
+            "stress": stress}
+
+
+def _structure_from(record: dict):
+    from ase import Atoms
+
+    atoms = Atoms(numbers=record["numbers"], positions=record["positions"], cell=record["cell"],
+                  pbc=record["pbc"])
+    stress = record["stress"]
+    atoms.calc = SinglePointCalculator(atoms, energy=record["energy"],
+                                       forces=np.array(record["forces"], dtype=float),
+                                       stress=None if stress is None else np.array(stress))
+    return atoms
+
+
+def _replayed(fit, train, test, record: dict) -> ActiveLearningStep:
+    """A recorded generation again: its labelled structures added to ``train`` and refitted
+    (the reference is not asked); the numbers of the record, the new fit's objects."""
+    fields = {k: record[k] for k in ActiveLearningStep.__dataclass_fields__
+              if k not in ActiveLearningStep.not_json}
+    fields.update({k: tuple(fields[k]) for k in ("selected", "grades", "grades_after")})
+    if record["converged"]:
+        return ActiveLearningStep(**fields, train=train, fit=fit)
+    new = [_structure_from(r) for r in record["labelled"]]
+    grown = _grown(train, new, record["generation"], fields["selected"])
+    return ActiveLearningStep(**fields, train=grown, fit=clone_fit(fit).fit(grown, test))
+
+
 def _save_generation(out: Optional[Path], generation: int, fit: PolymlpFit) -> Optional[str]:
     """Save ``fit`` in ``out/generation-NN/`` and return that folder's name (None: no out)."""
     if out is None:
         return None
-    name = f"generation-{generation:02d}"
+    name = _generation_name(generation)
     (out / name).mkdir(parents=True, exist_ok=True)
     fit.save(out / name / "polymlp.yaml")
     fit.save_errors(out / name / "polymlp_error.yaml")
