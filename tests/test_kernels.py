@@ -11,6 +11,8 @@ from scipy.special import sph_harm_y
 from polymlp_lab.engine import kernels
 from polymlp_lab.engine.design import build_feature_tables
 from polymlp_lab.engine.harmonics import (
+    gradient_coefficients,
+    gradient_contraction,
     legendre_recursion,
     n_lm_half,
     normalisation_table,
@@ -62,6 +64,21 @@ def test_spherical_harmonics_gradient_is_derivative(d):
         step[a] = h
         numeric = (harmonics(d + step, lmax)[0] - harmonics(d - step, lmax)[0]) / (2 * h)
         np.testing.assert_allclose(grad[a], numeric, atol=1e-7)
+
+
+@pytest.mark.parametrize("d", DIRECTIONS)
+@pytest.mark.parametrize("lmax", [0, 1, 2, 4, 12])
+def test_gradient_from_the_harmonics_equals_the_direct_gradient(d, lmax):
+    """The bond-force kernel's dY/dd from the Y themselves (solid-harmonic ladder relations)
+    against the direct Cartesian gradient, contracted with random complex weights."""
+    y, grad = harmonics(d, lmax)
+    rng = np.random.default_rng(lmax)
+    weights = rng.normal(size=len(y)) + 1j * rng.normal(size=len(y))
+    px, py, pz, sl = gradient_contraction(weights.view(np.float64), y.view(np.float64), lmax,
+                                          gradient_coefficients(lmax))
+    r = np.linalg.norm(d)
+    got = np.array([px, py, pz]) / r - sl * d / r**2
+    np.testing.assert_allclose(got, np.real(grad @ weights), rtol=1e-11, atol=1e-12)
 
 
 def test_gaussian_radial_functions():

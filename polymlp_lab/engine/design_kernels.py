@@ -124,7 +124,12 @@ def features_and_jacobians(a_half, types, start, stop, lmax, terms, factors, row
                     for s in range(src.shape[0]):
                         for lm in range(src.shape[1]):
                             dst[s, lm] += w * src[s, lm]
-        jac[:, i - start] = j_i
+        # element by element: a slice assignment would compile Numba's shape-mismatch
+        # error formatting (two seconds from an empty cache)
+        for row in range(n_rows):
+            for t in range(j_i.shape[1]):
+                for lm in range(j_i.shape[2]):
+                    jac[row, i - start, t, lm] = j_i[row, t, lm]
 
 
 @njit(cache=True, nogil=True)

@@ -1,20 +1,19 @@
 """Thin wrapper over the kernels: validate, cast, allocate, run one potential file."""
 
 import numpy as np
-from numba import get_num_threads
 
 from . import kernels
 from .model import Bonds, ModelTables
 from .neighbors import half_neighbor_list
+from .threads import n_threads
 
 # Private per-thread density accumulators are used while they stay below this size.
 _BUFFER_BYTES = 256 * 2**20
 
 
-def _n_chunks(n_atom: int, n_slot: int, n_bond: int) -> int:
-    threads = get_num_threads()
+def _n_chunks(threads: int, n_atom: int, n_slot: int, n_bond: int) -> int:
     per_chunk = max(1, n_atom * n_slot * 16)
-    return int(max(1, min(threads, n_bond, _BUFFER_BYTES // per_chunk)))
+    return int(max(1, min(threads, n_bond, 1 + _BUFFER_BYTES // per_chunk)))
 
 
 def evaluate_model(
@@ -48,16 +47,17 @@ def evaluate_model(
     else:
         bonds = Bonds(*neighbors.bonds(cell, positions, pbc, tables.cutoff, reach=reach))
     n_slot = tables.n_slots_half
-    a_half = np.zeros((n_atom, n_slot), dtype=np.complex128)
-    chunks = _n_chunks(n_atom, n_slot, len(bonds.i))
-    kernels.accumulate_density(bonds, type_ids, tables.basis, chunks, a_half)
+    threads = n_threads()
+    # the densities a, then (in place, atom by atom) the adjoints g = dE/da
+    densities = np.zeros((n_atom, n_slot), dtype=np.complex128)
+    chunks = _n_chunks(threads, n_atom, n_slot, len(bonds.i))
+    kernels.accumulate_density(bonds, type_ids, tables.basis, chunks, densities)
     energies = np.zeros(n_atom)
-    g_half = np.zeros((n_atom, n_slot) if forces else (1, 1), dtype=np.complex128)
     n_max = int(max(1, np.diff(tables.features.ptr).max(initial=0)))
     feature_values = np.zeros((n_atom, n_max) if features else (0, 1))
     kernels.atomic_energies(
-        a_half, type_ids, tables.lmax, tables.products, tables.triples, tables.features,
-        tables.polynomial, forces, int(max(1, min(get_num_threads(), n_atom))), energies, g_half,
+        densities, type_ids, tables.lmax, tables.products, tables.triples, tables.features,
+        tables.polynomial, forces, int(max(1, min(threads, n_atom))), energies, densities,
         feature_values,
     )
     feature_values = feature_values if features else None
@@ -65,6 +65,6 @@ def evaluate_model(
         return energies, None, None, feature_values
     force_array = np.zeros((n_atom, 3))
     virial = np.zeros((3, 3))
-    chunks = int(max(1, min(get_num_threads(), len(bonds.i))))
-    kernels.bond_forces(bonds, type_ids, tables.basis, g_half, chunks, force_array, virial)
+    chunks = int(max(1, min(threads, len(bonds.i))))
+    kernels.bond_forces(bonds, type_ids, tables.basis, densities, chunks, force_array, virial)
     return energies, force_array, virial, feature_values

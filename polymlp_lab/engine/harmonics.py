@@ -110,3 +110,67 @@ def spherical_harmonics_gradient(dx, dy, dz, lmax, norm, rec, q, ylm, grad):
             grad[2, lm] = a * du_z + b * ds_z
         sm_minus = sm
         sm = sm * s
+
+
+def gradient_coefficients(lmax: int) -> np.ndarray:
+    """(3, n_lm_half) real c with, for the solid harmonics R_lm = r^l Y_lm and m >= 0:
+    dR_lm/dz = c[0] R_l-1,m, (d/dx + i d/dy) R_lm = c[1] R_l-1,m+1 and (d/dx - i d/dy) R_lm =
+    c[2] R_l-1,m-1 (R_l-1,-1 = -conj R_l-1,1); zero where the partner does not exist.
+
+    With k = sqrt((2l+1)/(2l-1)): c0 = k sqrt((l-m)(l+m)), c1 = k sqrt((l-m)(l-m-1)),
+    c2 = -k sqrt((l+m)(l+m-1)) (tests check them against :func:`spherical_harmonics_gradient`).
+    """
+    coef = np.zeros((3, n_lm_half(lmax)))
+    for l in range(1, lmax + 1):
+        k = math.sqrt((2 * l + 1) / (2 * l - 1))
+        for m in range(l + 1):
+            lm = l * (l + 1) // 2 + m
+            coef[0, lm] = k * math.sqrt((l - m) * (l + m))
+            coef[1, lm] = k * math.sqrt(max((l - m) * (l - m - 1), 0))
+            coef[2, lm] = -k * math.sqrt((l + m) * (l + m - 1))
+    return coef
+
+
+@njit(cache=True)
+def gradient_contraction(sb, y, lmax, coef):
+    """Re sum over (l, m >= 0) of sb_lm dY_lm/dd from the harmonics themselves, as
+    (px, py, pz, sl): dE/dd = (px, py, pz) / r - sl d / r^2. ``sb`` and ``y`` are complex
+    half-order arrays viewed as interleaved floats; ``coef`` from gradient_coefficients.
+
+    With G_z = sum sb c0 Y_l-1,m, G_± = sum sb c1|c2 Y_l-1,m±1: px = Re(G_+ + G_-)/2,
+    py = Im(G_+ - G_-)/2, pz = Re G_z; sl = sum l Re(sb_lm Y_lm) (dY = dR/r^l - l Y d/r^2).
+    """
+    px = 0.0
+    py = 0.0
+    pz = 0.0
+    sl = 0.0
+    c_z, c_up, c_down = coef[0], coef[1], coef[2]
+    for l in range(1, lmax + 1):
+        h = l * (l + 1) // 2  # (l, 0)
+        h1 = (l - 1) * l // 2  # (l - 1, 0)
+        for m in range(l + 1):
+            lm = h + m
+            br = sb[2 * lm]
+            bi = sb[2 * lm + 1]
+            sl += l * (br * y[2 * lm] - bi * y[2 * lm + 1])
+            if m <= l - 1:  # Y_l-1,m
+                k = 2 * (h1 + m)
+                pz += c_z[lm] * (br * y[k] - bi * y[k + 1])
+            if m + 1 <= l - 1:  # Y_l-1,m+1
+                k = 2 * (h1 + m + 1)
+                c = 0.5 * c_up[lm]
+                px += c * (br * y[k] - bi * y[k + 1])
+                py += c * (br * y[k + 1] + bi * y[k])
+            if m >= 1 or l >= 2:  # Y_l-1,m-1, or -conj(Y_l-1,1) for m = 0
+                if m >= 1:
+                    k = 2 * (h1 + m - 1)
+                    yr = y[k]
+                    yi = y[k + 1]
+                else:
+                    k = 2 * (h1 + 1)
+                    yr = -y[k]
+                    yi = y[k + 1]
+                c = 0.5 * c_down[lm]
+                px += c * (br * yr - bi * yi)
+                py -= c * (br * yi + bi * yr)
+    return px, py, pz, sl

@@ -9,16 +9,21 @@ dE/dd = Re sum g * d(f_n Y_lm)/dd.
 Slots: half slot (tp, n, l, m>=0) = (tp*n_fn + n)*n_lmh + l(l+1)/2 + m;
 full slot (tp, n, l, m) = (tp*n_fn + n)*n_lmf + l*l + l + m.
 Tables come in the typed bundles of ``model``; their fields are bound to locals before loops.
+
+Threads: each step is a serial kernel over one chunk of its work (``*_chunk``, releasing the
+GIL) and a small Python driver of the same name without the suffix that runs the chunks on
+``n_chunks`` threads (:mod:`.threads`) with private accumulators where chunks would collide.
 """
 
 import math
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from .harmonics import spherical_harmonics, spherical_harmonics_gradient
+from .harmonics import gradient_contraction, spherical_harmonics
 from .radial import gaussian_radial_grid, gaussian_radial_grid_derivative
+from .threads import run_chunks
 
 
 @njit(cache=True)
@@ -28,12 +33,14 @@ def _chunk_bounds(n_items, n_chunks, c):
     return start, min(start + size, n_items)
 
 
-@njit(cache=True, parallel=True)
-def _sum_chunks(buffers, out):
-    """out += sum over chunks of buffers[c], in parallel over rows."""
-    for i in prange(out.shape[0]):
-        for c in range(buffers.shape[0]):
-            out[i] += buffers[c, i]
+@njit(cache=True, nogil=True)
+def _add_rows(c, n_chunks, buffers, out):
+    """out[i] += sum over k of buffers[k, i] for the rows i of chunk c (2-d float rows)."""
+    start, stop = _chunk_bounds(out.shape[0], n_chunks, c)
+    for k in range(buffers.shape[0]):
+        for i in range(start, stop):
+            for x in range(out.shape[1]):
+                out[i, x] += buffers[k, i, x]
 
 
 @njit(cache=True)
@@ -79,20 +86,24 @@ def _density_of_bonds(start, stop, bonds, types, basis, buf):
                 a_j[base + k] += f * y_j[k]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
+def _density_chunk(c, n_chunks, bonds, types, basis, out, buffers):
+    """The bonds of chunk c into ``out`` (chunk 0) or its private ``buffers[c - 1]``."""
+    start, stop = _chunk_bounds(bonds.i.shape[0], n_chunks, c)
+    _density_of_bonds(start, stop, bonds, types, basis, out if c == 0 else buffers[c - 1])
+
+
 def accumulate_density(bonds, types, basis, n_chunks, a_half):
     """a_half[i, slot] += f_n Y_lm(d) and a_half[j, slot] += (-1)^l f_n Y_lm(d) per bond.
 
-    Bonds are split into ``n_chunks`` blocks with private accumulators (summed at the end).
+    Bonds are split into ``n_chunks`` blocks run at once: the first adds into a_half itself,
+    the others into private accumulators added at the end.
     """
-    n_atom, n_slot = a_half.shape
-    n_bond = bonds.i.shape[0]
-    buffers = np.empty((n_chunks, n_atom, 2 * n_slot))
-    for c in prange(n_chunks):
-        buffers[c] = 0.0
-        start, stop = _chunk_bounds(n_bond, n_chunks, c)
-        _density_of_bonds(start, stop, bonds, types, basis, buffers[c])
-    _sum_chunks(buffers, a_half.view(np.float64))
+    out = a_half.view(np.float64)
+    buffers = np.zeros((n_chunks - 1,) + out.shape)
+    run_chunks(_density_chunk, n_chunks, bonds, types, basis, out, buffers)
+    if n_chunks > 1:
+        run_chunks(_add_rows, n_chunks, buffers, out)
 
 
 @njit(cache=True)
@@ -368,14 +379,12 @@ def _atom_energy_and_adjoint(
     return energy
 
 
-@njit(cache=True, parallel=True)
-def atomic_energies(
-    a_half, types, lmax, products, triples, features, polynomial, want_adjoint, n_chunks,
+@njit(cache=True, nogil=True)
+def _atomic_energies_chunk(
+    c, n_chunks, a_half, types, lmax, products, triples, features, polynomial, want_adjoint,
     energies, g_half, feature_values,
 ):
-    """energies[i] (eV) and, when want_adjoint, g_half[i] = dE_i/da_half (folded); when
-    ``feature_values`` has a row per atom, feature_values[i, :n_t] = the dynamic features of
-    atom i (those the polynomial is built on; n_t of its type t)."""
+    """:func:`atomic_energies` of the atoms of chunk c."""
     n_atom = a_half.shape[0]
     n_lmf = (lmax + 1) * (lmax + 1)
     n_blocks = a_half.shape[1] // ((lmax + 1) * (lmax + 2) // 2)
@@ -384,25 +393,38 @@ def atomic_energies(
     for t in range(products.ptr.shape[0]):
         max_prod = max(max_prod, products.ptr[t, 0, 5] - products.ptr[t, 0, 0])
         max_feat = max(max_feat, features.ptr[t + 1] - features.ptr[t])
-    for c in prange(n_chunks):
-        start, stop = _chunk_bounds(n_atom, n_chunks, c)
-        a_full = np.zeros(n_blocks * n_lmf, dtype=np.complex128)
-        g_full = np.zeros(n_blocks * n_lmf, dtype=np.complex128)
-        scratch = Scratch(
-            p_val=np.empty(max_prod, dtype=np.complex128), big_w=np.empty(max_prod),
-            d=np.empty(max_feat), w=np.empty(max_feat), sd=np.empty(max_feat),
+    start, stop = _chunk_bounds(n_atom, n_chunks, c)
+    a_full = np.zeros(n_blocks * n_lmf, dtype=np.complex128)
+    g_full = np.zeros(n_blocks * n_lmf, dtype=np.complex128)
+    scratch = Scratch(
+        p_val=np.empty(max_prod, dtype=np.complex128), big_w=np.empty(max_prod),
+        d=np.empty(max_feat), w=np.empty(max_feat), sd=np.empty(max_feat),
+    )
+    want_features = feature_values.shape[0] == n_atom
+    for i in range(start, stop):
+        _expand_to_full(a_half[i], n_blocks, lmax, a_full)
+        energies[i] = _atom_energy_and_adjoint(
+            types[i], a_full, products, triples, features, polynomial, scratch, g_full,
+            want_adjoint,
         )
-        for i in range(start, stop):
-            _expand_to_full(a_half[i], n_blocks, lmax, a_full)
-            energies[i] = _atom_energy_and_adjoint(
-                types[i], a_full, products, triples, features, polynomial, scratch, g_full,
-                want_adjoint,
-            )
-            if want_adjoint:
-                _fold_to_half(g_full, n_blocks, lmax, g_half[i])
-            if feature_values.shape[0] == n_atom:
-                n_t = features.ptr[types[i] + 1] - features.ptr[types[i]]
-                feature_values[i, :n_t] = scratch.d[:n_t]
+        if want_adjoint:
+            _fold_to_half(g_full, n_blocks, lmax, g_half[i])
+        if want_features:
+            for k in range(features.ptr[types[i] + 1] - features.ptr[types[i]]):
+                feature_values[i, k] = scratch.d[k]
+
+
+def atomic_energies(
+    a_half, types, lmax, products, triples, features, polynomial, want_adjoint, n_chunks,
+    energies, g_half, feature_values,
+):
+    """energies[i] (eV) and, when want_adjoint, g_half[i] = dE_i/da_half (folded); when
+    ``feature_values`` has a row per atom, feature_values[i, :n_t] = the dynamic features of
+    atom i (those the polynomial is built on; n_t of its type t). Atoms are split into
+    ``n_chunks`` blocks run at once. Row i of a_half is read before row i of g_half is
+    written, so g_half may be a_half itself (the densities become the adjoints)."""
+    run_chunks(_atomic_energies_chunk, n_chunks, a_half, types, lmax, products, triples,
+               features, polynomial, want_adjoint, energies, g_half, feature_values)
 
 
 @njit(cache=True)
@@ -417,66 +439,53 @@ def _forces_of_bonds(start, stop, bonds, types, basis, g_float, forces, virial):
         basis.type_pairs, basis.cutoff, basis.radial_params, basis.lmax
     )
     norm, rec, parity, grid = basis.norm, basis.rec, basis.parity, basis.grid
+    grad_coef = basis.grad_coef
     n_fn = radial_params.shape[0]
     n_lmh = (lmax + 1) * (lmax + 2) // 2
     n2 = 2 * n_lmh
     fn = np.empty(n_fn)
     dfn = np.empty(n_fn)
     ylm = np.empty(n_lmh, dtype=np.complex128)
-    grad = np.empty((3, n_lmh), dtype=np.complex128)
     q = np.empty((lmax + 1, lmax + 2))
     sa = np.empty(n2)
     sb = np.empty(n2)
     y = ylm.view(np.float64)
-    gx_f = grad[0].view(np.float64)
-    gy_f = grad[1].view(np.float64)
-    gz_f = grad[2].view(np.float64)
     for b in range(start, stop):
         i = bond_i[b]
         j = bond_j[b]
         dx, dy, dz = bond_d[b, 0], bond_d[b, 1], bond_d[b, 2]
         r = math.sqrt(dx * dx + dy * dy + dz * dz)
         gaussian_radial_grid_derivative(r, cutoff, radial_params, grid, fn, dfn)
-        spherical_harmonics_gradient(dx, dy, dz, lmax, norm, rec, q, ylm, grad)
+        spherical_harmonics(dx, dy, dz, lmax, norm, rec, q, ylm)
         # max(., 0): type pairs are >= 0 already; saying so lets LLVM drop Numba's
         # negative-index wrap-around in the loops below and vectorise them (~3x faster)
         tp = max(type_pairs[types[i], types[j]], 0)
         g_i = g_float[i]
         g_j = g_float[j]
         base = 2 * tp * n_fn * n_lmh
-        # sa = sum_n h_n df_n, sb = sum_n h_n f_n per (l, m), summed in registers
-        for k in range(0, n2, 2):
-            p = parity[k]
-            a_re = 0.0
-            a_im = 0.0
-            b_re = 0.0
-            b_im = 0.0
-            o = base + k
-            for n in range(n_fn):
-                h_re = g_i[o] + p * g_j[o]
-                h_im = g_i[o + 1] + p * g_j[o + 1]
-                a_re += h_re * dfn[n]
-                a_im += h_im * dfn[n]
-                b_re += h_re * fn[n]
-                b_im += h_im * fn[n]
-                o += n2
-            sa[k] = a_re
-            sa[k + 1] = a_im
-            sb[k] = b_re
-            sb[k + 1] = b_im
+        # sa = sum_n h_n df_n, sb = sum_n h_n f_n per (l, m): n outer, (l, m) inner, so that
+        # every inner loop runs over contiguous floats (vectorised)
+        for k in range(n2):
+            sa[k] = 0.0
+            sb[k] = 0.0
+        for n in range(n_fn):
+            o = base + n * n2
+            f = fn[n]
+            df = dfn[n]
+            for k in range(n2):
+                h = g_i[o + k] + parity[k] * g_j[o + k]
+                sa[k] += h * df
+                sb[k] += h * f
+        # dE/dd = Re sum sa Y d/r + Re sum sb dY/dd, the second from the Y themselves
         gr = 0.0
-        gx = 0.0
-        gy = 0.0
-        gz = 0.0
         for k in range(0, n2, 2):
             gr += sa[k] * y[k] - sa[k + 1] * y[k + 1]
-            gx += sb[k] * gx_f[k] - sb[k + 1] * gx_f[k + 1]
-            gy += sb[k] * gy_f[k] - sb[k + 1] * gy_f[k + 1]
-            gz += sb[k] * gz_f[k] - sb[k + 1] * gz_f[k + 1]
-        radial = gr / r
-        gx += radial * dx
-        gy += radial * dy
-        gz += radial * dz
+        px, py, pz, sl = gradient_contraction(sb, y, lmax, grad_coef)
+        inv_r = 1.0 / r
+        radial = (gr - sl * inv_r) * inv_r
+        gx = px * inv_r + radial * dx
+        gy = py * inv_r + radial * dy
+        gz = pz * inv_r + radial * dz
         forces[i, 0] += gx
         forces[i, 1] += gy
         forces[i, 2] += gz
@@ -494,21 +503,24 @@ def _forces_of_bonds(start, stop, bonds, types, basis, g_float, forces, virial):
         virial[2, 2] += dz * gz
 
 
-@njit(cache=True, parallel=True)
-def bond_forces(bonds, types, basis, g_half, n_chunks, forces, virial):
-    """forces (eV/Å) and virial sum_bonds d ⊗ dE/dd (eV) from the adjoints g_half.
+@njit(cache=True, nogil=True)
+def _forces_chunk(c, n_chunks, bonds, types, basis, g_float, forces, f_buf, v_buf):
+    """The bonds of chunk c into ``forces`` (chunk 0) or ``f_buf[c - 1]``, and ``v_buf[c]``."""
+    start, stop = _chunk_bounds(bonds.i.shape[0], n_chunks, c)
+    _forces_of_bonds(start, stop, bonds, types, basis, g_float,
+                     forces if c == 0 else f_buf[c - 1], v_buf[c])
 
-    Bonds are split into ``n_chunks`` blocks with private accumulators (summed at the end).
+
+def bond_forces(bonds, types, basis, g_half, n_chunks, forces, virial):
+    """forces (eV/Å) and virial sum_bonds d ⊗ dE/dd (eV) added from the adjoints g_half.
+
+    Bonds are split into ``n_chunks`` blocks run at once: the first adds into ``forces``
+    itself, the others into private accumulators added at the end.
     """
-    n_atom = g_half.shape[0]
-    n_bond = bonds.i.shape[0]
-    g_float = g_half.view(np.float64)
-    f_buf = np.empty((n_chunks, n_atom, 3))
+    f_buf = np.zeros((n_chunks - 1,) + forces.shape)
     v_buf = np.zeros((n_chunks, 3, 3))
-    for c in prange(n_chunks):
-        f_buf[c] = 0.0
-        start, stop = _chunk_bounds(n_bond, n_chunks, c)
-        _forces_of_bonds(start, stop, bonds, types, basis, g_float, f_buf[c], v_buf[c])
-    _sum_chunks(f_buf, forces)
-    for c in range(n_chunks):
-        virial += v_buf[c]
+    run_chunks(_forces_chunk, n_chunks, bonds, types, basis, g_half.view(np.float64), forces,
+               f_buf, v_buf)
+    if n_chunks > 1:
+        run_chunks(_add_rows, n_chunks, f_buf, forces)
+    virial += v_buf.sum(axis=0)

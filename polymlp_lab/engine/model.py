@@ -23,7 +23,7 @@ from typing import Annotated, NamedTuple, get_type_hints
 import numpy as np
 
 from ..errors import PotentialFileError
-from .harmonics import legendre_recursion, n_lm_half, normalisation_table
+from .harmonics import gradient_coefficients, legendre_recursion, n_lm_half, normalisation_table
 from .radial import uniform_grid_prefix
 
 MAX_ORDER = 6  # highest invariant order handled by the kernels
@@ -53,6 +53,7 @@ class Basis(NamedTuple):
     rec: Array(np.float64, 3)  # legendre_recursion(lmax)
     parity: Array(np.float64, 1)  # (-1)^l per half slot, re and im interleaved
     grid: int  # uniform_grid_prefix(radial_params, cutoff)
+    grad_coef: Array(np.float64, 2)  # gradient_coefficients(lmax): dY from the Y themselves
 
 
 class Products(NamedTuple):
@@ -260,6 +261,7 @@ def model_layout(params, path=None):
         rec=legendre_recursion.py_func(lmax),
         parity=[1.0 - 2.0 * (l % 2) for l in range(lmax + 1) for _ in range(2 * (l + 1))],
         grid=uniform_grid_prefix.py_func(radial_params, cutoff),
+        grad_coef=gradient_coefficients(lmax),
     )
     return basis, features, polynomials
 

@@ -9,9 +9,10 @@ from functools import lru_cache
 
 import numpy as np
 from ase.geometry import minkowski_reduce
-from numba import njit, prange
+from numba import njit
 
 from ..errors import AtomsTooCloseError, InvalidStructureError
+from .threads import n_threads, run_chunks
 
 MIN_DISTANCE = 0.5  # Å; closer atoms are rejected
 BIN_REACH = 2  # bins are >= cutoff / BIN_REACH thick; neighbours lie within ±BIN_REACH bins
@@ -136,15 +137,17 @@ def _bin_ghosts(fr, delta, width, n_bins):
     return start, order
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def _scan_bonds(
-    positions, frac, g_pos, g_atom, g_trans, positive, bin_start, order, delta, width,
+    c, n_chunks, positions, frac, g_pos, g_atom, g_trans, positive, bin_start, delta, width,
     n_bins, reach, cutoff, fill, offsets, counts, closest, bond_i, bond_j, bond_d,
 ):
-    """Count (fill=False) or write (fill=True) the half list, binned."""
+    """Count (fill=False) or write (fill=True) the half list of the atoms of chunk c, binned;
+    the ghost arrays are in bin order (bin b holds ghosts bin_start[b]:bin_start[b + 1])."""
     n_atom = positions.shape[0]
     cut2 = cutoff * cutoff
-    for i in prange(n_atom):
+    size = (n_atom + n_chunks - 1) // n_chunks
+    for i in range(min(c * size, n_atom), min((c + 1) * size, n_atom)):
         _, b = _bin_index(frac[i], delta, width, n_bins)
         k = offsets[i]
         c = 0
@@ -157,8 +160,7 @@ def _scan_bonds(
             for b1 in range(lo1, hi1):
                 for b2 in range(lo2, hi2):
                     cell_bin = (b0 * n_bins[1] + b1) * n_bins[2] + b2
-                    for s in range(bin_start[cell_bin], bin_start[cell_bin + 1]):
-                        g = order[s]
+                    for g in range(bin_start[cell_bin], bin_start[cell_bin + 1]):
                         j = g_atom[g]
                         if j < i or (j == i and not positive[g_trans[g]]):
                             continue
@@ -245,15 +247,18 @@ def half_neighbor_list(cell, positions, pbc, cutoff):
     wrapped = frac @ box
     g_pos, g_frac, g_atom, g_trans = _ghost_images(frac, box, reps, delta)
     bin_start, order = _bin_ghosts(g_frac, delta, width, n_bins)
+    g_pos, g_atom, g_trans = g_pos[order], g_atom[order], g_trans[order]  # contiguous bins
     n_atom = len(positions)
     counts = np.zeros(n_atom, dtype=np.int64)
     closest = np.zeros((n_atom, 2))
     offsets = np.zeros(n_atom + 1, dtype=np.int64)
     empty_i = np.empty(0, dtype=np.int64)
     empty_d = np.empty((0, 3))
-    _scan_bonds(
-        wrapped, frac, g_pos, g_atom, g_trans, positive, bin_start, order, delta, width,
-        n_bins, BIN_REACH, cutoff, False, offsets, counts, closest, empty_i, empty_i, empty_d,
+    chunks = int(max(1, min(n_threads(), n_atom)))
+    run_chunks(
+        _scan_bonds, chunks, wrapped, frac, g_pos, g_atom, g_trans, positive, bin_start, delta,
+        width, n_bins, BIN_REACH, cutoff, False, offsets, counts, closest, empty_i,
+        empty_i, empty_d,
     )
     if n_atom:
         i = int(np.argmin(closest[:, 0]))
@@ -269,9 +274,10 @@ def half_neighbor_list(cell, positions, pbc, cutoff):
     bond_i = np.empty(n_bond, dtype=np.int64)
     bond_j = np.empty(n_bond, dtype=np.int64)
     bond_d = np.empty((n_bond, 3), dtype=np.float64)
-    _scan_bonds(
-        wrapped, frac, g_pos, g_atom, g_trans, positive, bin_start, order, delta, width,
-        n_bins, BIN_REACH, cutoff, True, offsets, counts, closest, bond_i, bond_j, bond_d,
+    run_chunks(
+        _scan_bonds, chunks, wrapped, frac, g_pos, g_atom, g_trans, positive, bin_start, delta,
+        width, n_bins, BIN_REACH, cutoff, True, offsets, counts, closest, bond_i,
+        bond_j, bond_d,
     )
     return bond_i, bond_j, bond_d
 
