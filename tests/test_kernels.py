@@ -160,6 +160,39 @@ def test_density_kernel_matches_direct_sum(mgo_potential):
     np.testing.assert_allclose(a, reference_density(atoms, tables, type_ids), atol=1e-12)
 
 
+@pytest.mark.parametrize("share", [0.0, 0.4, 1.0])
+def test_forces_are_the_same_whether_the_bond_basis_is_kept_or_computed_again(mgo_potential,
+                                                                             share):
+    """The density pass keeps the basis of the first bonds (as many as a memory budget
+    allows) for the force pass, which computes the others again: any share, same numbers."""
+    from polymlp_lab.engine.model import bond_basis
+
+    tables = mgo_potential.components[0].tables
+    atoms = Atoms("MgO2Mg", positions=[[0, 0, 0], [2.1, 0.1, 0], [0.2, 2.0, 0.3], [1.9, 2.2, 1.5]],
+                  cell=[[4.2, 0, 0], [0.5, 4.0, 0], [0.3, -0.4, 4.4]], pbc=True)
+    type_ids = np.array([tables.elements.index(s) for s in atoms.get_chemical_symbols()])
+    bonds = Bonds(*half_neighbor_list(atoms.cell.array, atoms.positions, atoms.pbc, tables.cutoff))
+
+    def forces(kept):
+        a = np.zeros((len(atoms), tables.n_slots_half), dtype=complex)
+        kernels.accumulate_density(bonds, type_ids, tables.basis, 2, a, kept)
+        energies = np.zeros(len(atoms))
+        kernels.atomic_energies(a, type_ids, tables.lmax, tables.products, tables.triples,
+                                tables.features, tables.polynomial, True, 2, energies, a,
+                                np.zeros((0, 1)))
+        f, virial = np.zeros((len(atoms), 3)), np.zeros((3, 3))
+        kernels.bond_forces(bonds, type_ids, tables.basis, a, 2, f, virial, kept)
+        return f, virial
+
+    n_kept = int(share * len(bonds.i))
+    kept = bond_basis(n_kept, n_lm_half(tables.lmax), tables.basis.radial_params.shape[0])
+    f_kept, v_kept = forces(kept)
+    f_again, v_again = forces(None)
+    assert np.abs(f_again).max() > 0.1
+    np.testing.assert_array_equal(f_kept, f_again)
+    np.testing.assert_array_equal(v_kept, v_again)
+
+
 def reference_energies(params, coeffs, a_half, type_ids, lmax):
     """Per-atom energies straight from pypolymlp's enumeration, one term at a time.
 

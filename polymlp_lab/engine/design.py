@@ -18,7 +18,8 @@ from ..errors import PotentialFileError
 from . import design_kernels
 from .harmonics import n_lm_half
 from .model import (
-    Array, Basis, BasisTables, Bonds, frozen_array, frozen_bundle, linear_features, model_layout,
+    Array, Basis, BasisTables, Bonds, bond_basis, frozen_array, frozen_bundle, linear_features,
+    model_layout,
 )
 from .neighbors import half_neighbor_list
 
@@ -192,7 +193,7 @@ def design_rows(tables: FeatureTables, cell, positions, type_ids, pbc, *, deriva
     n_type, n_lmh, n_fn = tables.n_type, n_lm_half(tables.lmax), tables.n_fn
     bonds = Bonds(*half_neighbor_list(cell, positions, pbc, tables.cutoff))
     a_half = np.zeros((n_atom, tables.n_blocks * n_lmh), dtype=np.complex128)
-    design_kernels.densities(bonds, type_ids, tables.basis, a_half)
+    design_kernels.densities(bonds, type_ids, tables.basis, a_half, bond_basis(0, 0, 0))
     n_rows = len(tables.rows.column)
     n_col = 3 * n_atom + 6
     per_centre = max(n_rows * n_type * n_lmh * 16, n_fn * n_type * n_lmh * 16 * n_col)

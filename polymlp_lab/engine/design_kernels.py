@@ -23,9 +23,11 @@ from .radial import gaussian_radial_derivative
 
 
 @njit(cache=True, nogil=True)
-def densities(bonds, types, basis, a_half):
-    """a_half[i] += f_n Y_lm(d), a_half[j] += (-1)^l f_n Y_lm(d) per bond (serial, no GIL)."""
-    _density_of_bonds(0, bonds.i.shape[0], bonds, types, basis, a_half.view(np.float64))
+def densities(bonds, types, basis, a_half, kept):
+    """a_half[i] += f_n Y_lm(d), a_half[j] += (-1)^l f_n Y_lm(d) per bond (serial, no GIL);
+    ``kept`` as in kernels.accumulate_density (design rows keep none)."""
+    _density_of_bonds(0, bonds.i.shape[0], bonds, types, basis, a_half.view(np.float64),
+                      kept)
 
 
 @njit(cache=True)

@@ -3,12 +3,16 @@
 import numpy as np
 
 from . import kernels
-from .model import Bonds, ModelTables
+from .harmonics import n_lm_half
+from .model import Bonds, ModelTables, bond_basis
 from .neighbors import half_neighbor_list
 from .threads import n_threads
 
 # Private per-thread density accumulators are used while they stay below this size.
 _BUFFER_BYTES = 256 * 2**20
+# The density pass keeps the basis of as many bonds as fit in this for the force pass
+# (small and middle-sized structures: all of them); the force pass computes the others.
+_KEPT_BYTES = 64 * 2**20
 
 
 def _n_chunks(threads: int, n_atom: int, n_slot: int, n_bond: int) -> int:
@@ -51,7 +55,10 @@ def evaluate_model(
     # the densities a, then (in place, atom by atom) the adjoints g = dE/da
     densities = np.zeros((n_atom, n_slot), dtype=np.complex128)
     chunks = _n_chunks(threads, n_atom, n_slot, len(bonds.i))
-    kernels.accumulate_density(bonds, type_ids, tables.basis, chunks, densities)
+    n_fn, n_lm = tables.basis.radial_params.shape[0], n_lm_half(tables.lmax)
+    per_bond = 8 * (2 * n_lm + 2 * n_fn)
+    kept = bond_basis(min(len(bonds.i), _KEPT_BYTES // per_bond) if forces else 0, n_lm, n_fn)
+    kernels.accumulate_density(bonds, type_ids, tables.basis, chunks, densities, kept)
     energies = np.zeros(n_atom)
     n_max = int(max(1, np.diff(tables.features.ptr).max(initial=0)))
     feature_values = np.zeros((n_atom, n_max) if features else (0, 1))
@@ -66,5 +73,6 @@ def evaluate_model(
     force_array = np.zeros((n_atom, 3))
     virial = np.zeros((3, 3))
     chunks = int(max(1, min(threads, len(bonds.i))))
-    kernels.bond_forces(bonds, type_ids, tables.basis, densities, chunks, force_array, virial)
+    kernels.bond_forces(bonds, type_ids, tables.basis, densities, chunks, force_array, virial,
+                        kept)
     return energies, force_array, virial, feature_values

@@ -23,6 +23,7 @@ from numba import njit
 
 from .harmonics import gradient_contraction, spherical_harmonics
 from .radial import gaussian_radial_grid, gaussian_radial_grid_derivative
+from .model import bond_basis
 from .threads import run_chunks
 
 
@@ -44,12 +45,15 @@ def _add_rows(c, n_chunks, buffers, out):
 
 
 @njit(cache=True)
-def _density_of_bonds(start, stop, bonds, types, basis, buf):
-    """buf[i] += f_n Y_lm(d), buf[j] += (-1)^l f_n Y_lm(d) for bonds start..stop.
+def _density_of_bonds(start, stop, bonds, types, basis, buf, kept):
+    """buf[i] += f_n Y_lm(d), buf[j] += (-1)^l f_n Y_lm(d) for bonds start..stop; the basis
+    (Y, f, df/dr) of bonds b < len(kept.y) into ``kept`` for the force pass.
 
     buf holds float64 rows (re, im interleaved): rows of one float array, unlike per-bond
     views of complex rows, let LLVM vectorise the accumulation loops.
     """
+    kept_y, kept_f, kept_df = kept.y, kept.f, kept.df
+    n_kept = kept_y.shape[0]
     bond_i, bond_j, bond_d = bonds.i, bonds.j, bonds.d
     type_pairs, cutoff, radial_params, lmax = (
         basis.type_pairs, basis.cutoff, basis.radial_params, basis.lmax
@@ -59,6 +63,7 @@ def _density_of_bonds(start, stop, bonds, types, basis, buf):
     n_lmh = (lmax + 1) * (lmax + 2) // 2
     n2 = 2 * n_lmh
     fn = np.empty(n_fn)
+    dfn = np.empty(n_fn)
     ylm = np.empty(n_lmh, dtype=np.complex128)
     y = ylm.view(np.float64)
     y_j = np.empty(n2)
@@ -68,8 +73,16 @@ def _density_of_bonds(start, stop, bonds, types, basis, buf):
         j = bond_j[b]
         dx, dy, dz = bond_d[b, 0], bond_d[b, 1], bond_d[b, 2]
         r = math.sqrt(dx * dx + dy * dy + dz * dz)
-        gaussian_radial_grid(r, cutoff, radial_params, grid, fn)
         spherical_harmonics(dx, dy, dz, lmax, norm, rec, q, ylm)
+        if b < n_kept:
+            gaussian_radial_grid_derivative(r, cutoff, radial_params, grid, fn, dfn)
+            for k in range(n2):
+                kept_y[b, k] = y[k]
+            for n in range(n_fn):
+                kept_f[b, n] = fn[n]
+                kept_df[b, n] = dfn[n]
+        else:
+            gaussian_radial_grid(r, cutoff, radial_params, grid, fn)
         for k in range(n2):
             y_j[k] = parity[k] * y[k]
         # max(., 0): type pairs are >= 0 already; saying so lets LLVM drop Numba's
@@ -87,21 +100,25 @@ def _density_of_bonds(start, stop, bonds, types, basis, buf):
 
 
 @njit(cache=True, nogil=True)
-def _density_chunk(c, n_chunks, bonds, types, basis, out, buffers):
+def _density_chunk(c, n_chunks, bonds, types, basis, out, buffers, kept):
     """The bonds of chunk c into ``out`` (chunk 0) or its private ``buffers[c - 1]``."""
     start, stop = _chunk_bounds(bonds.i.shape[0], n_chunks, c)
-    _density_of_bonds(start, stop, bonds, types, basis, out if c == 0 else buffers[c - 1])
+    _density_of_bonds(start, stop, bonds, types, basis, out if c == 0 else buffers[c - 1],
+                      kept)
 
 
-def accumulate_density(bonds, types, basis, n_chunks, a_half):
-    """a_half[i, slot] += f_n Y_lm(d) and a_half[j, slot] += (-1)^l f_n Y_lm(d) per bond.
+def accumulate_density(bonds, types, basis, n_chunks, a_half, kept=None):
+    """a_half[i, slot] += f_n Y_lm(d) and a_half[j, slot] += (-1)^l f_n Y_lm(d) per bond;
+    the basis of the first bonds into ``kept`` (a :class:`BondBasis`, for
+    :func:`bond_forces`; None: none kept).
 
     Bonds are split into ``n_chunks`` blocks run at once: the first adds into a_half itself,
     the others into private accumulators added at the end.
     """
     out = a_half.view(np.float64)
     buffers = np.zeros((n_chunks - 1,) + out.shape)
-    run_chunks(_density_chunk, n_chunks, bonds, types, basis, out, buffers)
+    kept = bond_basis(0, 0, 0) if kept is None else kept
+    run_chunks(_density_chunk, n_chunks, bonds, types, basis, out, buffers, kept)
     if n_chunks > 1:
         run_chunks(_add_rows, n_chunks, buffers, out)
 
@@ -428,12 +445,15 @@ def atomic_energies(
 
 
 @njit(cache=True)
-def _forces_of_bonds(start, stop, bonds, types, basis, g_float, forces, virial):
+def _forces_of_bonds(start, stop, bonds, types, basis, g_float, forces, virial, kept):
     """Add the bonds start..stop to forces (eV/Å) and virial (eV), from adjoints g_float.
 
     dE/dd = Re sum_{n,lm} (g_i + (-1)^l g_j)[tp, n, lm] d(f_n Y_lm)/dd for d = r_j - r_i;
-    g_float holds the adjoints as float64 rows (re, im interleaved).
+    g_float holds the adjoints as float64 rows (re, im interleaved). The basis of bonds
+    b < len(kept.y) is read from ``kept`` (the density pass's), the others' computed.
     """
+    kept_y, kept_f, kept_df = kept.y, kept.f, kept.df
+    n_kept = kept_y.shape[0]
     bond_i, bond_j, bond_d = bonds.i, bonds.j, bonds.d
     type_pairs, cutoff, radial_params, lmax = (
         basis.type_pairs, basis.cutoff, basis.radial_params, basis.lmax
@@ -449,14 +469,22 @@ def _forces_of_bonds(start, stop, bonds, types, basis, g_float, forces, virial):
     q = np.empty((lmax + 1, lmax + 2))
     sa = np.empty(n2)
     sb = np.empty(n2)
-    y = ylm.view(np.float64)
+    y_own = ylm.view(np.float64)
     for b in range(start, stop):
         i = bond_i[b]
         j = bond_j[b]
         dx, dy, dz = bond_d[b, 0], bond_d[b, 1], bond_d[b, 2]
         r = math.sqrt(dx * dx + dy * dy + dz * dz)
-        gaussian_radial_grid_derivative(r, cutoff, radial_params, grid, fn, dfn)
-        spherical_harmonics(dx, dy, dz, lmax, norm, rec, q, ylm)
+        if b < n_kept:
+            y = kept_y[b]
+            f_b = kept_f[b]
+            df_b = kept_df[b]
+        else:
+            gaussian_radial_grid_derivative(r, cutoff, radial_params, grid, fn, dfn)
+            spherical_harmonics(dx, dy, dz, lmax, norm, rec, q, ylm)
+            y = y_own
+            f_b = fn
+            df_b = dfn
         # max(., 0): type pairs are >= 0 already; saying so lets LLVM drop Numba's
         # negative-index wrap-around in the loops below and vectorise them (~3x faster)
         tp = max(type_pairs[types[i], types[j]], 0)
@@ -470,8 +498,8 @@ def _forces_of_bonds(start, stop, bonds, types, basis, g_float, forces, virial):
             sb[k] = 0.0
         for n in range(n_fn):
             o = base + n * n2
-            f = fn[n]
-            df = dfn[n]
+            f = f_b[n]
+            df = df_b[n]
             for k in range(n2):
                 h = g_i[o + k] + parity[k] * g_j[o + k]
                 sa[k] += h * df
@@ -504,23 +532,25 @@ def _forces_of_bonds(start, stop, bonds, types, basis, g_float, forces, virial):
 
 
 @njit(cache=True, nogil=True)
-def _forces_chunk(c, n_chunks, bonds, types, basis, g_float, forces, f_buf, v_buf):
+def _forces_chunk(c, n_chunks, bonds, types, basis, g_float, forces, f_buf, v_buf, kept):
     """The bonds of chunk c into ``forces`` (chunk 0) or ``f_buf[c - 1]``, and ``v_buf[c]``."""
     start, stop = _chunk_bounds(bonds.i.shape[0], n_chunks, c)
     _forces_of_bonds(start, stop, bonds, types, basis, g_float,
-                     forces if c == 0 else f_buf[c - 1], v_buf[c])
+                     forces if c == 0 else f_buf[c - 1], v_buf[c], kept)
 
 
-def bond_forces(bonds, types, basis, g_half, n_chunks, forces, virial):
-    """forces (eV/Å) and virial sum_bonds d ⊗ dE/dd (eV) added from the adjoints g_half.
+def bond_forces(bonds, types, basis, g_half, n_chunks, forces, virial, kept=None):
+    """forces (eV/Å) and virial sum_bonds d ⊗ dE/dd (eV) added from the adjoints g_half;
+    ``kept``: the BondBasis the density pass filled (None: every basis computed here).
 
     Bonds are split into ``n_chunks`` blocks run at once: the first adds into ``forces``
     itself, the others into private accumulators added at the end.
     """
     f_buf = np.zeros((n_chunks - 1,) + forces.shape)
     v_buf = np.zeros((n_chunks, 3, 3))
+    kept = bond_basis(0, 0, 0) if kept is None else kept
     run_chunks(_forces_chunk, n_chunks, bonds, types, basis, g_half.view(np.float64), forces,
-               f_buf, v_buf)
+               f_buf, v_buf, kept)
     if n_chunks > 1:
         run_chunks(_add_rows, n_chunks, f_buf, forces)
     virial += v_buf.sum(axis=0)

@@ -42,6 +42,21 @@ class Bonds(NamedTuple):
     d: Array(np.float64, 2)  # (n_bond, 3)
 
 
+class BondBasis(NamedTuple):
+    """The basis of the first bonds, kept by the density pass for the force pass (as many
+    bonds as a memory budget allows; the others are computed again)."""
+
+    y: Array(np.float64, 2)  # (n_kept, 2 n_lm_half): Y_lm(d), re and im interleaved
+    f: Array(np.float64, 2)  # (n_kept, n_fn): f_n(r)
+    df: Array(np.float64, 2)  # (n_kept, n_fn): df_n/dr (1/Å)
+
+
+def bond_basis(n_kept: int, n_lm: int, n_fn: int) -> BondBasis:
+    """Room for the basis of ``n_kept`` bonds (contents undefined until the density pass)."""
+    return BondBasis(np.empty((n_kept, 2 * n_lm)), np.empty((n_kept, n_fn)),
+                     np.empty((n_kept, n_fn)))
+
+
 class Basis(NamedTuple):
     """What the densities a_{tp,n,l,m} are expanded in (density accumulation, bond forces)."""
 
