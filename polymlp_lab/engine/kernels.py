@@ -24,6 +24,7 @@ from numba import njit
 from .harmonics import gradient_contraction, spherical_harmonics
 from .radial import gaussian_radial_grid, gaussian_radial_grid_derivative
 from .model import bond_basis
+from .scratch import scratch
 from .threads import run_chunks
 
 
@@ -116,7 +117,7 @@ def accumulate_density(bonds, types, basis, n_chunks, a_half, kept=None):
     the others into private accumulators added at the end.
     """
     out = a_half.view(np.float64)
-    buffers = np.zeros((n_chunks - 1,) + out.shape)
+    buffers = scratch("density accumulators", (n_chunks - 1,) + out.shape, zero=True)
     kept = bond_basis(0, 0, 0) if kept is None else kept
     run_chunks(_density_chunk, n_chunks, bonds, types, basis, out, buffers, kept)
     if n_chunks > 1:
@@ -546,7 +547,7 @@ def bond_forces(bonds, types, basis, g_half, n_chunks, forces, virial, kept=None
     Bonds are split into ``n_chunks`` blocks run at once: the first adds into ``forces``
     itself, the others into private accumulators added at the end.
     """
-    f_buf = np.zeros((n_chunks - 1,) + forces.shape)
+    f_buf = scratch("force accumulators", (n_chunks - 1,) + forces.shape, zero=True)
     v_buf = np.zeros((n_chunks, 3, 3))
     kept = bond_basis(0, 0, 0) if kept is None else kept
     run_chunks(_forces_chunk, n_chunks, bonds, types, basis, g_half.view(np.float64), forces,
