@@ -1,13 +1,13 @@
 """Thin wrapper over the kernels: validate, cast, allocate, run one potential file."""
 
 import numpy as np
+from numba import get_num_threads
 
 from . import kernels
 from .harmonics import n_lm_half
 from .model import BondBasis, Bonds, ModelTables
-from .scratch import scratch
 from .neighbors import half_neighbor_list
-from .threads import n_threads
+from .scratch import scratch
 
 # Private per-thread density accumulators are used while they stay below this size.
 _BUFFER_BYTES = 256 * 2**20
@@ -52,7 +52,7 @@ def evaluate_model(
     else:
         bonds = Bonds(*neighbors.bonds(cell, positions, pbc, tables.cutoff, reach=reach))
     n_slot = tables.n_slots_half
-    threads = n_threads()
+    threads = get_num_threads()
     # the densities a, then (in place, atom by atom) the adjoints g = dE/da
     densities = scratch("densities", (n_atom, n_slot), np.complex128, zero=True)
     chunks = _n_chunks(threads, n_atom, n_slot, len(bonds.i))

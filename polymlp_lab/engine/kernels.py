@@ -10,22 +10,22 @@ Slots: half slot (tp, n, l, m>=0) = (tp*n_fn + n)*n_lmh + l(l+1)/2 + m;
 full slot (tp, n, l, m) = (tp*n_fn + n)*n_lmf + l*l + l + m.
 Tables come in the typed bundles of ``model``; their fields are bound to locals before loops.
 
-Threads: each step is a serial kernel over one chunk of its work (``*_chunk``, releasing the
-GIL) and a small Python driver of the same name without the suffix that runs the chunks on
-``n_chunks`` threads (:mod:`.threads`) with private accumulators where chunks would collide.
+Threads: each step is a serial kernel over one chunk of its work (``*_chunk``), a parallel
+driver (``*_chunks``: Numba's prange over the chunks, nothing else, so that its body compiles
+quickly) and a Python function without the suffix that allocates the private accumulators
+where chunks would collide.
 """
 
 import math
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from .harmonics import gradient_contraction, spherical_harmonics
 from .radial import gaussian_radial_grid, gaussian_radial_grid_derivative
 from .model import bond_basis
 from .scratch import scratch
-from .threads import run_chunks
 
 
 @njit(cache=True)
@@ -119,9 +119,21 @@ def accumulate_density(bonds, types, basis, n_chunks, a_half, kept=None):
     out = a_half.view(np.float64)
     buffers = scratch("density accumulators", (n_chunks - 1,) + out.shape, zero=True)
     kept = bond_basis(0, 0, 0) if kept is None else kept
-    run_chunks(_density_chunk, n_chunks, bonds, types, basis, out, buffers, kept)
+    _density_chunks(n_chunks, bonds, types, basis, out, buffers, kept)
     if n_chunks > 1:
-        run_chunks(_add_rows, n_chunks, buffers, out)
+        _add_chunks(n_chunks, buffers, out)
+
+
+@njit(cache=True, parallel=True)
+def _density_chunks(n_chunks, bonds, types, basis, out, buffers, kept):
+    for c in prange(n_chunks):
+        _density_chunk(c, n_chunks, bonds, types, basis, out, buffers, kept)
+
+
+@njit(cache=True, parallel=True)
+def _add_chunks(n_chunks, buffers, out):
+    for c in prange(n_chunks):
+        _add_rows(c, n_chunks, buffers, out)
 
 
 @njit(cache=True)
@@ -441,8 +453,16 @@ def atomic_energies(
     atom i (those the polynomial is built on; n_t of its type t). Atoms are split into
     ``n_chunks`` blocks run at once. Row i of a_half is read before row i of g_half is
     written, so g_half may be a_half itself (the densities become the adjoints)."""
-    run_chunks(_atomic_energies_chunk, n_chunks, a_half, types, lmax, products, triples,
-               features, polynomial, want_adjoint, energies, g_half, feature_values)
+    _atomic_energies_chunks(n_chunks, a_half, types, lmax, products, triples, features,
+                            polynomial, want_adjoint, energies, g_half, feature_values)
+
+
+@njit(cache=True, parallel=True)
+def _atomic_energies_chunks(n_chunks, a_half, types, lmax, products, triples, features,
+                            polynomial, want_adjoint, energies, g_half, feature_values):
+    for c in prange(n_chunks):
+        _atomic_energies_chunk(c, n_chunks, a_half, types, lmax, products, triples, features,
+                               polynomial, want_adjoint, energies, g_half, feature_values)
 
 
 @njit(cache=True)
@@ -550,8 +570,14 @@ def bond_forces(bonds, types, basis, g_half, n_chunks, forces, virial, kept=None
     f_buf = scratch("force accumulators", (n_chunks - 1,) + forces.shape, zero=True)
     v_buf = np.zeros((n_chunks, 3, 3))
     kept = bond_basis(0, 0, 0) if kept is None else kept
-    run_chunks(_forces_chunk, n_chunks, bonds, types, basis, g_half.view(np.float64), forces,
-               f_buf, v_buf, kept)
+    _forces_chunks(n_chunks, bonds, types, basis, g_half.view(np.float64), forces, f_buf,
+                   v_buf, kept)
     if n_chunks > 1:
-        run_chunks(_add_rows, n_chunks, f_buf, forces)
+        _add_chunks(n_chunks, f_buf, forces)
     virial += v_buf.sum(axis=0)
+
+
+@njit(cache=True, parallel=True)
+def _forces_chunks(n_chunks, bonds, types, basis, g_float, forces, f_buf, v_buf, kept):
+    for c in prange(n_chunks):
+        _forces_chunk(c, n_chunks, bonds, types, basis, g_float, forces, f_buf, v_buf, kept)

@@ -9,10 +9,9 @@ from functools import lru_cache
 
 import numpy as np
 from ase.geometry import minkowski_reduce
-from numba import njit
+from numba import get_num_threads, njit, prange
 
 from ..errors import AtomsTooCloseError, InvalidStructureError
-from .threads import n_threads, run_chunks
 
 MIN_DISTANCE = 0.5  # Å; closer atoms are rejected
 BIN_REACH = 2  # bins are >= cutoff / BIN_REACH thick; neighbours lie within ±BIN_REACH bins
@@ -188,6 +187,17 @@ def _scan_bonds(
             closest[i, 1] = jmin
 
 
+@njit(cache=True, parallel=True)
+def _scan_chunks(
+    n_chunks, positions, frac, g_pos, g_atom, g_trans, positive, bin_start, delta, width,
+    n_bins, reach, cutoff, fill, offsets, counts, closest, bond_i, bond_j, bond_d,
+):
+    for c in prange(n_chunks):
+        _scan_bonds(c, n_chunks, positions, frac, g_pos, g_atom, g_trans, positive, bin_start,
+                    delta, width, n_bins, reach, cutoff, fill, offsets, counts, closest,
+                    bond_i, bond_j, bond_d)
+
+
 def _lattice(cell, positions, pbc, cutoff):
     """Everything the search derives from the cell: reduced periodic box, its inverse, its
     shortest vector, image ranges, ±T bookkeeping and the bin grid (see half_neighbor_list)."""
@@ -254,9 +264,9 @@ def half_neighbor_list(cell, positions, pbc, cutoff):
     offsets = np.zeros(n_atom + 1, dtype=np.int64)
     empty_i = np.empty(0, dtype=np.int64)
     empty_d = np.empty((0, 3))
-    chunks = int(max(1, min(n_threads(), n_atom)))
-    run_chunks(
-        _scan_bonds, chunks, wrapped, frac, g_pos, g_atom, g_trans, positive, bin_start, delta,
+    chunks = int(max(1, min(get_num_threads(), n_atom)))
+    _scan_chunks(
+        chunks, wrapped, frac, g_pos, g_atom, g_trans, positive, bin_start, delta,
         width, n_bins, BIN_REACH, cutoff, False, offsets, counts, closest, empty_i,
         empty_i, empty_d,
     )
@@ -274,8 +284,8 @@ def half_neighbor_list(cell, positions, pbc, cutoff):
     bond_i = np.empty(n_bond, dtype=np.int64)
     bond_j = np.empty(n_bond, dtype=np.int64)
     bond_d = np.empty((n_bond, 3), dtype=np.float64)
-    run_chunks(
-        _scan_bonds, chunks, wrapped, frac, g_pos, g_atom, g_trans, positive, bin_start, delta,
+    _scan_chunks(
+        chunks, wrapped, frac, g_pos, g_atom, g_trans, positive, bin_start, delta,
         width, n_bins, BIN_REACH, cutoff, True, offsets, counts, closest, bond_i,
         bond_j, bond_d,
     )
