@@ -36,6 +36,14 @@ def _chunk_bounds(n_items, n_chunks, c):
 
 
 @njit(cache=True, nogil=True)
+def _zero(rows):
+    """rows[:] = 0 for a 2-d float array (a loop: no shape checks to compile)."""
+    for i in range(rows.shape[0]):
+        for x in range(rows.shape[1]):
+            rows[i, x] = 0.0
+
+
+@njit(cache=True, nogil=True)
 def _add_rows(c, n_chunks, buffers, out):
     """out[i] += sum over k of buffers[k, i] for the rows i of chunk c (2-d float rows)."""
     start, stop = _chunk_bounds(out.shape[0], n_chunks, c)
@@ -102,8 +110,11 @@ def _density_of_bonds(start, stop, bonds, types, basis, buf, kept):
 
 @njit(cache=True, nogil=True)
 def _density_chunk(c, n_chunks, bonds, types, basis, out, buffers, kept):
-    """The bonds of chunk c into ``out`` (chunk 0) or its private ``buffers[c - 1]``."""
+    """The bonds of chunk c into ``out`` (chunk 0) or its private ``buffers[c - 1]``, which
+    it zeroes first (in parallel, by the thread that then writes it)."""
     start, stop = _chunk_bounds(bonds.i.shape[0], n_chunks, c)
+    if c > 0:
+        _zero(buffers[c - 1])
     _density_of_bonds(start, stop, bonds, types, basis, out if c == 0 else buffers[c - 1],
                       kept)
 
@@ -117,7 +128,7 @@ def accumulate_density(bonds, types, basis, n_chunks, a_half, kept=None):
     the others into private accumulators added at the end.
     """
     out = a_half.view(np.float64)
-    buffers = scratch("density accumulators", (n_chunks - 1,) + out.shape, zero=True)
+    buffers = scratch("density accumulators", (n_chunks - 1,) + out.shape)
     kept = bond_basis(0, 0, 0) if kept is None else kept
     _density_chunks(n_chunks, bonds, types, basis, out, buffers, kept)
     if n_chunks > 1:
@@ -554,8 +565,11 @@ def _forces_of_bonds(start, stop, bonds, types, basis, g_float, forces, virial, 
 
 @njit(cache=True, nogil=True)
 def _forces_chunk(c, n_chunks, bonds, types, basis, g_float, forces, f_buf, v_buf, kept):
-    """The bonds of chunk c into ``forces`` (chunk 0) or ``f_buf[c - 1]``, and ``v_buf[c]``."""
+    """The bonds of chunk c into ``forces`` (chunk 0) or ``f_buf[c - 1]`` (zeroed here first),
+    and ``v_buf[c]``."""
     start, stop = _chunk_bounds(bonds.i.shape[0], n_chunks, c)
+    if c > 0:
+        _zero(f_buf[c - 1])
     _forces_of_bonds(start, stop, bonds, types, basis, g_float,
                      forces if c == 0 else f_buf[c - 1], v_buf[c], kept)
 
@@ -567,7 +581,7 @@ def bond_forces(bonds, types, basis, g_half, n_chunks, forces, virial, kept=None
     Bonds are split into ``n_chunks`` blocks run at once: the first adds into ``forces``
     itself, the others into private accumulators added at the end.
     """
-    f_buf = scratch("force accumulators", (n_chunks - 1,) + forces.shape, zero=True)
+    f_buf = scratch("force accumulators", (n_chunks - 1,) + forces.shape)
     v_buf = np.zeros((n_chunks, 3, 3))
     kept = bond_basis(0, 0, 0) if kept is None else kept
     _forces_chunks(n_chunks, bonds, types, basis, g_half.view(np.float64), forces, f_buf,
