@@ -502,6 +502,7 @@ def _forces_of_bonds(start, stop, bonds, types, basis, g_float, forces, virial, 
     sa = np.empty(n2)
     sb = np.empty(n2)
     y_own = ylm.view(np.float64)
+    v00 = v01 = v02 = v10 = v11 = v12 = v20 = v21 = v22 = 0.0
     for b in range(start, stop):
         i = bond_i[b]
         j = bond_j[b]
@@ -552,15 +553,25 @@ def _forces_of_bonds(start, stop, bonds, types, basis, g_float, forces, virial, 
         forces[j, 0] -= gx
         forces[j, 1] -= gy
         forces[j, 2] -= gz
-        virial[0, 0] += dx * gx
-        virial[0, 1] += dx * gy
-        virial[0, 2] += dx * gz
-        virial[1, 0] += dy * gx
-        virial[1, 1] += dy * gy
-        virial[1, 2] += dy * gz
-        virial[2, 0] += dz * gx
-        virial[2, 1] += dz * gy
-        virial[2, 2] += dz * gz
+        v00 += dx * gx
+        v01 += dx * gy
+        v02 += dx * gz
+        v10 += dy * gx
+        v11 += dy * gy
+        v12 += dy * gz
+        v20 += dz * gx
+        v21 += dz * gy
+        v22 += dz * gz
+    # summed in registers, written once: the chunks' virials share a cache line
+    virial[0, 0] += v00
+    virial[0, 1] += v01
+    virial[0, 2] += v02
+    virial[1, 0] += v10
+    virial[1, 1] += v11
+    virial[1, 2] += v12
+    virial[2, 0] += v20
+    virial[2, 1] += v21
+    virial[2, 2] += v22
 
 
 @njit(cache=True, nogil=True)

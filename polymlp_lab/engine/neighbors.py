@@ -108,12 +108,18 @@ def _ghost_images(frac, cell, reps, delta):
 
 
 @njit(cache=True)
+def _bin_axis(f, a, delta, width, n_bins):
+    v = int(math.floor((f[a] + delta[a]) / width[a]))
+    return min(max(v, 0), n_bins[a] - 1)
+
+
+@njit(cache=True)
 def _bin_index(f, delta, width, n_bins):
-    b = np.empty(3, dtype=np.int64)
-    for a in range(3):
-        v = int(math.floor((f[a] + delta[a]) / width[a]))
-        b[a] = min(max(v, 0), n_bins[a] - 1)
-    return (b[0] * n_bins[1] + b[1]) * n_bins[2] + b[2], b
+    """(flat bin, its three indices) of fractional coordinates f (no allocation)."""
+    b0 = _bin_axis(f, 0, delta, width, n_bins)
+    b1 = _bin_axis(f, 1, delta, width, n_bins)
+    b2 = _bin_axis(f, 2, delta, width, n_bins)
+    return (b0 * n_bins[1] + b1) * n_bins[2] + b2, b0, b1, b2
 
 
 @njit(cache=True)
@@ -124,7 +130,7 @@ def _bin_ghosts(fr, delta, width, n_bins):
     which = np.empty(n_ghost, dtype=np.int64)
     start = np.zeros(total + 1, dtype=np.int64)
     for g in range(n_ghost):
-        which[g], _ = _bin_index(fr[g], delta, width, n_bins)
+        which[g] = _bin_index(fr[g], delta, width, n_bins)[0]
         start[which[g] + 1] += 1
     for b in range(total):
         start[b + 1] += start[b]
@@ -142,19 +148,22 @@ def _scan_bonds(
     n_bins, reach, cutoff, fill, offsets, counts, closest, bond_i, bond_j, bond_d,
 ):
     """Count (fill=False) or write (fill=True) the half list of the atoms of chunk c, binned;
-    the ghost arrays are in bin order (bin b holds ghosts bin_start[b]:bin_start[b + 1])."""
+    the ghost arrays are in bin order (bin b holds ghosts bin_start[b]:bin_start[b + 1]).
+
+    Chunk c takes every n_chunks-th atom from c: the half list keeps partners j >= i, so low
+    indices carry most bonds, and contiguous blocks of atoms would load the chunks unevenly.
+    """
     n_atom = positions.shape[0]
     cut2 = cutoff * cutoff
-    size = (n_atom + n_chunks - 1) // n_chunks
-    for i in range(min(c * size, n_atom), min((c + 1) * size, n_atom)):
-        _, b = _bin_index(frac[i], delta, width, n_bins)
+    for i in range(c, n_atom, n_chunks):
+        _, b0, b1, b2 = _bin_index(frac[i], delta, width, n_bins)
         k = offsets[i]
-        c = 0
+        count = 0
         dmin = np.inf
         jmin = -1
-        lo0, hi0 = max(b[0] - reach, 0), min(b[0] + reach + 1, n_bins[0])
-        lo1, hi1 = max(b[1] - reach, 0), min(b[1] + reach + 1, n_bins[1])
-        lo2, hi2 = max(b[2] - reach, 0), min(b[2] + reach + 1, n_bins[2])
+        lo0, hi0 = max(b0 - reach, 0), min(b0 + reach + 1, n_bins[0])
+        lo1, hi1 = max(b1 - reach, 0), min(b1 + reach + 1, n_bins[1])
+        lo2, hi2 = max(b2 - reach, 0), min(b2 + reach + 1, n_bins[2])
         for b0 in range(lo0, hi0):
             for b1 in range(lo1, hi1):
                 for b2 in range(lo2, hi2):
@@ -177,12 +186,12 @@ def _scan_bonds(
                             bond_d[k, 2] = dz
                             k += 1
                         else:
-                            c += 1
+                            count += 1
                             if r2 < dmin:
                                 dmin = r2
                                 jmin = j
         if not fill:
-            counts[i] = c
+            counts[i] = count
             closest[i, 0] = math.sqrt(dmin)
             closest[i, 1] = jmin
 
