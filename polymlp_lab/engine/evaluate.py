@@ -63,8 +63,11 @@ def evaluate_model(
                      scratch("kept df", (n_kept, n_fn)))
     kernels.accumulate_density(bonds, type_ids, tables.basis, chunks, densities, kept)
     energies = np.zeros(n_atom)
-    n_max = int(max(1, np.diff(tables.features.ptr).max(initial=0)))
-    feature_values = np.zeros((n_atom, n_max) if features else (0, 1))
+    if features:
+        n_max = int(max(1, np.diff(tables.features.ptr).max(initial=0)))
+        feature_values = np.zeros((n_atom, n_max))
+    else:
+        feature_values = np.zeros((0, 1))
     kernels.atomic_energies(
         densities, type_ids, tables.lmax, tables.products, tables.triples, tables.features,
         tables.polynomial, forces, int(max(1, min(threads, n_atom))), energies, densities,

@@ -8,6 +8,7 @@ here; results handed to the caller never are. Arrays above ``KEEP_BYTES`` are no
 huge structure's evaluation does not pin its memory afterwards).
 """
 
+import math
 import threading
 
 import numpy as np
@@ -21,7 +22,7 @@ def scratch(name: str, shape, dtype=np.float64, *, zero: bool = False) -> np.nda
     """A C-contiguous array of ``shape`` and ``dtype`` for the work ``name`` of this thread
     (contents undefined unless ``zero``), reused by later calls with the same name."""
     dtype = np.dtype(dtype)
-    count = int(np.prod(shape, dtype=np.int64))
+    count = math.prod(int(n) for n in shape)
     if count * dtype.itemsize > KEEP_BYTES:
         return np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
     kept = _local.__dict__.setdefault("arrays", {})
