@@ -287,7 +287,8 @@ def test_bundles_are_typed_and_refuse_swapped_or_cast_arrays(mgo_potential):
     tables = component.tables
     features = build_feature_tables(component.params)
     for bundle in (tables.basis, tables.products, tables.triples, tables.features,
-                   tables.polynomial, features.terms, features.factors, features.rows):
+                   tables.polynomial, features.terms, features.factors, features.rows,
+                   features.blocks):
         for name, hint in get_type_hints(type(bundle), include_extras=True).items():
             value = getattr(bundle, name)
             if hasattr(hint, "__metadata__"):

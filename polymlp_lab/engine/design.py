@@ -8,17 +8,19 @@ polynomial products sum_i x_a(i) x_b(i) ...), in pypolymlp's column order:
   pypolymlp's stress convention (-dE/dε; ASE's stress is minus this over the volume).
 """
 
+import functools
 import threading
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+from scipy.linalg.blas import dgemm
 
 from ..errors import PotentialFileError
 from . import design_kernels
 from .harmonics import n_lm_half
 from .model import (
-    Array, Basis, BasisTables, Bonds, bond_basis, frozen_array, frozen_bundle, linear_features,
+    Array, Basis, BasisTables, Bonds, bond_basis, frozen_bundle, linear_features,
     model_layout,
 )
 from .neighbors import half_neighbor_list
@@ -64,8 +66,19 @@ class Rows(NamedTuple):
     lin: Array(np.int64, 1)  # (n_linear,) row of linear feature k
     poly_idx: Array(np.int64, 2)  # (n_poly, max_p) linear features of each product, -1 padded
     poly: Array(np.int64, 2)  # (n_poly, max_p) row of each factor's contribution
-    block_ptr: Array(np.int64, 1)  # (n_fn + 1,) rows of radial function n
     column: Array(np.int64, 1)  # (n_rows,) design-matrix column of each row
+
+
+class Blocks(NamedTuple):
+    """The Jacobian stored by blocks (n, l): radial function n, angular number l (number
+    b = n (lmax + 1) + l). A row's densities cover a few blocks only; block b holds its rows'
+    (l, m >= 0) entries of every neighbour type, a (rows, centres, n_type, 2 (l + 1)) array."""
+
+    ptr: Array(np.int64, 1)  # (n_blocks + 1,) rows of block b: column[ptr[b]:ptr[b + 1]]
+    column: Array(np.int64, 1)  # design-matrix column of each of them
+    row_ptr: Array(np.int64, 1)  # (n_rows + 1,) blocks of row r: row_block[row_ptr[r]:...]
+    row_block: Array(np.int64, 1)
+    row_pos: Array(np.int64, 1)  # the row's place in that block
 
 
 class Neighbours(NamedTuple):
@@ -86,6 +99,7 @@ class FeatureTables(BasisTables):
     terms: Terms
     factors: Factors
     rows: Rows
+    blocks: Blocks
     n_linear: int
     n_features: int
 
@@ -132,7 +146,7 @@ def _rows_table(feat_n, polynomials, n_fn) -> Rows:
     poly_idx = np.full((len(polynomials), max_p), -1, dtype=np.int64)
     poly_row = np.full((len(polynomials), max_p), -1, dtype=np.int64)
     lin_row = np.empty(len(feat_n), dtype=np.int64)
-    row_column, block_ptr = [], [0]
+    row_column = []
     for n in range(n_fn):
         for k in np.flatnonzero(feat_n == n):
             lin_row[k] = len(row_column)
@@ -143,11 +157,47 @@ def _rows_table(feat_n, polynomials, n_fn) -> Rows:
                 for q in qs:
                     poly_row[p, q] = len(row_column)
                 row_column.append(len(feat_n) + p)
-        block_ptr.append(len(row_column))
     for p, comb in enumerate(polynomials):
         poly_idx[p, : len(comb)] = comb
-    return frozen_bundle(Rows, lin=lin_row, poly_idx=poly_idx, poly=poly_row,
-                         block_ptr=block_ptr, column=row_column)
+    return frozen_bundle(Rows, lin=lin_row, poly_idx=poly_idx, poly=poly_row, column=row_column)
+
+
+def _blocks_table(feat_n, terms: Terms, factors: Factors, rows: Rows, n_fn, lmax) -> Blocks:
+    """Which blocks each Jacobian row covers: a linear feature the angular numbers of its
+    density factors (for any centre type), a product's row those of its factors in that row."""
+    n_linear, n_l = len(feat_n), lmax + 1
+    feature_of_term = np.repeat(np.arange(n_linear), np.diff(terms.ptr))
+    feature = feature_of_term[np.repeat(np.arange(len(terms.coef)), np.diff(factors.ptr))]
+    l_of = np.concatenate([np.full(l + 1, l) for l in range(n_l)])[factors.lmh]
+    support = np.zeros((n_linear, n_l), dtype=bool)  # [k, l]
+    for t in range(factors.neighbour.shape[0]):
+        active = np.zeros(n_linear, dtype=bool)
+        active[terms.act_idx[terms.act_ptr[t]:terms.act_ptr[t + 1]]] = True
+        s = factors.neighbour[t]
+        keep = active[feature] & (s >= 0)
+        support[feature[keep], l_of[keep]] = True
+    n_rows = len(rows.column)
+    covers = np.zeros((n_rows, n_l), dtype=bool)
+    covers[rows.lin] = support
+    row_n = np.empty(n_rows, dtype=np.int64)
+    row_n[rows.lin] = feat_n
+    for p, q in zip(*np.nonzero(rows.poly >= 0)):
+        k = rows.poly_idx[p, q]
+        covers[rows.poly[p, q]] |= support[k]
+        row_n[rows.poly[p, q]] = feat_n[k]
+    block_of = row_n[:, None] * n_l + np.arange(n_l)  # [r, l]
+    row, local = np.nonzero(covers)
+    block = block_of[row, local]
+    order = np.lexsort((row, block))  # by block, then row
+    n_blocks = n_fn * n_l
+    counts = np.bincount(block, minlength=n_blocks)
+    pos = np.empty(len(block), dtype=np.int64)
+    pos[order] = np.arange(len(block)) - np.repeat(np.cumsum(counts) - counts, counts)
+    return frozen_bundle(
+        Blocks, ptr=np.concatenate([[0], np.cumsum(counts)]), column=rows.column[row[order]],
+        row_ptr=np.concatenate([[0], np.cumsum(np.bincount(row, minlength=n_rows))]),
+        row_block=block, row_pos=pos,
+    )
 
 
 def build_feature_tables(params) -> FeatureTables:
@@ -155,12 +205,17 @@ def build_feature_tables(params) -> FeatureTables:
     basis, features, polynomials = model_layout(params)
     linear_terms, active = linear_features(params, features, basis)
     feat_n = np.array([feature[0] for feature in features], dtype=np.int64)
+    terms = _terms_table(linear_terms, active, params.n_type)
+    factors = _factors_table(linear_terms, basis, params.n_type)
+    rows = _rows_table(feat_n, polynomials, basis.radial_params.shape[0])
     return FeatureTables(
         elements=tuple(params.elements),
         basis=basis,
-        terms=_terms_table(linear_terms, active, params.n_type),
-        factors=_factors_table(linear_terms, basis, params.n_type),
-        rows=_rows_table(feat_n, polynomials, basis.radial_params.shape[0]),
+        terms=terms,
+        factors=factors,
+        rows=rows,
+        blocks=_blocks_table(feat_n, terms, factors, rows, basis.radial_params.shape[0],
+                             basis.lmax),
         n_linear=len(features),
         n_features=len(features) + len(polynomials),
     )
@@ -194,37 +249,28 @@ def design_rows(tables: FeatureTables, cell, positions, type_ids, pbc, *, deriva
     bonds = Bonds(*half_neighbor_list(cell, positions, pbc, tables.cutoff))
     a_half = np.zeros((n_atom, tables.n_blocks * n_lmh), dtype=np.complex128)
     design_kernels.densities(bonds, type_ids, tables.basis, a_half, bond_basis(0, 0, 0))
-    n_rows = len(tables.rows.column)
     n_col = 3 * n_atom + 6
-    per_centre = max(n_rows * n_type * n_lmh * 16, n_fn * n_type * n_lmh * 16 * n_col)
-    chunk = int(max(1, min(n_atom, CHUNK_BYTES // per_centre)))
     x = np.zeros((n_atom, tables.n_linear))
-    out = np.zeros((tables.n_features, n_col)) if derivatives else None
     if derivatives:
-        rows, neighbours = tables.rows, _full_neighbours(n_atom, bonds, type_ids)
-    else:  # one scratch Jacobian row for all features, no polynomial rows
-        rows = tables.rows._replace(lin=frozen_array(np.zeros(tables.n_linear), np.int64),
-                                    poly_idx=frozen_array(np.zeros((0, 1)), np.int64))
+        rows, blocks = tables.rows, tables.blocks
+        neighbours = _full_neighbours(n_atom, bonds, type_ids)
+        by_block = np.zeros((len(blocks.column), n_col))
+    else:  # one scratch Jacobian row for all features, stored nowhere
+        rows, blocks = _NO_ROWS(tables.n_linear), _NO_BLOCKS
+    n_l = tables.lmax + 1
+    widths = 2 * n_type * (np.arange(len(blocks.ptr) - 1) % n_l + 1)
+    unit = np.concatenate([[0], np.cumsum(np.diff(blocks.ptr) * widths)])  # one centre's
+    n_deriv = n_fn * n_type * n_lmh * 2 * n_col if derivatives else 0
+    chunk = int(max(1, min(n_atom, CHUNK_BYTES // (8 * (unit[-1] + n_deriv + 1)))))
     for start in range(0, n_atom, chunk):
         stop = min(n_atom, start + chunk)
-        shape = (n_rows if derivatives else 1, stop - start, n_type, n_lmh)
-        jac = _scratch("jac", int(np.prod(shape)), np.complex128).reshape(shape)  # all written
+        offset = (stop - start) * unit
+        jac = _scratch("jac", int(offset[-1]), np.float64)  # all written
         design_kernels.features_and_jacobians(
-            a_half, type_ids, start, stop, tables.lmax, tables.terms, tables.factors, rows, x, jac
-        )
-        if not derivatives:
-            continue
-        shape = (n_fn, n_col, stop - start, n_type, n_lmh, 2)
-        deriv_t = _scratch("deriv", int(np.prod(shape)), np.float64).reshape(shape)
-        deriv_t.fill(0.0)
-        design_kernels.density_derivatives(start, stop, neighbours, type_ids, tables.basis, deriv_t)
-        width = (stop - start) * n_type * n_lmh * 2
-        for n in range(n_fn):
-            r0, r1 = tables.rows.block_ptr[n], tables.rows.block_ptr[n + 1]
-            if r1 == r0:
-                continue
-            block = jac[r0:r1].view(np.float64).reshape(r1 - r0, width)
-            out[tables.rows.column[r0:r1]] += block @ deriv_t[n].reshape(n_col, width).T
+            a_half, type_ids, start, stop, tables.lmax, tables.terms, tables.factors, rows,
+            blocks, offset, x, jac)
+        if derivatives:
+            _add_derivatives(tables, start, stop, neighbours, type_ids, jac, offset, by_block)
     energy_row = np.empty(tables.n_features)
     energy_row[: tables.n_linear] = x.sum(axis=0)
     products = np.ones((n_atom, len(tables.rows.poly_idx)))
@@ -234,6 +280,47 @@ def design_rows(tables: FeatureTables, cell, positions, type_ids, pbc, *, deriva
     energy_row[tables.n_linear:] = products.sum(axis=0)
     if not derivatives:
         return energy_row, None, None, x
+    out = np.zeros((tables.n_features, n_col))
+    for b in range(len(blocks.ptr) - 1):
+        r0, r1 = blocks.ptr[b], blocks.ptr[b + 1]
+        out[blocks.column[r0:r1]] += by_block[r0:r1]
     force_rows = -out[:, : 3 * n_atom].T
     stress_rows = -out[:, 3 * n_atom:].T
     return energy_row, np.ascontiguousarray(force_rows), np.ascontiguousarray(stress_rows), x
+
+
+def _add_derivatives(tables, start, stop, neighbours, type_ids, jac, offset, by_block) -> None:
+    """by_block[rows of block b] += the derivatives of the summed features over centres
+    start..stop: per block (n, l), Re(J D) summed over the centres and neighbour types, one
+    matrix product (BLAS dgemm, in place) of the block's Jacobian rows with its density
+    derivatives."""
+    blocks, n_centre, n_col = tables.blocks, stop - start, by_block.shape[1]
+    n_l, n_lmh = tables.lmax + 1, n_lm_half(tables.lmax)
+    shape = (tables.n_fn, tables.n_type, 2 * n_lmh * n_col * n_centre)
+    deriv = _scratch("deriv", int(np.prod(shape)), np.float64).reshape(shape)
+    deriv.fill(0.0)
+    design_kernels.density_derivatives(start, stop, neighbours, type_ids, tables.basis, deriv)
+    for b in range(len(blocks.ptr) - 1):
+        r0, r1 = blocks.ptr[b], blocks.ptr[b + 1]
+        if r1 == r0:
+            continue
+        n, l = divmod(b, n_l)
+        width = n_centre * tables.n_type * 2 * (l + 1)
+        d0 = l * (l + 1) * tables.n_type * n_col * n_centre
+        block_deriv = deriv[n].reshape(-1)[d0:d0 + n_col * width].reshape(n_col, width)
+        block_jac = jac[offset[b]:offset[b + 1]].reshape(r1 - r0, width)
+        # (rows, columns) C-ordered = its transpose, (columns, rows), F-ordered
+        dgemm(1.0, block_deriv.T, block_jac.T, beta=1.0, c=by_block[r0:r1].T, trans_a=1,
+              overwrite_c=1)
+
+
+@functools.lru_cache(maxsize=None)
+def _NO_ROWS(n_linear) -> Rows:
+    """Rows of the energy-only pass: every linear feature in one scratch row, no products."""
+    return frozen_bundle(Rows, lin=np.zeros(n_linear, np.int64),
+                         poly_idx=np.zeros((0, 1), np.int64), poly=np.zeros((0, 1), np.int64),
+                         column=[0])
+
+
+_NO_BLOCKS = frozen_bundle(Blocks, ptr=[0], column=[], row_ptr=[0, 0], row_block=[],
+                           row_pos=[])

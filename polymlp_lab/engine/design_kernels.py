@@ -90,19 +90,24 @@ def _centre_features(a_full, t, terms, factors, lin_row, x_i, j_i):
 
 
 @njit(cache=True, nogil=True)
-def features_and_jacobians(a_half, types, start, stop, lmax, terms, factors, rows, x, jac):
-    """x[i] for centres start..stop (linear features) and jac[:, i - start] (all rows).
+def features_and_jacobians(a_half, types, start, stop, lmax, terms, factors, rows, blocks,
+                           offset, x, jac):
+    """x[i] for centres start..stop (linear features) and their Jacobian rows, by blocks.
 
-    jac has shape (n_rows, n_centre, n_type, n_lmh), complex; every entry is written.
-    Polynomial rows: for product p of linear features f_q, row poly_row[p, q] +=
-    (prod_{q' != q} x_f_q') J[f_q]. Each centre is built in a contiguous buffer, then copied.
+    Row r's entries of block b = (n, l) go to the (rows, centres, n_type, 2 (l + 1)) array at
+    jac[offset[b]:] (float pairs re, im, m = 0..l), at the row's place in that block; every
+    entry of every block is written. Polynomial rows: for product p of linear features f_q,
+    row poly[p, q] += (prod_{q' != q} x_f_q') J[f_q]. Each centre is built in a dense buffer.
     """
     lin_row, poly_idx, poly_row = rows.lin, rows.poly_idx, rows.poly
     n_lmf = (lmax + 1) * (lmax + 1)
+    n_l = lmax + 1
     n_blocks = a_half.shape[1] // ((lmax + 1) * (lmax + 2) // 2)
-    n_rows = jac.shape[0]
+    n_type = factors.neighbour.shape[0]
+    n_rows = blocks.row_ptr.shape[0] - 1
+    n_centre = stop - start
     a_full = np.zeros(n_blocks * n_lmf, dtype=np.complex128)
-    j_i = np.empty((n_rows, jac.shape[2], jac.shape[3]), dtype=np.complex128)
+    j_i = np.empty((n_rows, n_type, (lmax + 1) * (lmax + 2) // 2), dtype=np.complex128)
     for i in range(start, stop):
         _expand_to_full(a_half[i], n_blocks, lmax, a_full)
         j_i[:] = 0.0
@@ -126,25 +131,34 @@ def features_and_jacobians(a_half, types, start, stop, lmax, terms, factors, row
                     for s in range(src.shape[0]):
                         for lm in range(src.shape[1]):
                             dst[s, lm] += w * src[s, lm]
-        # element by element: a slice assignment would compile Numba's shape-mismatch
-        # error formatting (two seconds from an empty cache)
-        for row in range(n_rows):
-            for t in range(j_i.shape[1]):
-                for lm in range(j_i.shape[2]):
-                    jac[row, i - start, t, lm] = j_i[row, t, lm]
+        c = i - start
+        for r in range(n_rows):
+            for e in range(blocks.row_ptr[r], blocks.row_ptr[r + 1]):
+                b = blocks.row_block[e]
+                l = b % n_l
+                lm0 = l * (l + 1) // 2
+                for s in range(n_type):
+                    o = offset[b] + ((blocks.row_pos[e] * n_centre + c) * n_type + s) * 2 * (l + 1)
+                    for m in range(l + 1):
+                        v = j_i[r, s, lm0 + m]
+                        jac[o + 2 * m] = v.real
+                        jac[o + 2 * m + 1] = v.imag
 
 
 @njit(cache=True, nogil=True)
-def density_derivatives(start, stop, neighbours, types, basis, deriv_t):
-    """deriv_t[n, col, i - start, s, lm, re|im] for centres start..stop; columns 3a + alpha
-    (atom a, direction alpha), then 6 stress columns xx yy zz xy yz zx.
+def density_derivatives(start, stop, neighbours, types, basis, deriv):
+    """Derivatives of the densities of centres start..stop by blocks (n, l): ``deriv`` has
+    shape (n_fn, n_type, n2 n_col n_centre), n2 = (lmax + 1)(lmax + 2), and block (n, l) is
+    the (columns, centres, n_type, 2 (l + 1)) array in deriv[n] (flat) from l (l + 1) n_type
+    n_col n_centre on; columns 3a + alpha (atom a,
+    direction alpha), then 6 stress columns xx yy zz xy yz zx.
 
-    Stored as (Re G, -Im G) so that (J viewed as float) @ deriv_t[n].T = Re(J G). Column of
-    a neighbour j: + G(d_ij); column of the centre: - sum_j G(d_ij); stress: sum_j d_a G_b
-    (the virial; for xy, yz, zx only d_x G_y, d_y G_z, d_z G_x: contracted with a Jacobian,
-    whose features are rotation invariants, the virial is symmetric). ``deriv_t`` is zero
-    on entry. Per centre, harmonics are computed once per bond, then each radial function
-    n fills its own block deriv_t[n, :, i - start] (a cache-sized working set).
+    Stored as (Re G, -Im G) so that a Jacobian block (float pairs) times the block's
+    transpose gives Re(J G). Column of a neighbour j: + G(d_ij); column of the centre:
+    - sum_j G(d_ij); stress: sum_j d_a G_b (the virial; for xy, yz, zx only d_x G_y,
+    d_y G_z, d_z G_x: contracted with a Jacobian, whose features are rotation invariants,
+    the virial is symmetric). ``deriv`` is zero on entry. Per centre, harmonics are
+    computed once per bond, then each radial function n fills its own blocks.
     """
     nb_ptr, nb_atom, nb_vec = neighbours.ptr, neighbours.j, neighbours.d
     cutoff, radial_params, lmax = basis.cutoff, basis.radial_params, basis.lmax
@@ -152,10 +166,9 @@ def density_derivatives(start, stop, neighbours, types, basis, deriv_t):
     n_fn = radial_params.shape[0]
     n_lmh = (lmax + 1) * (lmax + 2) // 2
     n2 = 2 * n_lmh
-    n_col = deriv_t.shape[1]
-    n_centre = deriv_t.shape[2]
-    n_type = deriv_t.shape[3]
-    flat = deriv_t.reshape(-1)
+    n_centre = stop - start
+    n_type = deriv.shape[1]
+    n_col = deriv.shape[2] // (n2 * n_centre)
     max_nb = 1
     for i in range(start, stop):
         max_nb = max(max_nb, nb_ptr[i + 1] - nb_ptr[i])
@@ -167,11 +180,7 @@ def density_derivatives(start, stop, neighbours, types, basis, deriv_t):
     f_b = np.empty((max_nb, n_fn))
     df_b = np.empty((max_nb, n_fn))
     harm = np.empty((max_nb, 4, n2))  # conj Y, conj dY/dx, dY/dy, dY/dz as (re, im) floats
-    g0 = np.empty(n2)
-    g1 = np.empty(n2)
-    g2 = np.empty(n2)
     own = np.empty((n_type, 9, n2))  # minus the self column (3), stress (6)
-    step = n_centre * n_type * n2
     for i in range(start, stop):
         c = i - start
         e0 = nb_ptr[i]
@@ -192,6 +201,7 @@ def density_derivatives(start, stop, neighbours, types, basis, deriv_t):
                     h[a + 1, 2 * lm] = grad[a, lm].real
                     h[a + 1, 2 * lm + 1] = -grad[a, lm].imag
         for n in range(n_fn):
+            block = deriv[n].reshape(-1)
             own[:] = 0.0
             for b in range(n_nb):
                 f = f_b[b, n]
@@ -207,32 +217,37 @@ def density_derivatives(start, stop, neighbours, types, basis, deriv_t):
                 fy = dr * dy
                 fz = dr * dz
                 h = harm[b]
-                for k in range(n2):
-                    g0[k] = fx * h[0, k] + f * h[1, k]
-                    g1[k] = fy * h[0, k] + f * h[2, k]
-                    g2[k] = fz * h[0, k] + f * h[3, k]
-                o0 = (((n * n_col + 3 * j) * n_centre + c) * n_type + s) * n2
-                o1 = o0 + step
-                o2 = o1 + step
-                for k in range(n2):
-                    flat[o0 + k] += g0[k]
-                    flat[o1 + k] += g1[k]
-                    flat[o2 + k] += g2[k]
                 acc = own[s]
-                for k in range(n2):
-                    acc[0, k] += g0[k]
-                    acc[1, k] += g1[k]
-                    acc[2, k] += g2[k]
-                    acc[3, k] += dx * g0[k]
-                    acc[4, k] += dy * g1[k]
-                    acc[5, k] += dz * g2[k]
-                    acc[6, k] += dx * g1[k]
-                    acc[7, k] += dy * g2[k]
-                    acc[8, k] += dz * g0[k]
+                for l in range(lmax + 1):
+                    width = 2 * (l + 1)
+                    k0 = l * (l + 1)
+                    o = k0 * n_type * n_col * n_centre + ((3 * j * n_centre + c) * n_type + s) * width
+                    step = n_centre * n_type * width  # the next column
+                    for k in range(width):
+                        kk = k0 + k
+                        h0 = h[0, kk]
+                        g0 = fx * h0 + f * h[1, kk]
+                        g1 = fy * h0 + f * h[2, kk]
+                        g2 = fz * h0 + f * h[3, kk]
+                        block[o + k] += g0
+                        block[o + step + k] += g1
+                        block[o + 2 * step + k] += g2
+                        acc[0, kk] += g0
+                        acc[1, kk] += g1
+                        acc[2, kk] += g2
+                        acc[3, kk] += dx * g0
+                        acc[4, kk] += dy * g1
+                        acc[5, kk] += dz * g2
+                        acc[6, kk] += dx * g1
+                        acc[7, kk] += dy * g2
+                        acc[8, kk] += dz * g0
             for s in range(n_type):
                 for v in range(9):
                     dst = 3 * i + v if v < 3 else n_col - 9 + v
                     sign = -1.0 if v < 3 else 1.0
-                    o = (((n * n_col + dst) * n_centre + c) * n_type + s) * n2
-                    for k in range(n2):
-                        flat[o + k] += sign * own[s, v, k]
+                    for l in range(lmax + 1):
+                        width = 2 * (l + 1)
+                        k0 = l * (l + 1)
+                        o = k0 * n_type * n_col * n_centre + ((dst * n_centre + c) * n_type + s) * width
+                        for k in range(width):
+                            block[o + k] += sign * own[s, v, k0 + k]
