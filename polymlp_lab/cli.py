@@ -89,7 +89,7 @@ def _fit(args) -> int:
 
     fit = fit_polymlp_in(
         args.infile, output_dir=args.output, checkpoint=args.checkpoint, restart=args.restart,
-        progress=not args.quiet, n_workers=args.workers,
+        progress=not args.quiet, n_workers=args.workers, scheduler=args.scheduler,
     )
     print(f"polymlp-lab: {fit.n_features_} features, alpha = {fit.alpha_:g}")
     for alpha, train, test in zip(fit.alphas, fit.rmse_train_, fit.rmse_test_):
@@ -113,7 +113,11 @@ def _fit_arguments(parser) -> None:
                              "to resume it")
     parser.add_argument("--restart", action="store_true",
                         help="start the checkpoint's fit afresh (another fit there is refused)")
-    parser.add_argument("--workers", type=int, default=None, help="threads (default: all cores)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="threads (default: all cores); not used with --scheduler")
+    parser.add_argument("--scheduler", default=None,
+                        help="address of a running Dask scheduler (tcp://host:8786) whose workers "
+                             "compute the normal equations; the result is the same to the bit")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

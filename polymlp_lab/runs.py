@@ -18,6 +18,7 @@ this process, with a progress bar, recording each as it finishes; a ``stop`` cal
 the run early (the panels' Stop button).
 """
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -32,11 +33,13 @@ import numpy as np
 from .errors import PolymlpLabError
 from .files import check_output_dir, jsonable, write_text_atomic
 
-__all__ = ["Run", "RunMismatchError", "file_digest", "atoms_digest", "dataset_digest", "open_run",
-           "reopen_run", "map_tasks", "calculator_inputs"]
+__all__ = ["Run", "RunMismatchError", "SchedulerUnreachableError", "file_digest", "atoms_digest",
+           "dataset_digest", "open_run", "reopen_run", "map_tasks", "dask_client",
+           "calculator_inputs"]
 
 RUN_FILE = "run.json"
 RECORDS = "records"
+CONNECT_TIMEOUT_S = 10.0  # how long a Dask scheduler's address is tried
 
 
 class RunMismatchError(PolymlpLabError):
@@ -48,6 +51,14 @@ class RunMismatchError(PolymlpLabError):
         super().__init__(
             f"{path} holds a run made under other settings or inputs ({'; '.join(differences)}):"
             " rerun with restart (--restart) to start afresh, or choose another output folder")
+
+
+class SchedulerUnreachableError(PolymlpLabError):
+    """No Dask scheduler answers at ``address`` (``reason``: what the attempt raised)."""
+
+    def __init__(self, address, reason):
+        self.address, self.reason = address, reason
+        super().__init__(f"cannot reach the Dask scheduler at {address!r}: {reason}")
 
 
 def file_digest(path) -> str:
@@ -308,19 +319,10 @@ def map_tasks(function: Callable, tasks: dict, *, on_result: Callable, scheduler
 
 
 def _map_dask(function, tasks, on_result, scheduler, n_workers, shared, priority, bar, stop):
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import as_completed
 
-    if scheduler:
-        client, cluster = Client(scheduler), None
-    else:
-        cluster = LocalCluster(n_workers=int(n_workers or os.cpu_count() or 1),
-                               threads_per_worker=1, processes=True, dashboard_address=":0",
-                               # CRITICAL: at close, workers log "Stream is closed" errors
-                               # that mean nothing (task failures are recorded, not logged)
-                               silence_logs=logging.CRITICAL)
-        client = Client(cluster)
     done = 0
-    try:
+    with dask_client(scheduler, n_workers) as client:
         scattered = client.scatter(list(shared), broadcast=True) if shared else []
         futures = {
             client.submit(function, *scattered, task, pure=False,
@@ -341,7 +343,36 @@ def _map_dask(function, tasks, on_result, scheduler, n_workers, shared, priority
                 for pending in futures:
                     pending.cancel()
                 break
-        return done
+    return done
+
+
+@contextlib.contextmanager
+def dask_client(scheduler=None, n_workers: Optional[int] = None):
+    """A Dask ``distributed.Client``, closed after the block.
+
+    scheduler : the address of a running scheduler ("tcp://host:8786") or a cluster object
+        (``LocalCluster``), left running; None: a new LocalCluster of ``n_workers``
+        (default: all cores) single-threaded worker processes, closed after the block.
+    Raises :class:`SchedulerUnreachableError` when no scheduler answers within
+    ``CONNECT_TIMEOUT_S`` seconds.
+    """
+    from distributed import Client, LocalCluster
+
+    cluster = None
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+        except (OSError, ValueError) as exc:  # OSError: timed out; ValueError: bad address
+            raise SchedulerUnreachableError(scheduler, exc) from exc
+    else:
+        cluster = LocalCluster(n_workers=int(n_workers or os.cpu_count() or 1),
+                               threads_per_worker=1, processes=True, dashboard_address=":0",
+                               # CRITICAL: at close, workers log "Stream is closed" errors
+                               # that mean nothing (task failures are recorded, not logged)
+                               silence_logs=logging.CRITICAL)
+        client = Client(cluster)
+    try:
+        yield client
     finally:
         client.close()
         if cluster is not None:

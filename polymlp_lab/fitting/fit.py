@@ -1,17 +1,15 @@
 """PolymlpFit: ridge regression of a polynomial MLP on DFT data, in scikit-learn's shape.
 
 Configure with keywords, call ``fit(train, test)``; results end in ``_``. The design rows come
-from our engine (``polymlp_lab.engine.design``), one structure per thread; only the normal
-equations are kept (memory ~ features², see ``gram``). The columns are scaled by the
-standard deviation of the training energy rows, ridge solutions are computed for every alpha
-and the one with the lowest weighted test RMSE is kept, as pypolymlp does.
+from our engine (``polymlp_lab.engine.design``), a batch of structures per task, in threads or
+on a Dask cluster; only the normal equations are kept (memory ~ features², see ``gram``),
+summed in task order (``accumulate``), so that every way of running gives the same bits. The
+columns are scaled by the standard deviation of the training energy rows, ridge solutions are
+computed for every alpha and the one with the lowest weighted test RMSE is kept, as pypolymlp
+does.
 """
 
-import collections
-import concurrent.futures
-import contextlib
 import dataclasses
-import functools
 import time
 import warnings
 from pathlib import Path
@@ -19,7 +17,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..engine.design import build_feature_tables
+from ..engine.design import FeatureTables, build_feature_tables
 from ..errors import PolymlpLabError
 from ..extrapolation import (
     GRADE_FILE, ExtrapolationError, calibrate_extrapolation, potential_digest,
@@ -28,8 +26,9 @@ from ..files import atomic_path
 from ..models import model_params
 from ..potential import Potential, load_potential
 from ..runs import dataset_digest, open_run
+from .accumulate import sums_in_order
 from .datasets import Dataset, validate_dataset
-from .gram import NormalEquations, block_of, reference_energy, structure_rows
+from .gram import NormalEquations, RowBlock, block_of, reference_energy, structure_rows
 from .infile import read_polymlp_in
 from .report import dataset_errors, write_error_yaml, write_predictions
 
@@ -69,10 +68,16 @@ class PolymlpFit:
     atomic_energy : {element: isolated-atom energy (eV)} subtracted from DFT energies.
     weight_stress : weight of stress rows relative to energies (pypolymlp's 0.1).
     train_ratio : share of each dataset used for training when no test set is given.
-    n_workers : threads computing structures in parallel (default: Numba's thread count).
-    batch_size : structures per task (rows of a task are summed into XᵀX together).
+    n_workers : threads computing tasks in parallel (default: Numba's thread count); not
+        used with a scheduler.
+    scheduler : address of a Dask scheduler ("tcp://host:8786") or a cluster object
+        (``distributed.LocalCluster``): the tasks run on its workers, the data sent to each
+        once; None: in threads here. The result is the same to the bit either way.
+    batch_size : structures per task (a task's rows are summed into partial normal equations
+        that are then added in task order: the last bits of the result depend on it).
     checkpoint : run directory keeping the sums of finished structures (``run.json``,
-        ``normal_equations.npz``); a rerun of the same fit resumes from it, another fit is
+        ``normal_equations.npz``); a rerun of the same fit (model, data, weights and
+        batch_size) resumes from it, to the same bits as an uninterrupted fit; another is
         refused with :class:`~polymlp_lab.runs.RunMismatchError` naming what differs.
     restart : start the checkpoint's run afresh instead.
     progress : show a tqdm progress bar.
@@ -93,7 +98,8 @@ class PolymlpFit:
         feature_type="gtinv", gaussian_params1=(1.0, 1.0, 1), gaussian_params2=(0.0, 5.0, 7),
         n_gaussians=None, gtinv_order=3, gtinv_maxl=(4, 4), gtinv_version=1, distance=None,
         alphas=DEFAULT_ALPHAS, atomic_energy=None, weight_stress=0.1, train_ratio=0.9,
-        n_workers=None, batch_size=8, checkpoint=None, restart=False, progress=True,
+        n_workers=None, scheduler=None, batch_size=8, checkpoint=None, restart=False,
+        progress=True,
     ):
         self.elements = elements
         self.params = params
@@ -113,6 +119,7 @@ class PolymlpFit:
         self.weight_stress = weight_stress
         self.train_ratio = train_ratio
         self.n_workers = n_workers
+        self.scheduler = scheduler
         self.batch_size = batch_size
         self.checkpoint = checkpoint
         self.restart = restart
@@ -146,10 +153,14 @@ class PolymlpFit:
             return [datasets]
         return list(datasets)
 
-    def _check_memory(self, n_features: int, n_atom_max: int, n_workers: int) -> None:
+    def _check_memory(self, n_features: int, n_atom_max: int, n_threads: int) -> None:
+        """Refuse a model whose sums need more memory than this process has (bytes: 8 per
+        number). n_threads: tasks computed here at once (their rows, and up to twice as many
+        partial sums in flight); 0 on Dask, where the client holds one partial at a time."""
         gram = 8.0 * n_features**2
+        rows = 8.0 * n_features * self.batch_size * (3 * n_atom_max + 7)
         # train and test XᵀX, the symmetric copy, the factorisation and the scaled matrix
-        need = 5 * gram + n_workers * 8.0 * n_features * (self.batch_size * (3 * n_atom_max + 7))
+        need = 5 * gram + max(2 * n_threads, 1) * gram + n_threads * rows
         have = available_memory_bytes()
         if need > 0.9 * have:
             raise ModelTooLargeError(
@@ -160,14 +171,15 @@ class PolymlpFit:
 
     def _open_checkpoint(self, params, sets):
         """The fit's run directory (``checkpoint``): settings and data digests recorded once,
-        so that a rerun resumes only the same fit (alphas and batch size may change)."""
+        so that a rerun resumes only the same fit (alphas, workers and scheduler may change;
+        the batch size may not: the sums' last bits depend on it)."""
         model = params.as_dict()["model"]
         settings = {key: model[key] for key in (
             "cutoff", "model_type", "max_p", "max_l", "feature_type", "pair_type", "pair_params")}
         settings["gtinv"] = {k: model["gtinv"][k] for k in ("order", "max_l", "version")}
         settings.update(elements=list(params.elements),
                         atomic_energy=self._atomic_energy(params.elements),
-                        weight_stress=self.weight_stress,
+                        weight_stress=self.weight_stress, batch_size=int(self.batch_size),
                         datasets=[[kind, d.name, len(d)] for kind, ds in sets for d in ds])
         inputs = {f"{kind} data {k} ({d.name})": dataset_digest(d)
                   for kind, ds in sets for k, d in enumerate(ds)}
@@ -195,7 +207,8 @@ class PolymlpFit:
         tables = build_feature_tables(params)
         n_workers = int(self.n_workers or max(1, int(config.NUMBA_NUM_THREADS)))
         n_atom_max = max(len(a) for d in train + test for a in d.structures)
-        self._check_memory(tables.n_features, n_atom_max, n_workers)
+        self._check_memory(tables.n_features, n_atom_max,
+                           n_workers if self.scheduler is None else 0)
 
         min_energy = min(
             (a.calc.results["energy"] - reference_energy(a, atomic_energy)) / len(a)
@@ -210,10 +223,9 @@ class PolymlpFit:
         tasks = [(kind, k, indices[start:start + self.batch_size])
                  for (kind, k), indices in todo.items()
                  for start in range(0, len(indices), self.batch_size)]
-        rows_of = functools.partial(
-            _task_rows, tables, dict(sets), atomic_energy, min_energy, self.weight_stress)
+        rows = TaskRows(tables, dict(sets), atomic_energy, min_energy, self.weight_stress)
         t_rows = time.perf_counter()
-        self._accumulate(rows_of, tasks, sums, done, n_workers, run)
+        self._accumulate(rows, tasks, sums, done, n_workers, run)
         t_solve = time.perf_counter()
         self._solve(sums["train"], sums["test"])
         self.n_features_ = tables.n_features
@@ -244,29 +256,34 @@ class PolymlpFit:
         else:
             self.potential_.attach_extrapolation(self.extrapolation_)
 
-    def _accumulate(self, rows_of, tasks, sums, done, n_workers, run) -> None:
-        """Add the tasks' row blocks to ``sums`` in task order (reproducible sums), saving the
-        state to the run every 30 s and when the work ends or is interrupted."""
-        from threadpoolctl import threadpool_limits
+    def _accumulate(self, rows, tasks, sums, done, n_workers, run) -> None:
+        """Merge the tasks' partial sums into ``sums`` in task order (the same bits however
+        they ran), saving the state to the run every 30 s and when the work ends or is
+        interrupted (the finished tasks are then a prefix of ``tasks``). No task: nothing
+        runs (a finished checkpoint needs no cluster)."""
         from tqdm.auto import tqdm
 
+        if not tasks:
+            return
         bar = tqdm(total=sum(len(t[2]) for t in tasks), desc="features", unit="structure",
                    disable=not self.progress)
         last_save = time.perf_counter()
+        consistent = True  # False while a partial is half merged (an interrupt there: no save)
         try:
-            with threadpool_limits(limits=1, user_api="blas"), \
-                    concurrent.futures.ThreadPoolExecutor(n_workers, initializer=_one_numba_thread) as pool, \
-                    contextlib.closing(_in_order(pool, rows_of, tasks, 2 * n_workers)) as results:
-                for (kind, k, indices), block in results:
-                    sums[kind].add(block)
+            with sums_in_order(rows, tasks, scheduler=self.scheduler,
+                               n_workers=n_workers) as results:
+                for (kind, k, indices), partial in results:
+                    consistent = False
+                    sums[kind].merge(partial)
                     done[(kind, k)][indices] = True
+                    consistent = True
                     bar.update(len(indices))
                     if run is not None and time.perf_counter() - last_save > 30.0:
                         _save_state(run, sums, done)
                         last_save = time.perf_counter()
         finally:
             bar.close()
-            if run is not None and tasks:
+            if run is not None and consistent:
                 _save_state(run, sums, done)
 
     def _solve(self, train: NormalEquations, test: NormalEquations) -> None:
@@ -340,39 +357,33 @@ class PolymlpFit:
 STATE_FILE = "normal_equations.npz"  # the sums of a fit's run directory so far
 
 
-def _task_rows(tables, datasets, atomic_energy, min_energy, weight_stress, task):
-    """(task, RowBlock) of one task (kind, dataset number, structure indices)."""
-    kind, k, indices = task
-    d = datasets[kind][k]
-    parts, e_rows = [], []
-    for i in indices:
-        atoms = d.structures[i]
-        type_ids = np.array([tables.elements.index(s) for s in atoms.get_chemical_symbols()])
-        p, e_row = structure_rows(
-            tables, atoms, type_ids, atomic_energy=atomic_energy, min_energy=min_energy,
-            weight=d.weight, include_force=d.include_force, include_stress=d.include_stress,
-            weight_stress=weight_stress,
-        )
-        parts.append(p)
-        e_rows.append(e_row)
-    return task, block_of(parts, np.array(e_rows))
+@dataclasses.dataclass(frozen=True)
+class TaskRows:
+    """What makes the weighted rows of a task (sent once to each Dask worker)."""
 
+    tables: FeatureTables
+    datasets: dict  # {kind: [Dataset, ...]}
+    atomic_energy: dict  # {element: eV}
+    min_energy: float  # lowest training energy per atom above the isolated atoms (eV)
+    weight_stress: float
 
-def _in_order(pool, function, tasks, window):
-    """Yield ``function(task)`` in task order, at most ``window`` tasks in flight; on an
-    error or interrupt, tasks not yet started are cancelled and running ones awaited."""
-    pending = collections.deque()
-    try:
-        for task in tasks:
-            pending.append(pool.submit(function, task))
-            if len(pending) >= window:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-    finally:
-        for future in pending:
-            future.cancel()
-        concurrent.futures.wait(pending)
+    def __call__(self, task) -> RowBlock:
+        """The RowBlock of a task (kind, dataset number, structure indices)."""
+        kind, k, indices = task
+        d = self.datasets[kind][k]
+        parts, e_rows = [], []
+        for i in indices:
+            atoms = d.structures[i]
+            elements = self.tables.elements
+            type_ids = np.array([elements.index(s) for s in atoms.get_chemical_symbols()])
+            p, e_row = structure_rows(
+                self.tables, atoms, type_ids, atomic_energy=self.atomic_energy,
+                min_energy=self.min_energy, weight=d.weight, include_force=d.include_force,
+                include_stress=d.include_stress, weight_stress=self.weight_stress,
+            )
+            parts.append(p)
+            e_rows.append(e_row)
+        return block_of(parts, np.array(e_rows))
 
 
 def _load_state(run, n_features, sets):
@@ -402,20 +413,16 @@ def _save_state(run, sums, done) -> None:
         np.savez(handle, **state)
 
 
-def _one_numba_thread():
-    from numba import set_num_threads
-
-    set_num_threads(1)
-
-
 def fit_polymlp_in(path, *, output_dir: Optional[str] = None, checkpoint=None, restart=False,
-                   progress=True, n_workers=None) -> PolymlpFit:
+                   progress=True, n_workers=None, scheduler=None) -> PolymlpFit:
     """Fit what a pypolymlp ``polymlp.in`` describes; write polymlp.yaml, polymlp_error.yaml
-    and parity data into ``output_dir`` (default: the working directory)."""
+    and parity data into ``output_dir`` (default: the working directory). ``scheduler``: a
+    Dask scheduler's address to compute on (see :class:`PolymlpFit`)."""
     spec = read_polymlp_in(path)
     fit = PolymlpFit(
         params=spec.params, alphas=spec.alphas, atomic_energy=spec.atomic_energy,
         checkpoint=checkpoint, restart=restart, progress=progress, n_workers=n_workers,
+        scheduler=scheduler,
     ).fit(spec.train, spec.test)
     out = Path(output_dir or ".")
     out.mkdir(parents=True, exist_ok=True)

@@ -40,6 +40,13 @@ class NormalEquations:
             energy_sum=np.zeros(n_features), energy_sq_sum=np.zeros(n_features),
         )
 
+    @classmethod
+    def from_block(cls, block: "RowBlock") -> "NormalEquations":
+        """The sums of one block of rows alone."""
+        sums = cls.zeros(block.energy_rows.shape[1])
+        sums.add(block)
+        return sums
+
     def add(self, block: "RowBlock") -> None:
         """Add a block of weighted rows (in place; XᵀX by a rank-k update, upper triangle)."""
         if len(block.y):
@@ -50,6 +57,17 @@ class NormalEquations:
         self.energy_sum += block.energy_rows.sum(axis=0)
         self.energy_sq_sum += (block.energy_rows**2).sum(axis=0)
         self.n_energy += len(block.energy_rows)
+
+    def merge(self, other: "NormalEquations") -> None:
+        """Add the sums of another set of structures (in place, elementwise: merging the same
+        sums in the same order gives the same bits, wherever each was computed)."""
+        self.xtx += other.xtx
+        self.xty += other.xty
+        self.yty += other.yty
+        self.sum_w2 += other.sum_w2
+        self.energy_sum += other.energy_sum
+        self.energy_sq_sum += other.energy_sq_sum
+        self.n_energy += other.n_energy
 
     def full_xtx(self) -> np.ndarray:
         """Symmetric XᵀX (a new C-ordered array)."""
