@@ -23,12 +23,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 from ase.calculators.calculator import kptdensity2monkhorstpack
-from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
 
 from .errors import PolymlpLabError
 from .files import AsDict
 from .runs import atoms_digest, map_tasks, open_run
+from .structures import labelled_copy
 
 __all__ = ["DFTSettings", "DFTUnavailableError", "DFTCalculationError", "Convergence",
            "ConvergencePoint", "converge_settings", "label_with_dft", "isolated_atom_energies",
@@ -144,15 +144,6 @@ def _single_point(settings: dict, atoms) -> dict:
             "seconds": time.perf_counter() - start}
 
 
-def _labelled(atoms, record: dict):
-    copy = atoms.copy()
-    stress = record["stress_eV_A3"]
-    copy.calc = SinglePointCalculator(copy, energy=record["energy_eV"],
-                                      forces=np.array(record["forces_eV_A"], dtype=float),
-                                      stress=None if stress is None else np.array(stress))
-    return copy
-
-
 def label_with_dft(structures, settings: DFTSettings = DFTSettings(), *, out, restart=False,
                    n_workers: int = 1, scheduler=None, progress: bool = True, stop=None) -> list:
     """Copies of ``structures`` carrying GPAW's energy (eV), forces (eV/Å) and stress (eV/Å³),
@@ -196,7 +187,10 @@ def label_with_dft(structures, settings: DFTSettings = DFTSettings(), *, out, re
         raise DFTCalculationError(f"the run stopped before structure {missing[0]} was labelled "
                                   f"({len(missing)} not done); run again to go on",
                                   index=missing[0])
-    labelled = [_labelled(atoms, records[name]) for atoms, name in zip(structures, names)]
+    labelled = [labelled_copy(atoms, energy=records[name]["energy_eV"],
+                              forces=records[name]["forces_eV_A"],
+                              stress=records[name]["stress_eV_A3"])
+                for atoms, name in zip(structures, names)]
     write(run.path / LABELLED_FILE, labelled, format="extxyz")
     return labelled
 

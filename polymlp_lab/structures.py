@@ -1,7 +1,9 @@
-"""One check of the structures every calculation takes (ase.Atoms), with one singular-cell rule."""
+"""The structures every calculation takes (ase.Atoms): one check, with one singular-cell rule,
+and labelled copies (a structure with its reference energy, forces and stress)."""
 
 import numpy as np
 from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
 
 from .engine.neighbors import periodic_vectors_independent
 from .errors import InvalidStructureError
@@ -34,3 +36,13 @@ def check_structure(atoms, *, periodic: bool = False, label: str = "the structur
             f"{label} is periodic but its cell vectors are zero or linearly dependent "
             "(a singular cell)")
     return cell, positions, np.asarray(atoms.numbers, dtype=np.int64), pbc
+
+
+def labelled_copy(atoms, *, energy, forces, stress=None):
+    """A copy of ``atoms`` carrying a SinglePointCalculator with the energy (eV), forces (eV/Å)
+    and stress (eV/Å³, Voigt; None: none), as floats."""
+    copy = atoms.copy()
+    copy.calc = SinglePointCalculator(
+        copy, energy=float(energy), forces=np.array(forces, dtype=float),
+        stress=None if stress is None else np.array(stress, dtype=float))
+    return copy

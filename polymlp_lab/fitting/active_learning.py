@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from ase.calculators.singlepoint import SinglePointCalculator
 
 from ..errors import PolymlpLabError
 from ..extrapolation import GRADE_WARNING, ExtrapolationError
 from ..files import AsDict, check_output_dir, write_text_atomic
 from ..runs import calculator_inputs, dataset_digest, open_run
+from ..structures import labelled_copy
 from .datasets import Dataset
 from .fit import PolymlpFit
 
@@ -81,9 +81,7 @@ def label(structures, reference) -> list:
             raise ReferenceCalculationError(
                 f"the reference calculator failed on structure {i} ({copy.get_chemical_formula()}): "
                 f"{type(exc).__name__}: {exc}", index=i) from exc
-        copy.calc = SinglePointCalculator(copy, energy=float(energy), stress=stress,
-                                          forces=np.array(forces, dtype=float))
-        labelled.append(copy)
+        labelled.append(labelled_copy(atoms, energy=energy, forces=forces, stress=stress))
     return labelled
 
 
@@ -296,11 +294,8 @@ def _structure_from(record: dict):
 
     atoms = Atoms(numbers=record["numbers"], positions=record["positions"], cell=record["cell"],
                   pbc=record["pbc"])
-    stress = record["stress"]
-    atoms.calc = SinglePointCalculator(atoms, energy=record["energy"],
-                                       forces=np.array(record["forces"], dtype=float),
-                                       stress=None if stress is None else np.array(stress))
-    return atoms
+    return labelled_copy(atoms, energy=record["energy"], forces=record["forces"],
+                         stress=record["stress"])
 
 
 def _replayed(fit, train, test, record: dict) -> ActiveLearningStep:
