@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-from scipy.linalg.blas import dgemm
 
 from ..errors import PotentialFileError
 from . import design_kernels
@@ -292,8 +291,8 @@ def design_rows(tables: FeatureTables, cell, positions, type_ids, pbc, *, deriva
 def _add_derivatives(tables, start, stop, neighbours, type_ids, jac, offset, by_block) -> None:
     """by_block[rows of block b] += the derivatives of the summed features over centres
     start..stop: per block (n, l), Re(J D) summed over the centres and neighbour types, one
-    matrix product (BLAS dgemm, in place) of the block's Jacobian rows with its density
-    derivatives."""
+    matrix product of the block's Jacobian rows with its density derivatives (numpy's,
+    which releases the GIL: scipy's BLAS wrappers hold it)."""
     blocks, n_centre, n_col = tables.blocks, stop - start, by_block.shape[1]
     n_l, n_lmh = tables.lmax + 1, n_lm_half(tables.lmax)
     shape = (tables.n_fn, tables.n_type, 2 * n_lmh * n_col * n_centre)
@@ -309,9 +308,9 @@ def _add_derivatives(tables, start, stop, neighbours, type_ids, jac, offset, by_
         d0 = l * (l + 1) * tables.n_type * n_col * n_centre
         block_deriv = deriv[n].reshape(-1)[d0:d0 + n_col * width].reshape(n_col, width)
         block_jac = jac[offset[b]:offset[b + 1]].reshape(r1 - r0, width)
-        # (rows, columns) C-ordered = its transpose, (columns, rows), F-ordered
-        dgemm(1.0, block_deriv.T, block_jac.T, beta=1.0, c=by_block[r0:r1].T, trans_a=1,
-              overwrite_c=1)
+        product = _scratch("product", (r1 - r0) * n_col, np.float64).reshape(r1 - r0, n_col)
+        np.add(by_block[r0:r1], np.matmul(block_jac, block_deriv.T, out=product),
+               out=by_block[r0:r1])
 
 
 @functools.lru_cache(maxsize=None)

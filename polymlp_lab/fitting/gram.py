@@ -13,7 +13,6 @@ Only XᵀX, Xᵀy, yᵀy and Σw² are kept, so memory grows with features², no
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg.blas import dsyrk
 
 from ..engine.design import FeatureTables, design_rows
 
@@ -23,7 +22,7 @@ ASE_TO_POLYMLP_STRESS = np.array([0, 1, 2, 5, 3, 4])
 
 @dataclass
 class NormalEquations:
-    """Running sums of one set of structures (XᵀX holds its upper triangle, F-ordered)."""
+    """Running sums of one set of structures (XᵀX symmetric; only its upper triangle is read)."""
 
     xtx: np.ndarray
     xty: np.ndarray
@@ -36,7 +35,7 @@ class NormalEquations:
     @classmethod
     def zeros(cls, n_features: int) -> "NormalEquations":
         return cls(
-            xtx=np.zeros((n_features, n_features), order="F"), xty=np.zeros(n_features),
+            xtx=np.zeros((n_features, n_features)), xty=np.zeros(n_features),
             energy_sum=np.zeros(n_features), energy_sq_sum=np.zeros(n_features),
         )
 
@@ -48,9 +47,10 @@ class NormalEquations:
         return sums
 
     def add(self, block: "RowBlock") -> None:
-        """Add a block of weighted rows (in place; XᵀX by a rank-k update, upper triangle)."""
+        """Add a block of weighted rows (in place; XᵀX by numpy's rank-k update, which
+        releases the GIL, unlike scipy's BLAS wrappers, so threads run it at once)."""
         if len(block.y):
-            dsyrk(1.0, block.x.T, beta=1.0, c=self.xtx, trans=0, lower=0, overwrite_c=True)
+            self.xtx += block.x.T @ block.x
             self.xty += block.x.T @ block.y
             self.yty += float(block.y @ block.y)
             self.sum_w2 += float(block.w2)
@@ -85,7 +85,7 @@ class NormalEquations:
     def from_state(cls, state, prefix: str) -> "NormalEquations":
         yty, sum_w2, n_energy = state[f"{prefix}_scalars"]
         return cls(
-            xtx=np.asfortranarray(state[f"{prefix}_xtx"]), xty=np.array(state[f"{prefix}_xty"]),
+            xtx=np.array(state[f"{prefix}_xtx"]), xty=np.array(state[f"{prefix}_xty"]),
             yty=float(yty), sum_w2=float(sum_w2), energy_sum=np.array(state[f"{prefix}_energy_sum"]),
             energy_sq_sum=np.array(state[f"{prefix}_energy_sq_sum"]), n_energy=int(n_energy),
         )
