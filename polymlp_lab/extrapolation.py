@@ -140,16 +140,19 @@ class ExtrapolationGrade:
 
 def trusted_features(potential, structures):
     """The per-atom features of ``structures`` (ase.Atoms, or a Dataset) for each file k and
-    element t of ``potential``: [k][t] -> (n_atoms, n_t) array."""
+    element t of ``potential``: [k][t] -> (n_atoms, n_t) array. An element the potential
+    does not describe is refused (UnknownElementError), as evaluation refuses it."""
     from .engine.evaluate import evaluate_model
     from .structures import check_structure
 
-    structures = getattr(structures, "structures", structures)
+    structures = list(getattr(structures, "structures", structures))
+    if not structures:
+        raise ExtrapolationError("no structures to calibrate the grade on")
     found = [[[] for _ in c.elements] for c in potential.components]
     for atoms in structures:
         cell, positions, numbers, pbc = check_structure(atoms)
-        for k, c in enumerate(potential.components):
-            types = c.type_ids(numbers)
+        type_ids = potential.component_types(numbers)
+        for k, (c, types) in enumerate(zip(potential.components, type_ids)):
             known = np.flatnonzero(types >= 0)
             features = evaluate_model(c.tables, cell, positions[known], types[known], pbc,
                                       forces=False, features=True)[3]

@@ -136,6 +136,19 @@ class Potential:
         files = ", ".join(str(c.path) if c.path else "<in memory>" for c in self.components)
         return f"Potential(elements={self.elements}, cutoff={self.cutoff} Å, files=[{files}])"
 
+    def component_types(self, numbers) -> list:
+        """Each file's type index of every atom (atomic numbers; -1 where the file does not
+        describe the element). UnknownElementError names an element no file describes, or
+        one missing from a file that must describe every element (``type_full``)."""
+        type_ids = [c.type_ids(numbers) for c in self.components]
+        described = np.any([t >= 0 for t in type_ids], axis=0)
+        if not described.all():
+            raise UnknownElementError(chemical_symbols[numbers[~described][0]], self.elements)
+        for c, types in zip(self.components, type_ids):
+            if c.type_full and not (types >= 0).all():
+                raise UnknownElementError(chemical_symbols[numbers[types < 0][0]], c.elements)
+        return type_ids
+
     def evaluate(self, atoms, *, forces: bool = True, neighbors=None,
                  grade: Optional[bool] = None) -> Evaluation:
         """Energy (eV), per-atom energies, forces (eV/Å) and stress (eV/Å³) of ``atoms``.
@@ -152,10 +165,7 @@ class Potential:
         """
         cell, positions, numbers, pbc = check_structure(atoms)
         n_atom = len(numbers)
-        type_ids = [c.type_ids(numbers) for c in self.components]
-        described = np.any([t >= 0 for t in type_ids], axis=0)
-        if not described.all():
-            raise UnknownElementError(chemical_symbols[numbers[~described][0]], self.elements)
+        type_ids = self.component_types(numbers)
         if grade and self.extrapolation is None:
             raise ExtrapolationError(self.extrapolation_note)
         graded = self.extrapolation is not None and grade is not False
@@ -165,8 +175,6 @@ class Potential:
         virial = np.zeros((3, 3))
         for k, (c, types) in enumerate(zip(self.components, type_ids)):
             known = types >= 0
-            if not known.all() and c.type_full:
-                raise UnknownElementError(chemical_symbols[numbers[~known][0]], c.elements)
             if known.all():
                 index = slice(None)
                 e, f, v, phi = evaluate_model(

@@ -13,6 +13,7 @@ from polymlp_lab import data, load_potential
 from polymlp_lab.calculator import PolymlpCalculator
 from polymlp_lab.engine.design import build_feature_tables, design_rows
 from polymlp_lab.engine.evaluate import evaluate_model
+from polymlp_lab.errors import UnknownElementError
 from polymlp_lab.extrapolation import (
     GRADE_FILE, ExtrapolationError, ExtrapolationFileError, ExtrapolationGrade,
     calibrate_extrapolation, potential_digest,
@@ -318,6 +319,20 @@ def test_structures_without_an_element_are_refused(mgo_data):
     only_mg = [a[element_mask(a, "Mg")] for a in mgo_data.structures[:3]]
     with pytest.raises(ExtrapolationError, match=r"\bO\b"):
         calibrate_extrapolation(load_potential(data.potential("MgO")), only_mg)
+
+
+def test_an_element_the_potential_does_not_know_is_refused_not_skipped(mgo_data):
+    """As evaluation refuses it: a grade calibrated while silently dropping atoms would
+    trust environments it never saw whole."""
+    with_al = mgo_data.structures[0].copy()
+    with_al[0].symbol = "Al"
+    with pytest.raises(UnknownElementError, match="Al"):
+        calibrate_extrapolation(load_potential(data.potential("MgO")), [with_al])
+
+
+def test_no_structures_is_an_extrapolation_error():
+    with pytest.raises(ExtrapolationError, match="no structures"):
+        calibrate_extrapolation(load_potential(data.potential("MgO")), [])
 
 
 @pytest.mark.parametrize("name, repeat, element", [
