@@ -144,15 +144,21 @@ def test_switching_frames_or_potential_recolours(mgo, cell):
     assert by_element(viewer)
 
 
-def test_the_md_panel_plots_the_grade_along_the_run_and_warns(mgo, cell):
-    panel = MDPanel(mgo, compressed(cell), refresh_s=0.1)  # a cell the potential never saw
+def finished_nve_run(potential, atoms, *, steps, interval):
+    """An MD panel after an NVE run of ``steps`` from its button, checked to have ended well."""
+    panel = MDPanel(potential, atoms, refresh_s=0.1)
     panel.ensemble.value = "nve"
-    panel.steps.value = 6
-    panel.interval.value = 2
+    panel.steps.value = steps
+    panel.interval.value = interval
     panel.run_button.click()
     panel.wait(120)
     assert not panel.busy and panel.error is None, panel.error
+    return panel
 
+
+def test_the_md_panel_plots_the_grade_along_the_run_and_warns(mgo, cell):
+    # a cell the potential never saw
+    panel = finished_nve_run(mgo, compressed(cell), steps=6, interval=2)
     grades = panel.result["extrapolation_grade"]
     assert len(grades) == 4 and min(grades) > GRADE_WARNING
     energy_ax, temperature_ax, grade_ax = panel.figure.axes  # a third panel: the grade
@@ -166,12 +172,6 @@ def test_the_md_panel_plots_the_grade_along_the_run_and_warns(mgo, cell):
 
 
 def test_the_md_panel_plots_no_grade_panel_without_one(cell):
-    panel = MDPanel(load_potential(data.potential("MgO")), cell, refresh_s=0.1)
-    panel.ensemble.value = "nve"
-    panel.steps.value = 2
-    panel.interval.value = 1
-    panel.run_button.click()
-    panel.wait(120)
-    assert not panel.busy and panel.error is None, panel.error
+    panel = finished_nve_run(load_potential(data.potential("MgO")), cell, steps=2, interval=1)
     assert panel.result["extrapolation_grade"] == [None] * 3
     assert len(panel.figure.axes) == 2 and "Warning" not in panel.status.value
