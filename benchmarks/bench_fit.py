@@ -44,7 +44,7 @@ THREAD_VARS = ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "
 GB = 1e9  # bytes
 # The issue's goals
 GOAL_RMSE_REL = 0.02  # test RMSE of energy and of forces within ±2 % of pypolymlp's
-GOAL_TIME_RATIO = 1.0  # wall time ours / pypolymlp
+GOAL_TIME_RATIO = 0.5  # wall time ours / pypolymlp (issue 19: the MgO fit at half the time)
 GOAL_MEMORY_RATIO = 0.5  # peak memory ours / pypolymlp
 GOAL_MEMORY_GB = 1.0  # our peak memory, strictly below
 MAX_OTHER_LOAD = 0.25  # cores used by other processes during a fit: above, mark it "*"
