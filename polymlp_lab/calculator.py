@@ -6,6 +6,8 @@ from ase.calculators.calculator import Calculator, PropertyNotImplementedError, 
 from .engine.neighbors import NeighborCache
 from .potential import Potential, load_potential
 
+GRADE_PROPERTIES = ["extrapolation_grade", "extrapolation_grades"]
+
 
 class EngineCalculator(Calculator):
     """ASE calculator over one of our evaluators, with a neighbour list kept across calls.
@@ -58,8 +60,12 @@ class PolymlpCalculator(EngineCalculator):
     extrapolation_grades (per atom) and extrapolation_grade (their largest).
     """
 
-    implemented_properties = EngineCalculator.implemented_properties + [
-        "extrapolation_grade", "extrapolation_grades"]
+    @property
+    def implemented_properties(self) -> list:
+        """The engine's properties, and the grades while the potential has one (asking a
+        potential without one for a grade is then refused at once, not after an evaluation)."""
+        graded = getattr(getattr(self, "potential", None), "extrapolation", None) is not None
+        return EngineCalculator.implemented_properties + (GRADE_PROPERTIES if graded else [])
 
     def __init__(self, potential, *, skin: float = 1.0, **kwargs):
         super().__init__(**kwargs)

@@ -191,3 +191,19 @@ def test_melt_and_quench_gives_a_liquid_and_resumes(tial_calc, tmp_path):
     assert density_g_cm3(read(tmp_path / "melt" / "md.traj")) == pytest.approx(2.375)
     again = melt_and_quench(fcc_al(), tial_calc, **settings)  # every stage found complete
     assert again[1].coordination == pytest.approx(states[1].coordination, rel=1e-9)
+
+
+@pytest.mark.parametrize("ensemble", ["nve", "npt"])
+def test_each_step_costs_one_evaluation_even_when_every_step_is_recorded(ensemble):
+    """Records read the step's own results: no second evaluation for the energy after the
+    stress, nor for the grade of a potential that has none (a grade is then not offered)."""
+    calc = PolymlpCalculator(str(data.potential("Al")))
+    assert calc.potential.extrapolation is None
+    assert "extrapolation_grade" not in calc.implemented_properties
+    calls = []
+    evaluate = calc.potential.evaluate
+    calc.potential.evaluate = lambda *args, **kwargs: calls.append(1) or evaluate(*args, **kwargs)
+    result = run_md(fcc_al(), calc, ensemble=ensemble, steps=6, interval=1, progress=False)
+    assert result.records["step"] == list(range(7))
+    assert result.records[GRADE_FIELD] == [None] * 7
+    assert len(calls) == 6 + 1  # the start, then one per step

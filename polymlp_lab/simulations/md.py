@@ -168,10 +168,11 @@ def initial_velocities(atoms, temperature_K: float, seed: int = 0) -> None:
 
 
 def _record(atoms, step: int, timestep_fs: float, wants_pressure: bool) -> dict:
-    epot = float(atoms.get_potential_energy())
-    ekin = float(atoms.get_kinetic_energy())
+    # the stress first: its evaluation gives the energy too (the other way round is two)
     pressure = (float(-atoms.get_stress(include_ideal_gas=True)[:3].mean() * EV_PER_A3_IN_GPA)
                 if wants_pressure else None)
+    epot = float(atoms.get_potential_energy())
+    ekin = float(atoms.get_kinetic_energy())
     values = (
         step, step * timestep_fs * 1e-3, epot, ekin, epot + ekin,
         float(atoms.get_temperature()), float(atoms.get_volume()) if all(atoms.pbc) else None,
