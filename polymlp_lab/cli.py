@@ -349,7 +349,7 @@ def _md(args) -> int:
     temperature = result.array("temperature_K")
     energy = result.array("total_energy_eV") / result.n_atoms
     print(f"polymlp-lab: {done} MD steps of {result.n_atoms} atoms in {seconds:.1f} s "
-          f"({done / max(seconds, 1e-9):.0f} steps/s); mean T {temperature.mean():.1f} K; "
+          f"({done / max(seconds, 1e-9):.3g} steps/s); mean T {temperature.mean():.1f} K; "
           f"total energy range {1e3 * np.ptp(energy):.3f} meV/atom; {args.out}/md.json")
     if result.extrapolation_warning:
         print(f"polymlp-lab: warning: {result.extrapolation_warning}", file=sys.stderr)
