@@ -587,18 +587,20 @@ def test_interrupted_fit_resumes_without_losing_finished_structures(tmp_path, ck
 
 
 def test_structure_finishing_during_interrupt_is_kept(tmp_path, ck_data, monkeypatch):
+    """The first structure is still being computed when the next ones are interrupted: it is
+    merged and saved before the interrupt leaves fit(). (Sums are added in task order, so a
+    structure finishing after an interrupted earlier one is computed again on resume.)"""
     train, test = ck_data
     where = positions_of(train, test)
     checkpoint = tmp_path / "ck"
-    lock = threading.Lock()
-    finished, calls = [], [0]
+    first_running = threading.Event()
+    finished = []
 
     def slow_then_interrupt(tables, atoms, *args, **kwargs):
-        with lock:
-            calls[0] += 1
-            first = calls[0] == 1
-        if not first:
+        if where[id(atoms)] != ("train", 0):
+            first_running.wait(10)
             raise KeyboardInterrupt  # the other worker is interrupted at once
+        first_running.set()
         time.sleep(0.5)
         out = ORIGINAL_STRUCTURE_ROWS(tables, atoms, *args, **kwargs)
         finished.append(where[id(atoms)])
@@ -607,7 +609,7 @@ def test_structure_finishing_during_interrupt_is_kept(tmp_path, ck_data, monkeyp
     monkeypatch.setattr(fit_module, "structure_rows", slow_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         make_fit(batch_size=1, n_workers=2, checkpoint=checkpoint).fit(train, test)
-    assert len(finished) == 1  # it finished before fit() returned and wrote the checkpoint
+    assert finished == [("train", 0)]  # it finished before fit() returned and wrote the checkpoint
     assert done_in(checkpoint) == set(finished)
 
 
