@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from ase import Atoms
 from ase.neighborlist import neighbor_list
+from numba import njit, types
 from scipy.special import sph_harm_y
 
 from polymlp_lab.engine import kernels
@@ -317,3 +318,97 @@ def test_params_helper_builds_requested_model():
     params = model_params(("Ti",), cutoff=6.0, gtinv_order=4, gtinv_maxl=(6, 4, 2))
     assert params.model.cutoff == 6.0
     assert max(len(lc) for lc in params.model.gtinv.l_comb) == 4
+
+
+@njit(nogil=True)
+def _count_chunk(c, n_chunks, bonds, scale, out):
+    """Test kernel: out[c] += scale * (c + 1) + bonds.d[0, 0] for chunk c (a bundle inside)."""
+    out[c] += scale * (c + 1) + bonds.d[0, 0]
+
+
+@njit
+def _returns_a_value(c, n_chunks, out):
+    out[c] = 1.0
+    return c
+
+
+@pytest.mark.parametrize("n_chunks", [1, 2, 3, 7])
+def test_run_chunks_runs_each_chunk_once(n_chunks):
+    """The parallel driver calls the kernel through its address, its arguments (a bundle
+    among them) passed on by address: each chunk exactly once, whatever the thread count.
+    (The bundle is the engine's own: the driver's on-disk cache lists the argument types.)"""
+    out = np.zeros(n_chunks)
+    bonds = Bonds(np.zeros(1, np.int64), np.zeros(1, np.int64), np.full((1, 3), 0.5))
+    for _ in range(2):
+        kernels.run_chunks(_count_chunk, n_chunks, (bonds, 2.0, out))
+    np.testing.assert_array_equal(out, 2 * (2.0 * np.arange(1, n_chunks + 1) + 0.5))
+
+
+def test_run_chunks_refuses_a_kernel_that_returns_a_value():
+    with pytest.raises(TypeError, match="_returns_a_value must return nothing"):
+        kernels.run_chunks(_returns_a_value, 2, (np.zeros(2),))
+
+
+def test_chunk_counts_give_the_same_numbers(mgo_potential):
+    """Density, energies and forces from 1 chunk (the kernel called in this thread) and from
+    2 and 5 (the parallel driver) agree to rounding (chunks add in another order)."""
+    tables = mgo_potential.components[0].tables
+    atoms = Atoms("MgO2Mg", positions=[[0, 0, 0], [2.1, 0.1, 0], [0.2, 2.0, 0.3], [1.9, 2.2, 1.5]],
+                  cell=[[4.2, 0, 0], [0.5, 4.0, 0], [0.3, -0.4, 4.4]], pbc=True).repeat(2)
+    type_ids = np.array([tables.elements.index(s) for s in atoms.get_chemical_symbols()])
+    bonds = Bonds(*half_neighbor_list(atoms.cell.array, atoms.positions, atoms.pbc, tables.cutoff))
+    results = []
+    for n_chunks in (1, 2, 5):
+        a = np.zeros((len(atoms), tables.n_slots_half), dtype=complex)
+        kernels.accumulate_density(bonds, type_ids, tables.basis, n_chunks, a)
+        energies = np.zeros(len(atoms))
+        kernels.atomic_energies(a, type_ids, tables.lmax, tables.products, tables.triples,
+                                tables.features, tables.polynomial, True, n_chunks, energies, a,
+                                np.zeros((0, 1)))
+        f, virial = np.zeros((len(atoms), 3)), np.zeros((3, 3))
+        kernels.bond_forces(bonds, type_ids, tables.basis, a, n_chunks, f, virial)
+        results.append((energies, f, virial))
+    for energies, f, virial in results[1:]:
+        np.testing.assert_allclose(energies, results[0][0], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(f, results[0][1], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(virial, results[0][2], rtol=0, atol=1e-11)
+    assert np.abs(results[0][1]).max() > 0.1
+
+
+def test_kernels_compile_for_their_own_argument_types_only(mgo_potential):
+    """A kernel called with prange's unsigned index or a constant argument is compiled once
+    more for it (with all its callees: seconds of a first compile); none of ours is."""
+    from numba.core.registry import CPUDispatcher
+
+    from polymlp_lab.engine import design_kernels, harmonics, neighbors, radial
+
+    atoms = Atoms("MgO", positions=[[0, 0, 0], [2.1, 0.1, 0.2]], cell=np.eye(3) * 4.2, pbc=True)
+    mgo_potential.evaluate(atoms.repeat(2))
+    for module in (kernels, neighbors, harmonics, radial, design_kernels):
+        for name, function in vars(module).items():
+            if isinstance(function, CPUDispatcher):
+                for signature in function.signatures:
+                    assert not any(isinstance(t, types.Literal) or t == types.uint64
+                                   for t in signature), (name, signature)
+
+
+def test_threads_evaluating_at_once_get_their_own_results(al_potential):
+    """Kernels run without the GIL (one chunk) and the engine's work arrays are per thread:
+    structures evaluated in 4 threads at once give the numbers of one at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ase.build import bulk
+
+    structures = []
+    for seed in range(8):
+        atoms = bulk("Al", "fcc", a=4.05, cubic=True).repeat((2, 2, 1 + seed % 3))
+        atoms.rattle(0.05, seed=seed)
+        structures.append(atoms)
+    alone = [al_potential.evaluate(atoms) for atoms in structures]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(al_potential.evaluate, structures * 3))
+    for k, result in enumerate(together):  # same up to the order chunks add in
+        expected = alone[k % len(structures)]
+        assert abs(result.energy - expected.energy) < 1e-11
+        np.testing.assert_allclose(result.forces, expected.forces, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(result.stress, expected.stress, rtol=0, atol=1e-13)

@@ -16,11 +16,10 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import PotentialFileError
-from . import design_kernels
+from . import design_kernels, kernels
 from .harmonics import n_lm_half
 from .model import (
-    Array, Basis, BasisTables, Bonds, bond_basis, frozen_bundle, linear_features,
-    model_layout,
+    Array, Basis, BasisTables, Bonds, frozen_bundle, linear_features, model_layout,
 )
 from .neighbors import half_neighbor_list
 
@@ -247,7 +246,7 @@ def design_rows(tables: FeatureTables, cell, positions, type_ids, pbc, *, deriva
     n_type, n_lmh, n_fn = tables.n_type, n_lm_half(tables.lmax), tables.n_fn
     bonds = Bonds(*half_neighbor_list(cell, positions, pbc, tables.cutoff))
     a_half = np.zeros((n_atom, tables.n_blocks * n_lmh), dtype=np.complex128)
-    design_kernels.densities(bonds, type_ids, tables.basis, a_half, bond_basis(0, 0, 0))
+    kernels.accumulate_density(bonds, type_ids, tables.basis, 1, a_half)
     n_col = 3 * n_atom + 6
     x = np.zeros((n_atom, tables.n_linear))
     if derivatives:
@@ -298,7 +297,8 @@ def _add_derivatives(tables, start, stop, neighbours, type_ids, jac, offset, by_
     shape = (tables.n_fn, tables.n_type, 2 * n_lmh * n_col * n_centre)
     deriv = _scratch("deriv", int(np.prod(shape)), np.float64).reshape(shape)
     deriv.fill(0.0)
-    design_kernels.density_derivatives(start, stop, neighbours, type_ids, tables.basis, deriv)
+    design_kernels.density_derivatives(start, stop, neighbours, type_ids, tables.basis,
+                                       deriv.reshape(tables.n_fn, -1))
     for b in range(len(blocks.ptr) - 1):
         r0, r1 = blocks.ptr[b], blocks.ptr[b + 1]
         if r1 == r0:

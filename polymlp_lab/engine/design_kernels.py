@@ -9,7 +9,7 @@ The derivative of a summed feature is then Re(J @ D) with D the density derivati
 (centre, neighbour type, lm) and column (atom, direction) or stress component.
 
 The kernels are serial and release the GIL: the fitter runs one structure per thread.
-Tables come in the typed bundles of ``design`` and ``model``.
+Tables come in the typed bundles of ``design`` and ``model``; Numba options as in ``kernels``.
 """
 
 import math
@@ -18,19 +18,11 @@ import numpy as np
 from numba import njit
 
 from .harmonics import spherical_harmonics_gradient
-from .kernels import _density_of_bonds, _expand_to_full
+from .kernels import _expand_to_full
 from .radial import gaussian_radial_derivative
 
 
-@njit(cache=True, nogil=True)
-def densities(bonds, types, basis, a_half, kept):
-    """a_half[i] += f_n Y_lm(d), a_half[j] += (-1)^l f_n Y_lm(d) per bond (serial, no GIL);
-    ``kept`` as in kernels.accumulate_density (design rows keep none)."""
-    _density_of_bonds(0, bonds.i.shape[0], bonds, types, basis, a_half.view(np.float64),
-                      kept)
-
-
-@njit(cache=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _add_folded(row, s, lmh, sign, v):
     """row[s, lmh] += v folded onto m >= 0: unchanged for m >= 0, (-1)^m conj(v) for m < 0."""
     if sign == 0.0:
@@ -39,7 +31,7 @@ def _add_folded(row, s, lmh, sign, v):
         row[s, lmh] += sign * v.conjugate()
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _centre_features(a_full, t, terms, factors, lin_row, x_i, j_i):
     """x_i[k] = x_k(i) and J rows j_i[lin_row[k], s, lm] for the features active for type t.
 
@@ -89,7 +81,7 @@ def _centre_features(a_full, t, terms, factors, lin_row, x_i, j_i):
         x_i[k] = value
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def features_and_jacobians(a_half, types, start, stop, lmax, terms, factors, rows, blocks,
                            offset, x, jac):
     """x[i] for centres start..stop (linear features) and their Jacobian rows, by blocks.
@@ -106,7 +98,7 @@ def features_and_jacobians(a_half, types, start, stop, lmax, terms, factors, row
     n_type = factors.neighbour.shape[0]
     n_rows = blocks.row_ptr.shape[0] - 1
     n_centre = stop - start
-    a_full = np.zeros(n_blocks * n_lmf, dtype=np.complex128)
+    a_full = np.empty(n_blocks * n_lmf, dtype=np.complex128)  # all written per centre
     j_i = np.empty((n_rows, n_type, (lmax + 1) * (lmax + 2) // 2), dtype=np.complex128)
     for i in range(start, stop):
         _expand_to_full(a_half[i], n_blocks, lmax, a_full)
@@ -145,13 +137,13 @@ def features_and_jacobians(a_half, types, start, stop, lmax, terms, factors, row
                         jac[o + 2 * m + 1] = v.imag
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def density_derivatives(start, stop, neighbours, types, basis, deriv):
     """Derivatives of the densities of centres start..stop by blocks (n, l): ``deriv`` has
-    shape (n_fn, n_type, n2 n_col n_centre), n2 = (lmax + 1)(lmax + 2), and block (n, l) is
-    the (columns, centres, n_type, 2 (l + 1)) array in deriv[n] (flat) from l (l + 1) n_type
-    n_col n_centre on; columns 3a + alpha (atom a,
-    direction alpha), then 6 stress columns xx yy zz xy yz zx.
+    shape (n_fn, n_type n2 n_col n_centre), n2 = (lmax + 1)(lmax + 2), and block (n, l) is
+    the (columns, centres, n_type, 2 (l + 1)) array in deriv[n] from l (l + 1) n_type n_col
+    n_centre on; columns 3a + alpha (atom a, direction alpha), then 6 stress columns xx yy zz
+    xy yz zx.
 
     Stored as (Re G, -Im G) so that a Jacobian block (float pairs) times the block's
     transpose gives Re(J G). Column of a neighbour j: + G(d_ij); column of the centre:
@@ -167,8 +159,8 @@ def density_derivatives(start, stop, neighbours, types, basis, deriv):
     n_lmh = (lmax + 1) * (lmax + 2) // 2
     n2 = 2 * n_lmh
     n_centre = stop - start
-    n_type = deriv.shape[1]
-    n_col = deriv.shape[2] // (n2 * n_centre)
+    n_type = basis.type_pairs.shape[0]
+    n_col = deriv.shape[1] // (n_type * n2 * n_centre)
     max_nb = 1
     for i in range(start, stop):
         max_nb = max(max_nb, nb_ptr[i + 1] - nb_ptr[i])
@@ -201,7 +193,7 @@ def density_derivatives(start, stop, neighbours, types, basis, deriv):
                     h[a + 1, 2 * lm] = grad[a, lm].real
                     h[a + 1, 2 * lm + 1] = -grad[a, lm].imag
         for n in range(n_fn):
-            block = deriv[n].reshape(-1)
+            block = deriv[n]
             own[:] = 0.0
             for b in range(n_nb):
                 f = f_b[b, n]

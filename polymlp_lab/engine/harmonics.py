@@ -6,7 +6,7 @@ stored in "half" order ``lm = l(l+1)/2 + m`` for m = 0..l; negative m follow fro
 
 They are written as ``Y_lm = N_lm Q_lm(u) s^m`` with ``u = z/r`` and ``s = (x + iy)/r``,
 where ``Q_lm = (-1)^m d^m P_l / du^m`` is a polynomial; this form has no pole at the z axis,
-so gradients are exact everywhere.
+so gradients are exact everywhere. Numba options as in ``kernels``.
 """
 
 import math
@@ -30,7 +30,7 @@ def normalisation_table(lmax: int) -> np.ndarray:
     return table
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def legendre_recursion(lmax):
     """Coefficients of Q_lm = c[0,l,m] u Q_l-1,m - c[1,l,m] Q_l-2,m (no division per call)."""
     c = np.zeros((2, lmax + 1, lmax + 1))
@@ -41,7 +41,7 @@ def legendre_recursion(lmax):
     return c
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def legendre_q(u, lmax, rec, q):
     """Fill q[l, m] = (-1)^m d^m P_l/du^m (u) for 0 <= m <= l <= lmax; q[l, l+1] = 0.
 
@@ -60,7 +60,7 @@ def legendre_q(u, lmax, rec, q):
             q[l, m] = rec[0, l, m] * u * q[l - 1, m] - rec[1, l, m] * q[l - 2, m]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def spherical_harmonics(dx, dy, dz, lmax, norm, rec, q, ylm):
     """Y_lm(d/|d|) for m >= 0 in half order into ylm (complex, n_lm_half)."""
     r = math.sqrt(dx * dx + dy * dy + dz * dz)
@@ -75,7 +75,7 @@ def spherical_harmonics(dx, dy, dz, lmax, norm, rec, q, ylm):
         sm *= s
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def spherical_harmonics_gradient(dx, dy, dz, lmax, norm, rec, q, ylm, grad):
     """Y_lm and dY_lm/dd_a (a = x, y, z) for m >= 0; grad has shape (3, n_lm_half).
 
@@ -131,7 +131,7 @@ def gradient_coefficients(lmax: int) -> np.ndarray:
     return coef
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def gradient_contraction(sb, y, lmax, coef):
     """Re sum over (l, m >= 0) of sb_lm dY_lm/dd from the harmonics themselves, as
     (px, py, pz, sl): dE/dd = (px, py, pz) / r - sl d / r^2. ``sb`` and ``y`` are complex

@@ -10,17 +10,28 @@ Slots: half slot (tp, n, l, m>=0) = (tp*n_fn + n)*n_lmh + l(l+1)/2 + m;
 full slot (tp, n, l, m) = (tp*n_fn + n)*n_lmf + l*l + l + m.
 Tables come in the typed bundles of ``model``; their fields are bound to locals before loops.
 
-Threads: each step is a serial kernel over one chunk of its work (``*_chunk``), a parallel
-driver (``*_chunks``: Numba's prange over the chunks, nothing else, so that its body compiles
-quickly) and a Python function without the suffix that allocates the private accumulators
-where chunks would collide.
+Threads: each step is a serial kernel that does chunk c of n_chunks of its work (into
+private accumulators where chunks would collide, which ``_add_rows`` then adds up, in chunks
+too) and a Python function that allocates those and runs the chunks with :func:`run_chunks`;
+``neighbors`` does the same. The one parallel driver, ``_chunks_at`` (Numba's prange over the
+chunks), calls a kernel through the address of its compiled code, so it is not compiled again
+into the driver (see run_chunks), and is compiled once per kind of kernel arguments.
+
+Compile time (the first run compiles everything): every kernel has the same options, so
+Numba compiles each overload it uses (np.empty of a shape and dtype, max, ...) once; none has
+the C-callable wrapper (unused); callees get no constant arguments (each would compile a
+specialization of its own); no kernel is a thin wrapper of another (Numba compiles each
+caller with all its callees again).
 """
 
 import math
-from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, typeof
+from numba._dispatcher import compute_fingerprint
+from numba.core import cgutils
+from numba.core import types as nbtypes
+from numba.extending import intrinsic
 
 from .harmonics import gradient_contraction, spherical_harmonics
 from .radial import gaussian_radial_grid, gaussian_radial_grid_derivative
@@ -28,14 +39,114 @@ from .model import bond_basis
 from .scratch import scratch
 
 
-@njit(cache=True)
+def _borrowed(context, builder, typ, value):
+    """``value`` with the memory-manager pointer of every array in it cleared (recursively in
+    tuples): the kernels' reference counting then skips them, as in a prange body, instead of
+    the threads contending for the same counters (2 threads ran the bond passes serially)."""
+    if isinstance(typ, nbtypes.Array):
+        array = context.make_array(typ)(context, builder, value=value)
+        array.meminfo = cgutils.get_null_value(array.meminfo.type)
+        return array._getvalue()
+    if isinstance(typ, nbtypes.BaseTuple):
+        for k, item in enumerate(typ):
+            part = _borrowed(context, builder, item, builder.extract_value(value, k))
+            value = builder.insert_value(value, part, k)
+    return value
+
+
+@intrinsic
+def _stack_copy(typingctx, args):
+    """Address of a copy of the tuple ``args`` in this function's stack frame, its arrays
+    borrowed (the caller keeps them alive)."""
+
+    def codegen(context, builder, signature, values):
+        copy = _borrowed(context, builder, args, values[0])
+        slot = cgutils.alloca_once_value(builder, copy)
+        return builder.ptrtoint(slot, context.get_value_type(nbtypes.intp))
+
+    return nbtypes.intp(args), codegen
+
+
+@intrinsic
+def _type_of(typingctx, value):
+    """The type of ``value`` as a value (no data): it tells _call_at what a copy holds."""
+
+    def codegen(context, builder, signature, values):
+        return context.get_dummy_value()
+
+    return nbtypes.TypeRef(value)(value), codegen
+
+
+@intrinsic
+def _call_at(typingctx, address, c, n_chunks, copy, args_type):
+    """kernel(c, n_chunks, *args) for the compiled kernel at ``address`` and the tuple args at
+    ``copy`` (Numba's calling convention: errors propagate as from a direct call)."""
+    args = args_type.instance_type
+    argtypes = (c, n_chunks) + tuple(args)
+
+    def codegen(context, builder, signature, values):
+        pointer, c, n_chunks, copy, _ = values
+        packed = builder.load(builder.inttoptr(copy, context.get_value_type(args).as_pointer()))
+        values = [c, n_chunks] + [builder.extract_value(packed, k) for k in range(len(args))]
+        function_type = context.call_conv.get_function_type(nbtypes.none, argtypes)
+        function = builder.inttoptr(pointer, function_type.as_pointer())
+        status, _ = context.call_conv.call_function(builder, function, nbtypes.none, argtypes,
+                                                    values)
+        with cgutils.if_unlikely(builder, status.is_error):
+            context.call_conv.return_status_propagate(builder, status)
+        return context.get_dummy_value()
+
+    return nbtypes.none(address, c, n_chunks, copy, args_type), codegen
+
+
+@njit(cache=True, parallel=True, no_cfunc_wrapper=True)
+def _chunks_at(address, n_chunks, args):
+    # a prange body cannot take tuples of tuples (the bundles): it gets args by address and type
+    copy, args_type = _stack_copy(args), _type_of(args)
+    for c in prange(n_chunks):
+        # int64, not prange's unsigned index: the kernel's signature
+        _call_at(address, np.int64(c), n_chunks, copy, args_type)
+
+
+_addresses = {}  # (kernel, fingerprint of the argument types) -> address of its machine code
+
+
+def run_chunks(kernel, n_chunks, args):
+    """kernel(c, n_chunks, *args) for c = 0 .. n_chunks - 1, at once on Numba's threads (one
+    chunk: in this thread, without the GIL); ``kernel`` is an @njit(nogil=True) function that
+    returns nothing. ``args``: arrays, numbers and the engine's bundles (the driver's on-disk
+    cache lists every argument type it was compiled for, and each process loads them all: a
+    NamedTuple class from elsewhere, a test's, would break that).
+
+    The driver calls the kernel's compiled code through its address instead of linking it in,
+    as a call from one @njit function to another would: Numba would then compile the kernel
+    with all its callees 4 times more (into the prange body, two gufunc wrappers and the
+    driver), a quarter of a first compile.
+    """
+    if n_chunks == 1:
+        kernel(0, 1, *args)
+        return
+    key = (kernel, compute_fingerprint(args))  # the dispatcher's own fast type key
+    address = _addresses.get(key)
+    if address is None:
+        argtypes = (nbtypes.int64, nbtypes.int64) + tuple(typeof(a) for a in args)
+        kernel.compile(argtypes)
+        compiled = kernel.overloads[argtypes]
+        if compiled.signature.return_type != nbtypes.none:
+            raise TypeError(f"{kernel.__name__} must return nothing")
+        address = _addresses[key] = compiled.library.get_pointer_to_function(
+            compiled.fndesc.llvm_func_name)
+    _chunks_at(address, n_chunks, args)
+
+
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _chunk_bounds(n_items, n_chunks, c):
     size = (n_items + n_chunks - 1) // n_chunks
     start = min(c * size, n_items)
     return start, min(start + size, n_items)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _zero(rows):
     """rows[:] = 0 for a 2-d float array (a loop: no shape checks to compile)."""
     for i in range(rows.shape[0]):
@@ -43,7 +154,7 @@ def _zero(rows):
             rows[i, x] = 0.0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _add_rows(c, n_chunks, buffers, out):
     """out[i] += sum over k of buffers[k, i] for the rows i of chunk c (2-d float rows)."""
     start, stop = _chunk_bounds(out.shape[0], n_chunks, c)
@@ -53,14 +164,21 @@ def _add_rows(c, n_chunks, buffers, out):
                 out[i, x] += buffers[k, i, x]
 
 
-@njit(cache=True)
-def _density_of_bonds(start, stop, bonds, types, basis, buf, kept):
-    """buf[i] += f_n Y_lm(d), buf[j] += (-1)^l f_n Y_lm(d) for bonds start..stop; the basis
-    (Y, f, df/dr) of bonds b < len(kept.y) into ``kept`` for the force pass.
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+def _density_of_bonds(c, n_chunks, bonds, types, basis, out, buffers, kept):
+    """Chunk c of n_chunks of the bonds: a_i += f_n Y_lm(d), a_j += (-1)^l f_n Y_lm(d) into
+    ``out`` (chunk 0) or its private ``buffers[c - 1]``, which it zeroes first (in parallel, by
+    the thread that then writes it); the basis (Y, f, df/dr) of bonds b < len(kept.y) into
+    ``kept`` for the force pass.
 
-    buf holds float64 rows (re, im interleaved): rows of one float array, unlike per-bond
-    views of complex rows, let LLVM vectorise the accumulation loops.
+    Rows are float64 (re, im interleaved): rows of one float array, unlike per-bond views of
+    complex rows, let LLVM vectorise the accumulation loops.
     """
+    start, stop = _chunk_bounds(bonds.i.shape[0], n_chunks, c)
+    buf = out
+    if c > 0:
+        buf = buffers[c - 1]
+        _zero(buf)
     kept_y, kept_f, kept_df = kept.y, kept.f, kept.df
     n_kept = kept_y.shape[0]
     bond_i, bond_j, bond_d = bonds.i, bonds.j, bonds.d
@@ -108,17 +226,6 @@ def _density_of_bonds(start, stop, bonds, types, basis, buf, kept):
                 a_j[base + k] += f * y_j[k]
 
 
-@njit(cache=True, nogil=True)
-def _density_chunk(c, n_chunks, bonds, types, basis, out, buffers, kept):
-    """The bonds of chunk c into ``out`` (chunk 0) or its private ``buffers[c - 1]``, which
-    it zeroes first (in parallel, by the thread that then writes it)."""
-    start, stop = _chunk_bounds(bonds.i.shape[0], n_chunks, c)
-    if c > 0:
-        _zero(buffers[c - 1])
-    _density_of_bonds(start, stop, bonds, types, basis, out if c == 0 else buffers[c - 1],
-                      kept)
-
-
 def accumulate_density(bonds, types, basis, n_chunks, a_half, kept=None):
     """a_half[i, slot] += f_n Y_lm(d) and a_half[j, slot] += (-1)^l f_n Y_lm(d) per bond;
     the basis of the first bonds into ``kept`` (a :class:`BondBasis`, for
@@ -130,24 +237,12 @@ def accumulate_density(bonds, types, basis, n_chunks, a_half, kept=None):
     out = a_half.view(np.float64)
     buffers = scratch("density accumulators", (n_chunks - 1,) + out.shape)
     kept = bond_basis(0, 0, 0) if kept is None else kept
-    _density_chunks(n_chunks, bonds, types, basis, out, buffers, kept)
+    run_chunks(_density_of_bonds, n_chunks, (bonds, types, basis, out, buffers, kept))
     if n_chunks > 1:
-        _add_chunks(n_chunks, buffers, out)
+        run_chunks(_add_rows, n_chunks, (buffers, out))
 
 
-@njit(cache=True, parallel=True)
-def _density_chunks(n_chunks, bonds, types, basis, out, buffers, kept):
-    for c in prange(n_chunks):
-        _density_chunk(c, n_chunks, bonds, types, basis, out, buffers, kept)
-
-
-@njit(cache=True, parallel=True)
-def _add_chunks(n_chunks, buffers, out):
-    for c in prange(n_chunks):
-        _add_rows(c, n_chunks, buffers, out)
-
-
-@njit(cache=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _expand_to_full(a_half_i, n_blocks, lmax, a_full):
     """a_full over all m from the m >= 0 half: a_{l,-m} = (-1)^m conj(a_{l,m})."""
     n_lmh = (lmax + 1) * (lmax + 2) // 2
@@ -164,7 +259,7 @@ def _expand_to_full(a_half_i, n_blocks, lmax, a_full):
                     a_full[fb + l * l + l - m] = s * v.conjugate()
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _fold_to_half(g_full, n_blocks, lmax, g_half_i):
     """g_half[l,m] = g[l,m] + (-1)^m conj(g[l,-m]) (m > 0): the adjoint of _expand_to_full."""
     n_lmh = (lmax + 1) * (lmax + 2) // 2
@@ -181,7 +276,7 @@ def _fold_to_half(g_full, n_blocks, lmax, g_half_i):
                 g_half_i[hb + l * (l + 1) // 2 + m] = v
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _products(a, products, r, p_val):
     """p_val[u - r[0]] = product of the densities a[f[off[u]:off[u+1]]], one loop per order.
 
@@ -211,7 +306,7 @@ def _products(a, products, r, p_val):
         p_val[u - p0] = v
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _high_order_adjoint(a, off, f, u, wu, g):
     for k in range(off[u], off[u + 1]):
         v = complex(wu, 0.0)
@@ -221,7 +316,7 @@ def _high_order_adjoint(a, off, f, u, wu, g):
         g[f[k]] += v
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _products_adjoint(a, products, r, big_w, g):
     """g[x] += W_u * d(product u)/d a[x] for every factor x of every product u in range r."""
     off, f = products.off, products.factors
@@ -260,7 +355,7 @@ def _products_adjoint(a, products, r, big_w, g):
         _high_order_adjoint(a, off, f, u, big_w[u - p0], g)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _static_products(a, products, r, g, want_adjoint):
     """sum_u w0_u Re(product u) and, when want_adjoint, g += w0_u d(product u)/da.
 
@@ -319,7 +414,7 @@ def _static_products(a, products, r, g, want_adjoint):
     return energy
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _static_triples(a, t, triples, g, want_adjoint):
     """Grouped static order-3 products: per group E += Re(S a_y a_z), S = sum_x w_x a_x.
 
@@ -347,21 +442,13 @@ def _static_triples(a, t, triples, g, want_adjoint):
     return energy
 
 
-class Scratch(NamedTuple):
-    """Per-thread work arrays of ``_atom_energy_and_adjoint`` (contents undefined)."""
-
-    p_val: np.ndarray  # complex values of the dynamic products
-    big_w: np.ndarray  # their weights W_u = dE/d(product u)
-    d: np.ndarray  # dynamic feature values
-    w: np.ndarray  # dE/dd of the dynamic features
-    sd: np.ndarray  # S·d
-
-
-@njit(cache=True)
-def _atom_energy_and_adjoint(
-    t, a_full, products, triples, features, polynomial, scratch, g_full, want_adjoint
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+def _atomic_energies_chunk(
+    c, n_chunks, a_half, types, lmax, products, triples, features, polynomial, want_adjoint,
+    energies, g_half, feature_values,
 ):
-    """Energy (eV) of one atom of type t from its densities; fills g_full = dE/da_full.
+    """:func:`atomic_energies` of chunk c of n_chunks of the atoms: per atom of type t, its
+    energy (eV) from its densities and the adjoint g = dE/da.
 
     products.ptr[t, 0] ranges the dynamic products (used by features inside polynomial terms),
     products.ptr[t, 1] the static ones (constant weights w0); see ``_static_products``.
@@ -370,62 +457,6 @@ def _atom_energy_and_adjoint(
     prod_w0, feat_coef = products.w0, features.coef
     term_ptr, term_prod, term_coef = features.term_ptr, features.term_prod, features.term_coef
     quad, cubic_idx, cubic_coef = polynomial.quad, polynomial.cubic_idx, polynomial.cubic_coef
-    p_val, big_w, d, w, sd = scratch.p_val, scratch.big_w, scratch.d, scratch.w, scratch.sd
-    r = products.ptr[t, 0]
-    p0 = r[0]
-    _products(a_full, products, r, p_val)
-    energy = 0.0
-    for u in range(r[0], r[5]):
-        energy += prod_w0[u] * p_val[u - p0].real
-    f0, f1 = features.ptr[t], features.ptr[t + 1]
-    n_t = f1 - f0
-    for k in range(f0, f1):
-        v = 0.0
-        for e in range(term_ptr[k], term_ptr[k + 1]):
-            v += term_coef[e] * p_val[term_prod[e] - p0].real
-        d[k - f0] = v
-        w[k - f0] = feat_coef[k]
-        energy += feat_coef[k] * v
-    for x in range(n_t):
-        sd[x] = 0.0
-    q0 = max(polynomial.quad_ptr[t], 0)  # >= 0 already; max() lets LLVM vectorise below
-    for y in range(n_t):
-        dy = d[y]
-        row = q0 + y * n_t
-        for x in range(n_t):
-            sd[x] += quad[row + x] * dy
-    for x in range(n_t):
-        energy += 0.5 * d[x] * sd[x]
-        w[x] += sd[x]
-    for e in range(polynomial.cubic_ptr[t], polynomial.cubic_ptr[t + 1]):
-        x = cubic_idx[e, 0] - f0
-        y = cubic_idx[e, 1] - f0
-        z = cubic_idx[e, 2] - f0
-        c = cubic_coef[e]
-        energy += c * d[x] * d[y] * d[z]
-        w[x] += c * d[y] * d[z]
-        w[y] += c * d[x] * d[z]
-        w[z] += c * d[x] * d[y]
-    if want_adjoint:
-        for u in range(r[0], r[5]):
-            big_w[u - p0] = prod_w0[u]
-        for k in range(f0, f1):
-            wk = w[k - f0]
-            for e in range(term_ptr[k], term_ptr[k + 1]):
-                big_w[term_prod[e] - p0] += wk * term_coef[e]
-        g_full[:] = 0.0
-        _products_adjoint(a_full, products, r, big_w, g_full)
-    energy += _static_products(a_full, products, products.ptr[t, 1], g_full, want_adjoint)
-    energy += _static_triples(a_full, t, triples, g_full, want_adjoint)
-    return energy
-
-
-@njit(cache=True, nogil=True)
-def _atomic_energies_chunk(
-    c, n_chunks, a_half, types, lmax, products, triples, features, polynomial, want_adjoint,
-    energies, g_half, feature_values,
-):
-    """:func:`atomic_energies` of the atoms of chunk c."""
     n_atom = a_half.shape[0]
     n_lmf = (lmax + 1) * (lmax + 1)
     n_blocks = a_half.shape[1] // ((lmax + 1) * (lmax + 2) // 2)
@@ -435,24 +466,69 @@ def _atomic_energies_chunk(
         max_prod = max(max_prod, products.ptr[t, 0, 5] - products.ptr[t, 0, 0])
         max_feat = max(max_feat, features.ptr[t + 1] - features.ptr[t])
     start, stop = _chunk_bounds(n_atom, n_chunks, c)
-    a_full = np.zeros(n_blocks * n_lmf, dtype=np.complex128)
-    g_full = np.zeros(n_blocks * n_lmf, dtype=np.complex128)
-    scratch = Scratch(
-        p_val=np.empty(max_prod, dtype=np.complex128), big_w=np.empty(max_prod),
-        d=np.empty(max_feat), w=np.empty(max_feat), sd=np.empty(max_feat),
-    )
+    a_full = np.empty(n_blocks * n_lmf, dtype=np.complex128)  # all written per atom
+    g_full = np.empty(n_blocks * n_lmf, dtype=np.complex128)  # zeroed per atom, if used
+    p_val = np.empty(max_prod, dtype=np.complex128)  # values of the dynamic products
+    big_w = np.empty(max_prod)  # their weights W_u = dE/d(product u)
+    d = np.empty(max_feat)  # dynamic feature values
+    w = np.empty(max_feat)  # dE/dd of the dynamic features
+    sd = np.empty(max_feat)  # S·d
     want_features = feature_values.shape[0] == n_atom
     for i in range(start, stop):
+        t = types[i]
         _expand_to_full(a_half[i], n_blocks, lmax, a_full)
-        energies[i] = _atom_energy_and_adjoint(
-            types[i], a_full, products, triples, features, polynomial, scratch, g_full,
-            want_adjoint,
-        )
+        r = products.ptr[t, 0]
+        p0 = r[0]
+        _products(a_full, products, r, p_val)
+        energy = 0.0
+        for u in range(r[0], r[5]):
+            energy += prod_w0[u] * p_val[u - p0].real
+        f0, f1 = features.ptr[t], features.ptr[t + 1]
+        n_t = f1 - f0
+        for k in range(f0, f1):
+            v = 0.0
+            for e in range(term_ptr[k], term_ptr[k + 1]):
+                v += term_coef[e] * p_val[term_prod[e] - p0].real
+            d[k - f0] = v
+            w[k - f0] = feat_coef[k]
+            energy += feat_coef[k] * v
+        for x in range(n_t):
+            sd[x] = 0.0
+        q0 = max(polynomial.quad_ptr[t], 0)  # >= 0 already; max() lets LLVM vectorise below
+        for y in range(n_t):
+            dy = d[y]
+            row = q0 + y * n_t
+            for x in range(n_t):
+                sd[x] += quad[row + x] * dy
+        for x in range(n_t):
+            energy += 0.5 * d[x] * sd[x]
+            w[x] += sd[x]
+        for e in range(polynomial.cubic_ptr[t], polynomial.cubic_ptr[t + 1]):
+            x = cubic_idx[e, 0] - f0
+            y = cubic_idx[e, 1] - f0
+            z = cubic_idx[e, 2] - f0
+            ce = cubic_coef[e]
+            energy += ce * d[x] * d[y] * d[z]
+            w[x] += ce * d[y] * d[z]
+            w[y] += ce * d[x] * d[z]
+            w[z] += ce * d[x] * d[y]
+        if want_adjoint:
+            for u in range(r[0], r[5]):
+                big_w[u - p0] = prod_w0[u]
+            for k in range(f0, f1):
+                wk = w[k - f0]
+                for e in range(term_ptr[k], term_ptr[k + 1]):
+                    big_w[term_prod[e] - p0] += wk * term_coef[e]
+            g_full[:] = 0.0
+            _products_adjoint(a_full, products, r, big_w, g_full)
+        energy += _static_products(a_full, products, products.ptr[t, 1], g_full, want_adjoint)
+        energy += _static_triples(a_full, t, triples, g_full, want_adjoint)
+        energies[i] = energy
         if want_adjoint:
             _fold_to_half(g_full, n_blocks, lmax, g_half[i])
         if want_features:
-            for k in range(features.ptr[types[i] + 1] - features.ptr[types[i]]):
-                feature_values[i, k] = scratch.d[k]
+            for k in range(n_t):
+                feature_values[i, k] = d[k]
 
 
 def atomic_energies(
@@ -464,26 +540,26 @@ def atomic_energies(
     atom i (those the polynomial is built on; n_t of its type t). Atoms are split into
     ``n_chunks`` blocks run at once. Row i of a_half is read before row i of g_half is
     written, so g_half may be a_half itself (the densities become the adjoints)."""
-    _atomic_energies_chunks(n_chunks, a_half, types, lmax, products, triples, features,
-                            polynomial, want_adjoint, energies, g_half, feature_values)
+    run_chunks(_atomic_energies_chunk, n_chunks, (
+        a_half, types, lmax, products, triples, features, polynomial, want_adjoint, energies,
+        g_half, feature_values))
 
 
-@njit(cache=True, parallel=True)
-def _atomic_energies_chunks(n_chunks, a_half, types, lmax, products, triples, features,
-                            polynomial, want_adjoint, energies, g_half, feature_values):
-    for c in prange(n_chunks):
-        _atomic_energies_chunk(c, n_chunks, a_half, types, lmax, products, triples, features,
-                               polynomial, want_adjoint, energies, g_half, feature_values)
-
-
-@njit(cache=True)
-def _forces_of_bonds(start, stop, bonds, types, basis, g_float, forces, virial, kept):
-    """Add the bonds start..stop to forces (eV/Å) and virial (eV), from adjoints g_float.
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+def _forces_of_bonds(c, n_chunks, bonds, types, basis, g_float, forces, f_buf, v_buf, kept):
+    """Chunk c of n_chunks of the bonds into the forces (eV/Å): ``forces`` itself (chunk 0)
+    or its private ``f_buf[c - 1]`` (zeroed here first), and the virial (eV) into v_buf[c];
+    from the adjoints g_float.
 
     dE/dd = Re sum_{n,lm} (g_i + (-1)^l g_j)[tp, n, lm] d(f_n Y_lm)/dd for d = r_j - r_i;
     g_float holds the adjoints as float64 rows (re, im interleaved). The basis of bonds
     b < len(kept.y) is read from ``kept`` (the density pass's), the others' computed.
     """
+    start, stop = _chunk_bounds(bonds.i.shape[0], n_chunks, c)
+    if c > 0:
+        forces = f_buf[c - 1]
+        _zero(forces)
+    virial = v_buf[c]
     kept_y, kept_f, kept_df = kept.y, kept.f, kept.df
     n_kept = kept_y.shape[0]
     bond_i, bond_j, bond_d = bonds.i, bonds.j, bonds.d
@@ -574,17 +650,6 @@ def _forces_of_bonds(start, stop, bonds, types, basis, g_float, forces, virial, 
     virial[2, 2] += v22
 
 
-@njit(cache=True, nogil=True)
-def _forces_chunk(c, n_chunks, bonds, types, basis, g_float, forces, f_buf, v_buf, kept):
-    """The bonds of chunk c into ``forces`` (chunk 0) or ``f_buf[c - 1]`` (zeroed here first),
-    and ``v_buf[c]``."""
-    start, stop = _chunk_bounds(bonds.i.shape[0], n_chunks, c)
-    if c > 0:
-        _zero(f_buf[c - 1])
-    _forces_of_bonds(start, stop, bonds, types, basis, g_float,
-                     forces if c == 0 else f_buf[c - 1], v_buf[c], kept)
-
-
 def bond_forces(bonds, types, basis, g_half, n_chunks, forces, virial, kept=None):
     """forces (eV/Å) and virial sum_bonds d ⊗ dE/dd (eV) added from the adjoints g_half;
     ``kept``: the BondBasis the density pass filled (None: every basis computed here).
@@ -595,14 +660,8 @@ def bond_forces(bonds, types, basis, g_half, n_chunks, forces, virial, kept=None
     f_buf = scratch("force accumulators", (n_chunks - 1,) + forces.shape)
     v_buf = np.zeros((n_chunks, 3, 3))
     kept = bond_basis(0, 0, 0) if kept is None else kept
-    _forces_chunks(n_chunks, bonds, types, basis, g_half.view(np.float64), forces, f_buf,
-                   v_buf, kept)
+    run_chunks(_forces_of_bonds, n_chunks,
+               (bonds, types, basis, g_half.view(np.float64), forces, f_buf, v_buf, kept))
     if n_chunks > 1:
-        _add_chunks(n_chunks, f_buf, forces)
+        run_chunks(_add_rows, n_chunks, (f_buf, forces))
     virial += v_buf.sum(axis=0)
-
-
-@njit(cache=True, parallel=True)
-def _forces_chunks(n_chunks, bonds, types, basis, g_float, forces, f_buf, v_buf, kept):
-    for c in prange(n_chunks):
-        _forces_chunk(c, n_chunks, bonds, types, basis, g_float, forces, f_buf, v_buf, kept)

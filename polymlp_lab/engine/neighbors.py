@@ -2,6 +2,8 @@
 
 Every bond (i, j, image) with 0 < |d| < cutoff appears once, with ``d = r_j + T - r_i`` (Å).
 Images are enumerated from the cell heights, so cells thinner than the cutoff are exact.
+The search over the atoms runs in chunks on Numba's threads (``kernels.run_chunks``); the
+kernels take the Numba options of ``kernels`` (see there why).
 """
 
 import math
@@ -9,9 +11,10 @@ from functools import lru_cache
 
 import numpy as np
 from ase.geometry import minkowski_reduce
-from numba import get_num_threads, njit, prange
+from numba import get_num_threads, njit
 
 from ..errors import AtomsTooCloseError, InvalidStructureError
+from .kernels import run_chunks
 
 MIN_DISTANCE = 0.5  # Å; closer atoms are rejected
 BIN_REACH = 2  # bins are >= cutoff / BIN_REACH thick; neighbours lie within ±BIN_REACH bins
@@ -71,7 +74,7 @@ def lattice_translations(cell: np.ndarray, cutoff: float):
     return reps, heights, positive
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _ghost_images(frac, cell, reps, delta):
     """All images (atom j, translation t) with fractional coordinates in [-delta, 1 + delta)."""
     n_atom = frac.shape[0]
@@ -107,28 +110,31 @@ def _ghost_images(frac, cell, reps, delta):
     return pos[:k], fr[:k], atom[:k], trans[:k]
 
 
-@njit(cache=True)
-def _bin_axis(f, a, delta, width, n_bins):
-    v = int(math.floor((f[a] + delta[a]) / width[a]))
-    return min(max(v, 0), n_bins[a] - 1)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+def _bin_axis(f, delta, width, n_bins):
+    """Bin of fractional coordinate f along one axis (scalars: one compiled version)."""
+    v = int(math.floor((f + delta) / width))
+    return min(max(v, 0), n_bins - 1)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _bin_index(f, delta, width, n_bins):
     """(flat bin, its three indices) of fractional coordinates f (no allocation)."""
-    b0 = _bin_axis(f, 0, delta, width, n_bins)
-    b1 = _bin_axis(f, 1, delta, width, n_bins)
-    b2 = _bin_axis(f, 2, delta, width, n_bins)
+    b0 = _bin_axis(f[0], delta[0], width[0], n_bins[0])
+    b1 = _bin_axis(f[1], delta[1], width[1], n_bins[1])
+    b2 = _bin_axis(f[2], delta[2], width[2], n_bins[2])
     return (b0 * n_bins[1] + b1) * n_bins[2] + b2, b0, b1, b2
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _bin_ghosts(fr, delta, width, n_bins):
     """Counting sort of ghost images into fractional bins: (bin_start, order)."""
     n_ghost = fr.shape[0]
     total = n_bins[0] * n_bins[1] * n_bins[2]
     which = np.empty(n_ghost, dtype=np.int64)
-    start = np.zeros(total + 1, dtype=np.int64)
+    start = np.empty(total + 1, dtype=np.int64)  # zeroed by a loop: np.zeros is one more
+    for b in range(total + 1):  # overload to compile
+        start[b] = 0
     for g in range(n_ghost):
         which[g] = _bin_index(fr[g], delta, width, n_bins)[0]
         start[which[g] + 1] += 1
@@ -142,7 +148,7 @@ def _bin_ghosts(fr, delta, width, n_bins):
     return start, order
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _scan_bonds(
     c, n_chunks, positions, frac, g_pos, g_atom, g_trans, positive, bin_start, delta, width,
     n_bins, reach, cutoff, fill, offsets, counts, closest, bond_i, bond_j, bond_d,
@@ -194,17 +200,6 @@ def _scan_bonds(
             counts[i] = count
             closest[i, 0] = math.sqrt(dmin)
             closest[i, 1] = jmin
-
-
-@njit(cache=True, parallel=True)
-def _scan_chunks(
-    n_chunks, positions, frac, g_pos, g_atom, g_trans, positive, bin_start, delta, width,
-    n_bins, reach, cutoff, fill, offsets, counts, closest, bond_i, bond_j, bond_d,
-):
-    for c in prange(n_chunks):
-        _scan_bonds(c, n_chunks, positions, frac, g_pos, g_atom, g_trans, positive, bin_start,
-                    delta, width, n_bins, reach, cutoff, fill, offsets, counts, closest,
-                    bond_i, bond_j, bond_d)
 
 
 def _lattice(cell, positions, pbc, cutoff):
@@ -274,11 +269,10 @@ def half_neighbor_list(cell, positions, pbc, cutoff):
     empty_i = np.empty(0, dtype=np.int64)
     empty_d = np.empty((0, 3))
     chunks = int(max(1, min(get_num_threads(), n_atom)))
-    _scan_chunks(
-        chunks, wrapped, frac, g_pos, g_atom, g_trans, positive, bin_start, delta,
-        width, n_bins, BIN_REACH, cutoff, False, offsets, counts, closest, empty_i,
-        empty_i, empty_d,
-    )
+    run_chunks(_scan_bonds, chunks, (
+        wrapped, frac, g_pos, g_atom, g_trans, positive, bin_start, delta, width, n_bins,
+        BIN_REACH, cutoff, False, offsets, counts, closest, empty_i, empty_i, empty_d,
+    ))
     if n_atom:
         i = int(np.argmin(closest[:, 0]))
         if closest[i, 0] < MIN_DISTANCE:
@@ -293,15 +287,14 @@ def half_neighbor_list(cell, positions, pbc, cutoff):
     bond_i = np.empty(n_bond, dtype=np.int64)
     bond_j = np.empty(n_bond, dtype=np.int64)
     bond_d = np.empty((n_bond, 3), dtype=np.float64)
-    _scan_chunks(
-        chunks, wrapped, frac, g_pos, g_atom, g_trans, positive, bin_start, delta,
-        width, n_bins, BIN_REACH, cutoff, True, offsets, counts, closest, bond_i,
-        bond_j, bond_d,
-    )
+    run_chunks(_scan_bonds, chunks, (
+        wrapped, frac, g_pos, g_atom, g_trans, positive, bin_start, delta, width, n_bins,
+        BIN_REACH, cutoff, True, offsets, counts, closest, bond_i, bond_j, bond_d,
+    ))
     return bond_i, bond_j, bond_d
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _select_bonds(pair_i, pair_j, translations, positions, cutoff, bond_i, bond_j, bond_d):
     """Copy the candidate pairs shorter than ``cutoff`` (Å) into the bond arrays.
 
