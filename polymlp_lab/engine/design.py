@@ -77,6 +77,7 @@ class Blocks(NamedTuple):
     row_ptr: Array(np.int64, 1)  # (n_rows + 1,) blocks of row r: row_block[row_ptr[r]:...]
     row_block: Array(np.int64, 1)
     row_pos: Array(np.int64, 1)  # the row's place in that block
+    unit: Array(np.int64, 1)  # (n_blocks + 1,) offsets of one centre's blocks in the Jacobian
 
 
 class Neighbours(NamedTuple):
@@ -194,8 +195,14 @@ def _blocks_table(feat_n, terms: Terms, factors: Factors, rows: Rows, n_fn, lmax
     return frozen_bundle(
         Blocks, ptr=np.concatenate([[0], np.cumsum(counts)]), column=rows.column[row[order]],
         row_ptr=np.concatenate([[0], np.cumsum(np.bincount(row, minlength=n_rows))]),
-        row_block=block, row_pos=pos,
+        row_block=block, row_pos=pos, unit=_block_offsets(counts, factors.neighbour.shape[0], n_l),
     )
+
+
+def _block_offsets(rows_per_block, n_type, n_l):
+    """Offsets of one centre's blocks: block (n, l) holds rows × n_type × 2 (l + 1) floats."""
+    widths = 2 * n_type * (np.arange(len(rows_per_block)) % n_l + 1)
+    return np.concatenate([[0], np.cumsum(rows_per_block * widths)])
 
 
 def build_feature_tables(params) -> FeatureTables:
@@ -255,9 +262,7 @@ def design_rows(tables: FeatureTables, cell, positions, type_ids, pbc, *, deriva
         by_block = np.zeros((len(blocks.column), n_col))
     else:  # one scratch Jacobian row for all features, stored nowhere
         rows, blocks = _NO_ROWS(tables.n_linear), _NO_BLOCKS
-    n_l = tables.lmax + 1
-    widths = 2 * n_type * (np.arange(len(blocks.ptr) - 1) % n_l + 1)
-    unit = np.concatenate([[0], np.cumsum(np.diff(blocks.ptr) * widths)])  # one centre's
+    unit = blocks.unit
     n_deriv = n_fn * n_type * n_lmh * 2 * n_col if derivatives else 0
     chunk = int(max(1, min(n_atom, CHUNK_BYTES // (8 * (unit[-1] + n_deriv + 1)))))
     for start in range(0, n_atom, chunk):
@@ -279,9 +284,7 @@ def design_rows(tables: FeatureTables, cell, positions, type_ids, pbc, *, deriva
     if not derivatives:
         return energy_row, None, None, x
     out = np.zeros((tables.n_features, n_col))
-    for b in range(len(blocks.ptr) - 1):
-        r0, r1 = blocks.ptr[b], blocks.ptr[b + 1]
-        out[blocks.column[r0:r1]] += by_block[r0:r1]
+    design_kernels.add_rows_to(by_block, blocks.column, out)
     force_rows = -out[:, : 3 * n_atom].T
     stress_rows = -out[:, 3 * n_atom:].T
     return energy_row, np.ascontiguousarray(force_rows), np.ascontiguousarray(stress_rows), x
@@ -290,27 +293,17 @@ def design_rows(tables: FeatureTables, cell, positions, type_ids, pbc, *, deriva
 def _add_derivatives(tables, start, stop, neighbours, type_ids, jac, offset, by_block) -> None:
     """by_block[rows of block b] += the derivatives of the summed features over centres
     start..stop: per block (n, l), Re(J D) summed over the centres and neighbour types, one
-    matrix product of the block's Jacobian rows with its density derivatives (numpy's,
-    which releases the GIL: scipy's BLAS wrappers hold it)."""
-    blocks, n_centre, n_col = tables.blocks, stop - start, by_block.shape[1]
-    n_l, n_lmh = tables.lmax + 1, n_lm_half(tables.lmax)
-    shape = (tables.n_fn, tables.n_type, 2 * n_lmh * n_col * n_centre)
-    deriv = _scratch("deriv", int(np.prod(shape)), np.float64).reshape(shape)
+    matrix product of the block's Jacobian rows with its density derivatives, all in one
+    Numba kernel without the GIL (a Python loop over the blocks took it hundreds of times per
+    structure, which serialised the fit's threads)."""
+    n_centre, n_col = stop - start, by_block.shape[1]
+    n_lmh = n_lm_half(tables.lmax)
+    size = tables.n_fn * tables.n_type * 2 * n_lmh * n_col * n_centre
+    deriv = _scratch("deriv", size, np.float64).reshape(tables.n_fn, -1)
     deriv.fill(0.0)
-    design_kernels.density_derivatives(start, stop, neighbours, type_ids, tables.basis,
-                                       deriv.reshape(tables.n_fn, -1))
-    for b in range(len(blocks.ptr) - 1):
-        r0, r1 = blocks.ptr[b], blocks.ptr[b + 1]
-        if r1 == r0:
-            continue
-        n, l = divmod(b, n_l)
-        width = n_centre * tables.n_type * 2 * (l + 1)
-        d0 = l * (l + 1) * tables.n_type * n_col * n_centre
-        block_deriv = deriv[n].reshape(-1)[d0:d0 + n_col * width].reshape(n_col, width)
-        block_jac = jac[offset[b]:offset[b + 1]].reshape(r1 - r0, width)
-        product = _scratch("product", (r1 - r0) * n_col, np.float64).reshape(r1 - r0, n_col)
-        np.add(by_block[r0:r1], np.matmul(block_jac, block_deriv.T, out=product),
-               out=by_block[r0:r1])
+    design_kernels.density_derivatives(start, stop, neighbours, type_ids, tables.basis, deriv)
+    design_kernels.add_block_products(jac, offset, deriv, tables.blocks.ptr, tables.lmax,
+                                      tables.n_type, n_centre, by_block)
 
 
 @functools.lru_cache(maxsize=None)
@@ -322,4 +315,4 @@ def _NO_ROWS(n_linear) -> Rows:
 
 
 _NO_BLOCKS = frozen_bundle(Blocks, ptr=[0], column=[], row_ptr=[0, 0], row_block=[],
-                           row_pos=[])
+                           row_pos=[], unit=[0])

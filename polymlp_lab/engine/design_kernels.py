@@ -243,3 +243,33 @@ def density_derivatives(start, stop, neighbours, types, basis, deriv):
                         o = k0 * n_type * n_col * n_centre + ((dst * n_centre + c) * n_type + s) * width
                         for k in range(width):
                             block[o + k] += sign * own[s, v, k0 + k]
+
+
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+def add_block_products(jac, offset, deriv, block_ptr, lmax, n_type, n_centre, by_block):
+    """by_block[rows of block b] += J_b D_b^T for every block b = (n, l): the block's Jacobian
+    rows (jac[offset[b]:offset[b + 1]], rows × width floats) times its density derivatives
+    (deriv[n] from l (l + 1) n_type n_col n_centre on, n_col × width), width = n_centre
+    n_type 2 (l + 1); see features_and_jacobians and density_derivatives for the layouts."""
+    n_l = lmax + 1
+    n_col = by_block.shape[1]
+    for b in range(block_ptr.shape[0] - 1):
+        r0, r1 = block_ptr[b], block_ptr[b + 1]
+        if r1 == r0:
+            continue
+        n, l = b // n_l, b % n_l
+        width = n_centre * n_type * 2 * (l + 1)
+        d0 = l * (l + 1) * n_type * n_col * n_centre
+        block_deriv = deriv[n, d0:d0 + n_col * width].reshape((n_col, width))
+        block_jac = jac[offset[b]:offset[b + 1]].reshape((r1 - r0, width))
+        by_block[r0:r1] += np.dot(block_jac, block_deriv.T)
+
+
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+def add_rows_to(rows, index, out):
+    """out[index[r]] += rows[r] for every row r (2-d float arrays; indices may repeat)."""
+    for r in range(rows.shape[0]):
+        dst = out[index[r]]
+        src = rows[r]
+        for x in range(rows.shape[1]):
+            dst[x] += src[x]
