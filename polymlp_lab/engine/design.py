@@ -299,9 +299,10 @@ def _add_derivatives(tables, start, stop, neighbours, type_ids, jac, offset, by_
     n_centre, n_col = stop - start, by_block.shape[1]
     n_lmh = n_lm_half(tables.lmax)
     size = tables.n_fn * tables.n_type * 2 * n_lmh * n_col * n_centre
-    deriv = _scratch("deriv", size, np.float64).reshape(tables.n_fn, -1)
+    deriv = _scratch("deriv", size, np.float64)
     deriv.fill(0.0)
-    design_kernels.density_derivatives(start, stop, neighbours, type_ids, tables.basis, deriv)
+    design_kernels.density_derivatives(start, stop, neighbours, type_ids, tables.basis,
+                                       deriv.reshape(tables.n_fn, -1))
     design_kernels.add_block_products(jac, offset, deriv, tables.blocks.ptr, tables.lmax,
                                       tables.n_type, n_centre, by_block)
 

@@ -16,6 +16,10 @@ import math
 
 import numpy as np
 from numba import njit
+from numba.core import cgutils
+from numba.core import types as nbtypes
+from numba.core.imputils import impl_ret_borrowed
+from numba.extending import intrinsic
 
 from .harmonics import spherical_harmonics_gradient
 from .kernels import _expand_to_full
@@ -245,24 +249,52 @@ def density_derivatives(start, stop, neighbours, types, basis, deriv):
                             block[o + k] += sign * own[s, v, k0 + k]
 
 
+@intrinsic
+def _matrix_at(typingctx, flat, start, n_rows, n_cols):
+    """flat[start:start + n_rows * n_cols] as a C-contiguous (n_rows, n_cols) view, unchecked
+    (the caller keeps it in bounds): ``reshape`` would compile its error formatting, 4 s of a
+    first compile."""
+    matrix = nbtypes.Array(flat.dtype, 2, "C")
+
+    def codegen(context, builder, signature, values):
+        flat_value, start_value, rows, cols = values
+        source = context.make_array(signature.args[0])(context, builder, flat_value)
+        view = context.make_array(matrix)(context, builder)
+        itemsize = context.get_constant(nbtypes.intp,
+                                        context.get_abi_sizeof(context.get_data_type(flat.dtype)))
+        context.populate_array(
+            view, data=cgutils.gep_inbounds(builder, source.data, start_value),
+            shape=cgutils.pack_array(builder, [rows, cols]),
+            strides=cgutils.pack_array(builder, [builder.mul(cols, itemsize), itemsize]),
+            itemsize=itemsize, meminfo=source.meminfo, parent=source.parent)
+        return impl_ret_borrowed(context, builder, matrix, view._getvalue())
+
+    return matrix(flat, nbtypes.intp, nbtypes.intp, nbtypes.intp), codegen
+
+
 @njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def add_block_products(jac, offset, deriv, block_ptr, lmax, n_type, n_centre, by_block):
     """by_block[rows of block b] += J_b D_b^T for every block b = (n, l): the block's Jacobian
     rows (jac[offset[b]:offset[b + 1]], rows × width floats) times its density derivatives
     (deriv[n] from l (l + 1) n_type n_col n_centre on, n_col × width), width = n_centre
-    n_type 2 (l + 1); see features_and_jacobians and density_derivatives for the layouts."""
+    n_type 2 (l + 1); see features_and_jacobians and density_derivatives for the layouts.
+    ``deriv`` is given flat (n_fn equal parts)."""
     n_l = lmax + 1
     n_col = by_block.shape[1]
+    per_fn = deriv.shape[0] // ((block_ptr.shape[0] - 1) // n_l)
     for b in range(block_ptr.shape[0] - 1):
         r0, r1 = block_ptr[b], block_ptr[b + 1]
         if r1 == r0:
             continue
         n, l = b // n_l, b % n_l
         width = n_centre * n_type * 2 * (l + 1)
-        d0 = l * (l + 1) * n_type * n_col * n_centre
-        block_deriv = deriv[n, d0:d0 + n_col * width].reshape((n_col, width))
-        block_jac = jac[offset[b]:offset[b + 1]].reshape((r1 - r0, width))
-        by_block[r0:r1] += np.dot(block_jac, block_deriv.T)
+        block_deriv = _matrix_at(deriv, n * per_fn + l * (l + 1) * n_type * n_col * n_centre,
+                                 n_col, width)
+        block_jac = _matrix_at(jac, offset[b], r1 - r0, width)
+        product = np.dot(block_jac, block_deriv.T)
+        for r in range(r1 - r0):
+            for x in range(n_col):
+                by_block[r0 + r, x] += product[r, x]
 
 
 @njit(cache=True, nogil=True, no_cfunc_wrapper=True)
