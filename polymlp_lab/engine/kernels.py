@@ -17,6 +17,9 @@ too) and a Python function that allocates those and runs the chunks with :func:`
 chunks), calls a kernel through the address of its compiled code, so it is not compiled again
 into the driver (see run_chunks), and is compiled once per kind of kernel arguments.
 
+Floating point: the arithmetic kernels allow fused multiply-add (``fastmath={"contract"}``,
+nothing else of fastmath: no reassociation), 10-15 % faster.
+
 Compile time (the first run compiles everything): every kernel has the same options, so
 Numba compiles each overload it uses (np.empty of a shape and dtype, max, ...) once; none has
 the C-callable wrapper (unused); callees get no constant arguments (each would compile a
@@ -164,7 +167,7 @@ def _add_rows(c, n_chunks, buffers, out):
                 out[i, x] += buffers[k, i, x]
 
 
-@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True, fastmath={"contract"})
 def _density_of_bonds(c, n_chunks, bonds, types, basis, out, buffers, kept):
     """Chunk c of n_chunks of the bonds: a_i += f_n Y_lm(d), a_j += (-1)^l f_n Y_lm(d) into
     ``out`` (chunk 0) or its private ``buffers[c - 1]``, which it zeroes first (in parallel, by
@@ -276,7 +279,7 @@ def _fold_to_half(g_full, n_blocks, lmax, g_half_i):
                 g_half_i[hb + l * (l + 1) // 2 + m] = v
 
 
-@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True, fastmath={"contract"})
 def _products(a, products, r, p_val):
     """p_val[u - r[0]] = product of the densities a[f[off[u]:off[u+1]]], one loop per order.
 
@@ -306,7 +309,7 @@ def _products(a, products, r, p_val):
         p_val[u - p0] = v
 
 
-@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True, fastmath={"contract"})
 def _high_order_adjoint(a, off, f, u, wu, g):
     for k in range(off[u], off[u + 1]):
         v = complex(wu, 0.0)
@@ -316,7 +319,7 @@ def _high_order_adjoint(a, off, f, u, wu, g):
         g[f[k]] += v
 
 
-@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True, fastmath={"contract"})
 def _products_adjoint(a, products, r, big_w, g):
     """g[x] += W_u * d(product u)/d a[x] for every factor x of every product u in range r."""
     off, f = products.off, products.factors
@@ -355,7 +358,7 @@ def _products_adjoint(a, products, r, big_w, g):
         _high_order_adjoint(a, off, f, u, big_w[u - p0], g)
 
 
-@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True, fastmath={"contract"})
 def _static_products(a, products, r, g, want_adjoint):
     """sum_u w0_u Re(product u) and, when want_adjoint, g += w0_u d(product u)/da.
 
@@ -414,7 +417,7 @@ def _static_products(a, products, r, g, want_adjoint):
     return energy
 
 
-@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True, fastmath={"contract"})
 def _static_triples(a, t, triples, g, want_adjoint):
     """Grouped static order-3 products: per group E += Re(S a_y a_z), S = sum_x w_x a_x.
 
@@ -442,7 +445,7 @@ def _static_triples(a, t, triples, g, want_adjoint):
     return energy
 
 
-@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True, fastmath={"contract"})
 def _atomic_energies_chunk(
     c, n_chunks, a_half, types, lmax, products, triples, features, polynomial, want_adjoint,
     energies, g_half, feature_values,
@@ -545,7 +548,7 @@ def atomic_energies(
         g_half, feature_values))
 
 
-@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True, fastmath={"contract"})
 def _forces_of_bonds(c, n_chunks, bonds, types, basis, g_float, forces, f_buf, v_buf, kept):
     """Chunk c of n_chunks of the bonds into the forces (eV/Å): ``forces`` itself (chunk 0)
     or its private ``f_buf[c - 1]`` (zeroed here first), and the virial (eV) into v_buf[c];
@@ -607,10 +610,14 @@ def _forces_of_bonds(c, n_chunks, bonds, types, basis, g_float, forces, f_buf, v
             sb[k] = 0.0
         for n in range(n_fn):
             o = base + n * n2
+            # rows of this n as views: indexed by k >= 0 alone, the loop vectorises (with
+            # o + k, Numba's negative-index wrap-around made it a masked gather)
+            gi = g_i[o:o + n2]
+            gj = g_j[o:o + n2]
             f = f_b[n]
             df = df_b[n]
             for k in range(n2):
-                h = g_i[o + k] + parity[k] * g_j[o + k]
+                h = gi[k] + parity[k] * gj[k]
                 sa[k] += h * df
                 sb[k] += h * f
         # dE/dd = Re sum sa Y d/r + Re sum sb dY/dd, the second from the Y themselves
