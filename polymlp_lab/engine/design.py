@@ -259,7 +259,7 @@ def design_rows(tables: FeatureTables, cell, positions, type_ids, pbc, *, deriva
     if derivatives:
         rows, blocks = tables.rows, tables.blocks
         neighbours = _full_neighbours(n_atom, bonds, type_ids)
-        by_block = np.zeros((len(blocks.column), n_col))
+        derivatives_out = np.zeros((tables.n_features, n_col))
     else:  # one scratch Jacobian row for all features, stored nowhere
         rows, blocks = _NO_ROWS(tables.n_linear), _NO_BLOCKS
     unit = blocks.unit
@@ -273,7 +273,8 @@ def design_rows(tables: FeatureTables, cell, positions, type_ids, pbc, *, deriva
             a_half, type_ids, start, stop, tables.lmax, tables.terms, tables.factors, rows,
             blocks, offset, x, jac)
         if derivatives:
-            _add_derivatives(tables, start, stop, neighbours, type_ids, jac, offset, by_block)
+            _add_derivatives(tables, start, stop, neighbours, type_ids, jac, offset,
+                             derivatives_out)
     energy_row = np.empty(tables.n_features)
     energy_row[: tables.n_linear] = x.sum(axis=0)
     products = np.ones((n_atom, len(tables.rows.poly_idx)))
@@ -283,28 +284,27 @@ def design_rows(tables: FeatureTables, cell, positions, type_ids, pbc, *, deriva
     energy_row[tables.n_linear:] = products.sum(axis=0)
     if not derivatives:
         return energy_row, None, None, x
-    out = np.zeros((tables.n_features, n_col))
-    design_kernels.add_rows_to(by_block, blocks.column, out)
+    out = derivatives_out
     force_rows = -out[:, : 3 * n_atom].T
     stress_rows = -out[:, 3 * n_atom:].T
     return energy_row, np.ascontiguousarray(force_rows), np.ascontiguousarray(stress_rows), x
 
 
-def _add_derivatives(tables, start, stop, neighbours, type_ids, jac, offset, by_block) -> None:
-    """by_block[rows of block b] += the derivatives of the summed features over centres
+def _add_derivatives(tables, start, stop, neighbours, type_ids, jac, offset, out) -> None:
+    """out[column] += the derivatives of the summed features over centres
     start..stop: per block (n, l), Re(J D) summed over the centres and neighbour types, one
     matrix product of the block's Jacobian rows with its density derivatives, all in one
     Numba kernel without the GIL (a Python loop over the blocks took it hundreds of times per
     structure, which serialised the fit's threads)."""
-    n_centre, n_col = stop - start, by_block.shape[1]
+    n_centre, n_col = stop - start, out.shape[1]
     n_lmh = n_lm_half(tables.lmax)
     size = tables.n_fn * tables.n_type * 2 * n_lmh * n_col * n_centre
     deriv = _scratch("deriv", size, np.float64)
     deriv.fill(0.0)
     design_kernels.density_derivatives(start, stop, neighbours, type_ids, tables.basis,
                                        deriv.reshape(tables.n_fn, -1))
-    design_kernels.add_block_products(jac, offset, deriv, tables.blocks.ptr, tables.lmax,
-                                      tables.n_type, n_centre, by_block)
+    design_kernels.add_block_products(jac, offset, deriv, tables.blocks, tables.lmax,
+                                      tables.n_type, n_centre, out)
 
 
 @functools.lru_cache(maxsize=None)

@@ -273,14 +273,15 @@ def _matrix_at(typingctx, flat, start, n_rows, n_cols):
 
 
 @njit(cache=True, nogil=True, no_cfunc_wrapper=True)
-def add_block_products(jac, offset, deriv, block_ptr, lmax, n_type, n_centre, by_block):
-    """by_block[rows of block b] += J_b D_b^T for every block b = (n, l): the block's Jacobian
-    rows (jac[offset[b]:offset[b + 1]], rows × width floats) times its density derivatives
-    (deriv[n] from l (l + 1) n_type n_col n_centre on, n_col × width), width = n_centre
-    n_type 2 (l + 1); see features_and_jacobians and density_derivatives for the layouts.
-    ``deriv`` is given flat (n_fn equal parts)."""
+def add_block_products(jac, offset, deriv, blocks, lmax, n_type, n_centre, out):
+    """out[column of row r] += (J_b D_b^T)[r] for every block b = (n, l): the block's
+    Jacobian rows (jac[offset[b]:offset[b + 1]], rows × width floats) times its density
+    derivatives (deriv[n] from l (l + 1) n_type n_col n_centre on, n_col × width), width =
+    n_centre n_type 2 (l + 1); see features_and_jacobians and density_derivatives for the
+    layouts. ``deriv`` is given flat (n_fn equal parts)."""
     n_l = lmax + 1
-    n_col = by_block.shape[1]
+    n_col = out.shape[1]
+    block_ptr, column = blocks.ptr, blocks.column
     per_fn = deriv.shape[0] // ((block_ptr.shape[0] - 1) // n_l)
     for b in range(block_ptr.shape[0] - 1):
         r0, r1 = block_ptr[b], block_ptr[b + 1]
@@ -293,15 +294,7 @@ def add_block_products(jac, offset, deriv, block_ptr, lmax, n_type, n_centre, by
         block_jac = _matrix_at(jac, offset[b], r1 - r0, width)
         product = np.dot(block_jac, block_deriv.T)
         for r in range(r1 - r0):
+            dst = out[column[r0 + r]]
+            src = product[r]
             for x in range(n_col):
-                by_block[r0 + r, x] += product[r, x]
-
-
-@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
-def add_rows_to(rows, index, out):
-    """out[index[r]] += rows[r] for every row r (2-d float arrays; indices may repeat)."""
-    for r in range(rows.shape[0]):
-        dst = out[index[r]]
-        src = rows[r]
-        for x in range(rows.shape[1]):
-            dst[x] += src[x]
+                dst[x] += src[x]
