@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from ase.data import atomic_numbers, chemical_symbols
+from ase.data import chemical_symbols
 
 from .engine.evaluate import evaluate_model
 from .engine.model import ModelTables, build_tables
@@ -76,10 +76,7 @@ class PotentialComponent:
 
     def type_ids(self, numbers: np.ndarray) -> np.ndarray:
         """Index into ``elements`` for each atomic number; -1 where the file lacks it."""
-        lookup = np.full(len(chemical_symbols), -1, dtype=np.int64)
-        for index, element in enumerate(self.elements):
-            lookup[atomic_numbers[element]] = index
-        return lookup[numbers]
+        return self.tables.type_ids(numbers)
 
 
 class Potential:

@@ -514,12 +514,11 @@ def ck_data(cu_potential):
     )
 
 
-# The fit adds the structures' blocks to XᵀX in the order the threads finish them, so even
-# two uninterrupted fits can differ by rounding (~1e-16 relative in XᵀX). With alpha 1e-3 and
-# near-identical cells the ridge system's condition number is ~1e11 and coef_ then differs at
-# ~1e-6 relative between identical runs; alpha 10 on varied cells keeps it near 1e4 (runs
-# then differ by ~1e-12), so "resumed == uninterrupted to 1e-10" tests the checkpoint, not
-# the thread timing. One alpha: no selection that rounding could flip.
+# Sums are added in task order, so a resumed fit equals an uninterrupted one to the bit
+# (tests/test_fit_scheduler.py checks that); these tests check what the checkpoint keeps and
+# redoes. Alpha 10 on varied cells keeps the ridge system well conditioned (~1e4), so the
+# 1e-10 comparisons below would still hold if a rounding difference crept in; one alpha: no
+# selection that rounding could flip.
 RESUME_FIT = dict(batch_size=1, n_workers=1, alphas=(10.0,))
 
 

@@ -261,7 +261,7 @@ def design_rows(tables: FeatureTables, cell, positions, type_ids, pbc, *, deriva
         neighbours = _full_neighbours(n_atom, bonds, type_ids)
         derivatives_out = np.zeros((tables.n_features, n_col))
     else:  # one scratch Jacobian row for all features, stored nowhere
-        rows, blocks = _NO_ROWS(tables.n_linear), _NO_BLOCKS
+        rows, blocks = _energy_only_rows(tables.n_linear), _NO_BLOCKS
     unit = blocks.unit
     n_deriv = n_fn * n_type * n_lmh * 2 * n_col if derivatives else 0
     chunk = int(max(1, min(n_atom, CHUNK_BYTES // (8 * (unit[-1] + n_deriv + 1)))))
@@ -308,7 +308,7 @@ def _add_derivatives(tables, start, stop, neighbours, type_ids, jac, offset, out
 
 
 @functools.lru_cache(maxsize=None)
-def _NO_ROWS(n_linear) -> Rows:
+def _energy_only_rows(n_linear) -> Rows:
     """Rows of the energy-only pass: every linear feature in one scratch row, no products."""
     return frozen_bundle(Rows, lin=np.zeros(n_linear, np.int64),
                          poly_idx=np.zeros((0, 1), np.int64), poly=np.zeros((0, 1), np.int64),

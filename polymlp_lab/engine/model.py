@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Annotated, NamedTuple, get_type_hints
 
 import numpy as np
+from ase.data import atomic_numbers, chemical_symbols
 
 from ..errors import PotentialFileError
 from .harmonics import gradient_coefficients, legendre_recursion, n_lm_half, normalisation_table
@@ -146,6 +147,13 @@ class BasisTables:
     # (type pair, radial function) blocks of the densities, and their half slots
     n_blocks = property(lambda self: self.n_type_pairs * self.basis.radial_params.shape[0])
     n_slots_half = property(lambda self: self.n_blocks * n_lm_half(self.basis.lmax))
+
+    def type_ids(self, numbers) -> np.ndarray:
+        """Index into ``elements`` for each atomic number; -1 where the tables lack it."""
+        lookup = np.full(len(chemical_symbols), -1, dtype=np.int64)
+        for index, element in enumerate(self.elements):
+            lookup[atomic_numbers[element]] = index
+        return lookup[np.asarray(numbers)]
 
 
 @dataclass(frozen=True)

@@ -374,8 +374,7 @@ class TaskRows:
         parts, e_rows = [], []
         for i in indices:
             atoms = d.structures[i]
-            elements = self.tables.elements
-            type_ids = np.array([elements.index(s) for s in atoms.get_chemical_symbols()])
+            type_ids = self.tables.type_ids(atoms.numbers)  # validate_dataset: all known
             p, e_row = structure_rows(
                 self.tables, atoms, type_ids, atomic_energy=self.atomic_energy,
                 min_energy=self.min_energy, weight=d.weight, include_force=d.include_force,
