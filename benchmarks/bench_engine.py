@@ -52,6 +52,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import system_busy_seconds  # noqa: E402
+from limits import clock_hz, limit_cycles  # noqa: E402
 
 START = time.perf_counter()  # zero of the in-process cold-start clock
 
@@ -315,7 +316,8 @@ def profile_component(component, atoms, radial, harmonics):
         "adjoint": s["energy+adjoint"] - s["energy"],
         "bond forces": s["forces"],  # contraction and dY/dd from the kept Y
     }
-    return seconds, component_sizes(t, n, len(bonds.i))
+    cycles = {term: per_atom * n for term, per_atom in limit_cycles(t, types, len(bonds.i)).items()}
+    return seconds, cycles, component_sizes(t, n, len(bonds.i))
 
 
 def profile_worker(args):
@@ -326,16 +328,19 @@ def profile_worker(args):
     potential = polymlp_lab.load_potential(potential_file)
     radial, harmonics = basis_loops()
     seconds = dict.fromkeys(PROFILE_TERMS, 0.0)
+    limit_s = dict.fromkeys(PROFILE_TERMS, 0.0)  # "other" (Python, allocation): no limit
+    clock = clock_hz()
     components = []
     for component in potential.components:
-        parts, sizes = profile_component(component, atoms, radial, harmonics)
+        parts, cycles, sizes = profile_component(component, atoms, radial, harmonics)
         for term, value in parts.items():
             seconds[term] += value
+            limit_s[term] += cycles[term] / clock
         components.append(sizes)
     whole = best_time(lambda: potential.evaluate(atoms))
     seconds["other"] = whole - sum(seconds.values())
     return {"n_atoms": len(atoms), "evaluate_s": whole, "seconds": seconds,
-            "components": components}
+            "limit_s": limit_s, "clock_ghz": clock / 1e9, "components": components}
 
 
 WORKERS = {
@@ -506,10 +511,12 @@ def print_cold_start(rows, compile_row, cores):
 def print_profile(profiles):
     print(
         f"\nProfile of ours: 1 thread, best of {PROFILE_REPEATS} per part; ms/atom and share of"
-        " the whole Potential.evaluate"
+        " the whole Potential.evaluate; beside them the hardware's limit for each term in ms/atom"
+        " (benchmarks/limits.py: a count of arithmetic and memory traffic, at the measured clock)"
+        " and measured / limit"
     )
     for label, p in profiles.items():
-        print(f"{label}:")
+        print(f"{label} (clock {p['clock_ghz']:.2f} GHz):")
         for c in p["components"]:
             print(
                 f"  {'-'.join(c['elements'])}: {c['atoms']} atoms, {c['half_bonds']} half bonds"
@@ -517,9 +524,14 @@ def print_profile(profiles):
                 f" radial functions, lmax {c['lmax']}, {c['density_slots']} density slots,"
                 f" {c['products']} products, features per type {c['features_per_type']}"
             )
+        limits = {**p["limit_s"], "whole evaluate": sum(p["limit_s"].values())}
+        print(f"    {'term':<30}{'ms/atom':>9}{'share':>9}{'limit':>9}{'x limit':>9}")
         for term, seconds in {**p["seconds"], "whole evaluate": p["evaluate_s"]}.items():
             share = 100 * seconds / p["evaluate_s"]
-            print(f"    {term:<30}{1e3 * seconds / p['n_atoms']:>9.4f}{share:>7.1f} %")
+            limit = limits[term]
+            beside = (f"{1e3 * limit / p['n_atoms']:>9.4f}{seconds / limit:>9.1f}" if limit > 0
+                      else f"{'-':>9}{'-':>9}")
+            print(f"    {term:<30}{1e3 * seconds / p['n_atoms']:>9.4f}{share:>7.1f} %{beside}")
 
 
 def disturbed(load):
