@@ -26,7 +26,7 @@ from .kernels import _expand_to_full
 from .radial import gaussian_radial_derivative
 
 
-@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True, _nrt=False)
 def _add_folded(row, s, lmh, sign, v):
     """row[s, lmh] += v folded onto m >= 0: unchanged for m >= 0, (-1)^m conj(v) for m < 0."""
     if sign == 0.0:
@@ -35,7 +35,7 @@ def _add_folded(row, s, lmh, sign, v):
         row[s, lmh] += sign * v.conjugate()
 
 
-@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True, _nrt=False)
 def _centre_features(a_full, t, terms, factors, lin_row, x_i, j_i):
     """x_i[k] = x_k(i) and J rows j_i[lin_row[k], s, lm] for the features active for type t.
 

@@ -41,7 +41,7 @@ def legendre_recursion(lmax):
     return c
 
 
-@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True, _nrt=False)
 def legendre_q(u, lmax, rec, q):
     """Fill q[l, m] = (-1)^m d^m P_l/du^m (u) for 0 <= m <= l <= lmax; q[l, l+1] = 0.
 
@@ -60,22 +60,23 @@ def legendre_q(u, lmax, rec, q):
             q[l, m] = rec[0, l, m] * u * q[l - 1, m] - rec[1, l, m] * q[l - 2, m]
 
 
-@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True, _nrt=False)
 def spherical_harmonics(dx, dy, dz, lmax, norm, rec, q, ylm):
     """Y_lm(d/|d|) for m >= 0 in half order into ylm (complex, n_lm_half)."""
-    r = math.sqrt(dx * dx + dy * dy + dz * dz)
-    u = dz / r
-    s = complex(dx / r, dy / r)
-    legendre_q(u, lmax, rec, q)
-    sm = complex(1.0, 0.0)
+    inv_r = 1.0 / math.sqrt(dx * dx + dy * dy + dz * dz)
+    sx = dx * inv_r
+    sy = dy * inv_r
+    legendre_q(dz * inv_r, lmax, rec, q)
+    pr, pi = 1.0, 0.0  # s^m, s = (x + iy)/r, as two floats: no complex multiply
     for m in range(lmax + 1):
         for l in range(m, lmax + 1):
             lm = l * (l + 1) // 2 + m
-            ylm[lm] = norm[lm] * q[l, m] * sm
-        sm *= s
+            v = norm[lm] * q[l, m]
+            ylm[lm] = complex(v * pr, v * pi)
+        pr, pi = pr * sx - pi * sy, pr * sy + pi * sx
 
 
-@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True, _nrt=False)
 def spherical_harmonics_gradient(dx, dy, dz, lmax, norm, rec, q, ylm, grad):
     """Y_lm and dY_lm/dd_a (a = x, y, z) for m >= 0; grad has shape (3, n_lm_half).
 
@@ -131,7 +132,7 @@ def gradient_coefficients(lmax: int) -> np.ndarray:
     return coef
 
 
-@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True, _nrt=False)
 def gradient_contraction(sb, y, lmax, coef):
     """Re sum over (l, m >= 0) of sb_lm dY_lm/dd from the harmonics themselves, as
     (px, py, pz, sl): dE/dd = (px, py, pz) / r - sl d / r^2. ``sb`` and ``y`` are complex

@@ -110,14 +110,14 @@ def _ghost_images(frac, cell, reps, delta):
     return pos[:k], fr[:k], atom[:k], trans[:k]
 
 
-@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True, _nrt=False)
 def _bin_axis(f, delta, width, n_bins):
     """Bin of fractional coordinate f along one axis (scalars: one compiled version)."""
     v = int(math.floor((f + delta) / width))
     return min(max(v, 0), n_bins - 1)
 
 
-@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True, _nrt=False)
 def _bin_index(f, delta, width, n_bins):
     """(flat bin, its three indices) of fractional coordinates f (no allocation)."""
     b0 = _bin_axis(f[0], delta[0], width[0], n_bins[0])

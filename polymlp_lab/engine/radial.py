@@ -10,7 +10,7 @@ import math
 from numba import njit
 
 
-@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True, _nrt=False)
 def cosine_cutoff(r, cutoff):
     """fc(r) and dfc/dr (1/Å); zero beyond the cutoff."""
     if r >= cutoff:
@@ -19,7 +19,7 @@ def cosine_cutoff(r, cutoff):
     return 0.5 * (math.cos(k * r) + 1.0), -0.5 * k * math.sin(k * r)
 
 
-@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True, _nrt=False)
 def gaussian_radial(r, cutoff, params, fn):
     """Fill fn[n] = f_n(r)."""
     fc, _ = cosine_cutoff(r, cutoff)
@@ -28,7 +28,7 @@ def gaussian_radial(r, cutoff, params, fn):
         fn[n] = math.exp(-params[n, 0] * dr * dr) * fc
 
 
-@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True, _nrt=False)
 def gaussian_radial_derivative(r, cutoff, params, fn, dfn):
     """Fill fn[n] = f_n(r) and dfn[n] = df_n/dr (1/Å)."""
     fc, dfc = cosine_cutoff(r, cutoff)
@@ -72,7 +72,7 @@ def uniform_grid_prefix(params, cutoff):
     return m
 
 
-@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True, _nrt=False)
 def _gaussian_grid_values(r, params, m, fn):
     """fn[n] = exp(-beta (r - r0_n)^2) for n < m, by the ratio recurrence (two exp calls).
 
@@ -92,7 +92,7 @@ def _gaussian_grid_values(r, params, m, fn):
         fn[n] = g
 
 
-@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True, _nrt=False)
 def gaussian_radial_grid(r, cutoff, params, m, fn):
     """As :func:`gaussian_radial`; the first m rows (``uniform_grid_prefix``) by recurrence."""
     fc, _ = cosine_cutoff(r, cutoff)
@@ -104,7 +104,7 @@ def gaussian_radial_grid(r, cutoff, params, m, fn):
         fn[n] = math.exp(-params[n, 0] * dr * dr) * fc
 
 
-@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True, _nrt=False)
 def gaussian_radial_grid_derivative(r, cutoff, params, m, fn, dfn):
     """As :func:`gaussian_radial_derivative`; the first m rows by recurrence."""
     fc, dfc = cosine_cutoff(r, cutoff)
