@@ -28,7 +28,9 @@ are fixed when a process starts. Printed tables:
    bond and keeps for the force pass), the density scatter (accumulation minus those two),
    invariants + polynomial (energy only), the adjoint (energy with adjoint minus energy only),
    bond forces (contraction and dY/dd from the kept Y) and the rest (Python, allocation),
-   with the sizes behind them; summed over a hybrid's files.
+   with the sizes behind them; summed over a hybrid's files. Beside each term, the hardware's
+   limit for it (``limits.py``: a count of its arithmetic and memory traffic on one core at
+   the clock measured in the same process) and measured / limit.
 3. throughput: ms per atom per energy+forces+stress step (best of 3 means) for both engines
    at 1 thread and at all cores, their ratio (ours / pypolymlp), and our speed-up; then the
    geometric mean and the largest of the 1-thread ratios. A run during which other processes
