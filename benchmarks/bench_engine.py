@@ -291,8 +291,7 @@ def profile_component(component, atoms, radial, harmonics):
     kept = bond_basis(len(bonds.i), n_lm_half(t.lmax), params.shape[0])
 
     def densities():
-        a_half[:] = 0
-        kernels.accumulate_density(bonds, types, basis, 1, a_half, kept)
+        kernels.compute_densities(bonds, types, basis, 1, a_half, kept)
 
     def energy(adjoint):
         kernels.atomic_energies(a_half, types, t.lmax, t.products, t.triples, t.features,

@@ -156,8 +156,8 @@ def test_density_kernel_matches_direct_sum(mgo_potential):
                   cell=[[4.2, 0, 0], [0.5, 4.0, 0], [0.3, -0.4, 4.4]], pbc=True)
     type_ids = np.array([tables.elements.index(s) for s in atoms.get_chemical_symbols()])
     bonds = Bonds(*half_neighbor_list(atoms.cell.array, atoms.positions, atoms.pbc, tables.cutoff))
-    a = np.zeros((len(atoms), tables.n_slots_half), dtype=complex)
-    kernels.accumulate_density(bonds, type_ids, tables.basis, 2, a)
+    a = np.full((len(atoms), tables.n_slots_half), np.nan, dtype=complex)  # overwritten
+    kernels.compute_densities(bonds, type_ids, tables.basis, 2, a)
     np.testing.assert_allclose(a, reference_density(atoms, tables, type_ids), atol=1e-12)
 
 
@@ -176,7 +176,7 @@ def test_forces_are_the_same_whether_the_bond_basis_is_kept_or_computed_again(mg
 
     def forces(kept):
         a = np.zeros((len(atoms), tables.n_slots_half), dtype=complex)
-        kernels.accumulate_density(bonds, type_ids, tables.basis, 2, a, kept)
+        kernels.compute_densities(bonds, type_ids, tables.basis, 2, a, kept)
         energies = np.zeros(len(atoms))
         kernels.atomic_energies(a, type_ids, tables.lmax, tables.products, tables.triples,
                                 tables.features, tables.polynomial, True, 2, energies, a,
@@ -360,7 +360,7 @@ def test_chunk_counts_give_the_same_numbers(mgo_potential):
     results = []
     for n_chunks in (1, 2, 5):
         a = np.zeros((len(atoms), tables.n_slots_half), dtype=complex)
-        kernels.accumulate_density(bonds, type_ids, tables.basis, n_chunks, a)
+        kernels.compute_densities(bonds, type_ids, tables.basis, n_chunks, a)
         energies = np.zeros(len(atoms))
         kernels.atomic_energies(a, type_ids, tables.lmax, tables.products, tables.triples,
                                 tables.features, tables.polynomial, True, n_chunks, energies, a,

@@ -252,8 +252,8 @@ def design_rows(tables: FeatureTables, cell, positions, type_ids, pbc, *, deriva
     n_atom = len(positions)
     n_type, n_lmh, n_fn = tables.n_type, n_lm_half(tables.lmax), tables.n_fn
     bonds = Bonds(*half_neighbor_list(cell, positions, pbc, tables.cutoff))
-    a_half = np.zeros((n_atom, tables.n_blocks * n_lmh), dtype=np.complex128)
-    kernels.accumulate_density(bonds, type_ids, tables.basis, 1, a_half)
+    a_half = np.empty((n_atom, tables.n_blocks * n_lmh), dtype=np.complex128)
+    kernels.compute_densities(bonds, type_ids, tables.basis, 1, a_half)
     n_col = 3 * n_atom + 6
     x = np.zeros((n_atom, tables.n_linear))
     if derivatives:

@@ -54,14 +54,14 @@ def evaluate_model(
     n_slot = tables.n_slots_half
     threads = get_num_threads()
     # the densities a, then (in place, atom by atom) the adjoints g = dE/da
-    densities = scratch("densities", (n_atom, n_slot), np.complex128, zero=True)
+    densities = scratch("densities", (n_atom, n_slot), np.complex128)  # written by the kernel
     chunks = _n_chunks(threads, n_atom, n_slot, len(bonds.i))
     n_fn, n_lm = tables.basis.radial_params.shape[0], n_lm_half(tables.lmax)
     per_bond = 8 * (2 * n_lm + 2 * n_fn)
     n_kept = min(len(bonds.i), _KEPT_BYTES // per_bond) if forces else 0
     kept = BondBasis(scratch("kept Y", (n_kept, 2 * n_lm)), scratch("kept f", (n_kept, n_fn)),
                      scratch("kept df", (n_kept, n_fn)))
-    kernels.accumulate_density(bonds, type_ids, tables.basis, chunks, densities, kept)
+    kernels.compute_densities(bonds, type_ids, tables.basis, chunks, densities, kept)
     energies = np.zeros(n_atom)
     if features:
         n_max = int(max(1, np.diff(tables.features.ptr).max(initial=0)))

@@ -175,18 +175,16 @@ def _add_rows(c, n_chunks, buffers, out):
 @njit(cache=True, nogil=True, no_cfunc_wrapper=True, fastmath={"contract"})
 def _density_of_bonds(c, n_chunks, bonds, types, basis, out, buffers, kept):
     """Chunk c of n_chunks of the bonds: a_i += f_n Y_lm(d), a_j += (-1)^l f_n Y_lm(d) into
-    ``out`` (chunk 0) or its private ``buffers[c - 1]``, which it zeroes first (in parallel, by
-    the thread that then writes it); the basis (Y, f, df/dr) of bonds b < len(kept.y) into
-    ``kept`` for the force pass.
+    ``out`` (chunk 0) or its private ``buffers[c - 1]``, either zeroed first by this chunk
+    (in parallel, by the thread that then writes it); the basis (Y, f, df/dr) of bonds b <
+    len(kept.y) into ``kept`` for the force pass.
 
     Rows are float64 (re, im interleaved): rows of one float array, unlike per-bond views of
     complex rows, let LLVM vectorise the accumulation loops.
     """
     start, stop = _chunk_bounds(bonds.i.shape[0], n_chunks, c)
-    buf = out
-    if c > 0:
-        buf = buffers[c - 1]
-        _zero(buf)
+    buf = out if c == 0 else buffers[c - 1]
+    _zero(buf)
     kept_y, kept_f, kept_df = kept.y, kept.f, kept.df
     n_kept = kept_y.shape[0]
     bond_i, bond_j, bond_d = bonds.i, bonds.j, bonds.d
@@ -234,10 +232,10 @@ def _density_of_bonds(c, n_chunks, bonds, types, basis, out, buffers, kept):
                 a_j[base + k] += f * y_j[k]
 
 
-def accumulate_density(bonds, types, basis, n_chunks, a_half, kept=None):
-    """a_half[i, slot] += f_n Y_lm(d) and a_half[j, slot] += (-1)^l f_n Y_lm(d) per bond;
-    the basis of the first bonds into ``kept`` (a :class:`BondBasis`, for
-    :func:`bond_forces`; None: none kept).
+def compute_densities(bonds, types, basis, n_chunks, a_half, kept=None):
+    """a_half[i, slot] = sum over bonds of f_n Y_lm(d) at i and (-1)^l f_n Y_lm(d) at j
+    (a_half is overwritten: its contents on entry do not matter); the basis of the first
+    bonds into ``kept`` (a :class:`BondBasis`, for :func:`bond_forces`; None: none kept).
 
     Bonds are split into ``n_chunks`` blocks run at once: the first adds into a_half itself,
     the others into private accumulators added at the end.

@@ -295,10 +295,12 @@ def half_neighbor_list(cell, positions, pbc, cutoff):
 
 
 @njit(cache=True, nogil=True, no_cfunc_wrapper=True)
-def _select_bonds(pair_i, pair_j, translations, positions, cutoff, bond_i, bond_j, bond_d):
+def _select_bonds(pair_i, pair_j, translations, to_cartesian, positions, cutoff, bond_i, bond_j,
+                  bond_d):
     """Copy the candidate pairs shorter than ``cutoff`` (Å) into the bond arrays.
 
-    d = r_j + T - r_i with T = translations[k]. Returns (number of bonds, the shortest
+    d = r_j + T - r_i with T = translations[k] @ to_cartesian (the cell for lattice
+    coordinates, the identity for Cartesian ones). Returns (number of bonds, the shortest
     distance over all candidates, and its candidate index).
     """
     cut2 = cutoff * cutoff
@@ -308,9 +310,13 @@ def _select_bonds(pair_i, pair_j, translations, positions, cutoff, bond_i, bond_
     for k in range(pair_i.shape[0]):
         i = pair_i[k]
         j = pair_j[k]
-        dx = positions[j, 0] + translations[k, 0] - positions[i, 0]
-        dy = positions[j, 1] + translations[k, 1] - positions[i, 1]
-        dz = positions[j, 2] + translations[k, 2] - positions[i, 2]
+        t0, t1, t2 = translations[k, 0], translations[k, 1], translations[k, 2]
+        dx = positions[j, 0] + (t0 * to_cartesian[0, 0] + t1 * to_cartesian[1, 0]
+                                + t2 * to_cartesian[2, 0]) - positions[i, 0]
+        dy = positions[j, 1] + (t0 * to_cartesian[0, 1] + t1 * to_cartesian[1, 1]
+                                + t2 * to_cartesian[2, 1]) - positions[i, 1]
+        dz = positions[j, 2] + (t0 * to_cartesian[0, 2] + t1 * to_cartesian[1, 2]
+                                + t2 * to_cartesian[2, 2]) - positions[i, 2]
         r2 = dx * dx + dy * dy + dz * dz
         if r2 < dmin2:
             dmin2 = r2
@@ -325,6 +331,9 @@ def _select_bonds(pair_i, pair_j, translations, positions, cutoff, bond_i, bond_
     return n, math.sqrt(dmin2), kmin
 
 
+_IDENTITY = np.eye(3)
+
+
 class NeighborCache:
     """A half neighbour list built with a skin and reused while it is still complete.
 
@@ -334,7 +343,9 @@ class NeighborCache:
     and u the largest atomic displacement beyond that deformation,
     σ_min(F) (reach + skin) − 2u > reach. Cells that are not periodic in 3 directions reuse
     the list only while the cell is unchanged. Bonds are then exactly those a fresh
-    :func:`half_neighbor_list` finds (order within an atom's bonds may differ).
+    :func:`half_neighbor_list` finds (order within an atom's bonds may differ). The arrays
+    :meth:`bonds` returns are reused by its next call (no page faults of fresh arrays per
+    step).
 
     ``builds`` counts the lists built so far.
     """
@@ -345,6 +356,7 @@ class NeighborCache:
         self.skin = float(skin)
         self.builds = 0
         self._key = None
+        self._out = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty((0, 3)))
 
     def _build(self, cell, positions, pbc, reach):
         bond_i, bond_j, bond_d = half_neighbor_list(cell, positions, pbc, reach + self.skin)
@@ -373,7 +385,8 @@ class NeighborCache:
         return shrink * (reach + self.skin) - 2.0 * moved > reach
 
     def bonds(self, cell, positions, pbc, cutoff, *, reach=None):
-        """(bond_i, bond_j, bond_d) of bonds shorter than ``cutoff`` (Å), as half_neighbor_list.
+        """(bond_i, bond_j, bond_d) of bonds shorter than ``cutoff`` (Å), as half_neighbor_list
+        (but in arrays the next call reuses).
 
         reach : the largest cutoff (Å) this cache will be asked for (default ``cutoff``);
             a change of reach rebuilds the list.
@@ -387,14 +400,15 @@ class NeighborCache:
         if self._key is None or not self._still_complete(cell, positions, pbc, reach):
             self._build(cell, positions, pbc, reach)
         pair_i, pair_j, translations = self._pairs
-        if np.all(pbc):
-            translations = translations @ cell
+        to_cartesian = cell if np.all(pbc) else _IDENTITY
         n_pair = len(pair_i)
-        bond_i = np.empty(n_pair, dtype=np.int64)
-        bond_j = np.empty(n_pair, dtype=np.int64)
-        bond_d = np.empty((n_pair, 3))
+        if len(self._out[0]) < n_pair:
+            self._out = (np.empty(n_pair, np.int64), np.empty(n_pair, np.int64),
+                         np.empty((n_pair, 3)))
+        bond_i, bond_j, bond_d = self._out
         n, closest, k = _select_bonds(
-            pair_i, pair_j, translations, positions, float(cutoff), bond_i, bond_j, bond_d
+            pair_i, pair_j, translations, to_cartesian, positions, float(cutoff), bond_i,
+            bond_j, bond_d,
         )
         if n_pair and closest < MIN_DISTANCE:
             i, j = int(pair_i[k]), int(pair_j[k])
