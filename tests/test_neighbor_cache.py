@@ -177,3 +177,26 @@ def test_grid_recurrence_refused_where_it_could_underflow():
     sharp = np.array([[400.0, 0.0], [400.0, 0.5], [400.0, 1.0], [400.0, 1.5]])
     assert uniform_grid_prefix(sharp, 6.0) == 0
     assert uniform_grid_prefix(np.array([[1.0, 0.0], [1.0, 1.0]]), 6.0) == 0  # too short
+
+
+def test_image_limit_counts_the_images_that_exist(monkeypatch):
+    """The cap on ghost images applies to the images within reach of the cell, which grow
+    with the atoms (about (1 + 2 cutoff/height)^3 each), not to atoms x translations (27 x
+    the atoms of any large cell: a 10^6-atom cell used to be refused)."""
+    from polymlp_lab import InvalidStructureError
+    from polymlp_lab.engine import neighbors
+
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True).repeat(6)  # 864 atoms, 21.6 Å cell
+    cell, positions, pbc = atoms.cell.array, atoms.positions, atoms.pbc
+    expected = half_neighbor_list(cell, positions, pbc, CUTOFF)
+    frac = positions @ np.linalg.inv(cell)
+    delta = CUTOFF / np.diag(cell)
+    none_i, none_d = np.empty(0, dtype=np.int64), np.empty((0, 3))
+    n_images = neighbors._ghost_images(frac, cell, np.ones(3, dtype=np.int64), delta, False,
+                                       none_d, none_d, none_i, none_i)
+    assert len(atoms) < n_images < 27 * len(atoms) // 2
+    monkeypatch.setattr(neighbors, "MAX_IMAGES", n_images)
+    assert_same_bonds(half_neighbor_list(cell, positions, pbc, CUTOFF), expected)
+    monkeypatch.setattr(neighbors, "MAX_IMAGES", n_images - 1)
+    with pytest.raises(InvalidStructureError, match=f"{n_images} periodic images"):
+        half_neighbor_list(cell, positions, pbc, CUTOFF)

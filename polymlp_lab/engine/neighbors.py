@@ -18,8 +18,8 @@ from .kernels import run_chunks
 
 MIN_DISTANCE = 0.5  # Å; closer atoms are rejected
 BIN_REACH = 2  # bins are >= cutoff / BIN_REACH thick; neighbours lie within ±BIN_REACH bins
-MAX_BINS_PER_AXIS = 64  # larger bins stay correct (they only need to be thick enough)
-MAX_IMAGES = 20_000_000  # ghost images (atoms x translations) one evaluation may create
+MAX_BINS_PER_AXIS = 128  # larger bins stay correct (they only need to be thick enough)
+MAX_IMAGES = 50_000_000  # ghost images (atoms and their periodic copies within reach)
 
 
 def periodic_vectors_independent(cell: np.ndarray, pbc: np.ndarray) -> bool:
@@ -75,14 +75,12 @@ def lattice_translations(cell: np.ndarray, cutoff: float):
 
 
 @njit(cache=True, nogil=True, no_cfunc_wrapper=True)
-def _ghost_images(frac, cell, reps, delta):
-    """All images (atom j, translation t) with fractional coordinates in [-delta, 1 + delta)."""
+def _ghost_images(frac, cell, reps, delta, fill, pos, fr, atom, trans):
+    """The images (atom j, translation t) with fractional coordinates in [-delta, 1 + delta):
+    their number, and with ``fill`` the images themselves written into pos, fr, atom and
+    trans (arrays of that number of rows). Counting first keeps memory to the images that
+    exist (about (1 + 2 delta)^3 per atom), not atoms x translations."""
     n_atom = frac.shape[0]
-    n_t = (2 * reps[0] + 1) * (2 * reps[1] + 1) * (2 * reps[2] + 1)
-    pos = np.empty((n_atom * n_t, 3))
-    fr = np.empty((n_atom * n_t, 3))
-    atom = np.empty(n_atom * n_t, dtype=np.int64)
-    trans = np.empty(n_atom * n_t, dtype=np.int64)
     k = 0
     t = 0
     for n1 in range(-reps[0], reps[0] + 1):
@@ -98,16 +96,17 @@ def _ghost_images(frac, cell, reps, delta):
                         or f3 < -delta[2] or f3 >= 1.0 + delta[2]
                     ):
                         continue
-                    for a in range(3):
-                        pos[k, a] = f1 * cell[0, a] + f2 * cell[1, a] + f3 * cell[2, a]
-                    fr[k, 0] = f1
-                    fr[k, 1] = f2
-                    fr[k, 2] = f3
-                    atom[k] = j
-                    trans[k] = t
+                    if fill:
+                        for a in range(3):
+                            pos[k, a] = f1 * cell[0, a] + f2 * cell[1, a] + f3 * cell[2, a]
+                        fr[k, 0] = f1
+                        fr[k, 1] = f2
+                        fr[k, 2] = f3
+                        atom[k] = j
+                        trans[k] = t
                     k += 1
                 t += 1
-    return pos[:k], fr[:k], atom[:k], trans[:k]
+    return k
 
 
 @njit(cache=True, nogil=True, no_cfunc_wrapper=True, _nrt=False)
@@ -251,27 +250,29 @@ def half_neighbor_list(cell, positions, pbc, cutoff):
             pair=(0, 0),
             distance=shortest,
         )
-    if len(positive) * len(positions) > MAX_IMAGES:
-        raise InvalidStructureError(
-            f"the cell is too small for the cutoff {cutoff} Å: {len(positive)} periodic images "
-            f"of {len(positions)} atoms would be needed"
-        )
     frac = positions @ inverse
     frac -= np.floor(frac)
     wrapped = frac @ box
-    g_pos, g_frac, g_atom, g_trans = _ghost_images(frac, box, reps, delta)
+    none_i, none_d = np.empty(0, dtype=np.int64), np.empty((0, 3))
+    n_images = _ghost_images(frac, box, reps, delta, False, none_d, none_d, none_i, none_i)
+    if n_images > MAX_IMAGES:
+        raise InvalidStructureError(
+            f"the cell is too small for the cutoff {cutoff} Å: {n_images} periodic images "
+            f"of {len(positions)} atoms would be needed"
+        )
+    g_pos, g_frac = np.empty((n_images, 3)), np.empty((n_images, 3))
+    g_atom, g_trans = np.empty(n_images, dtype=np.int64), np.empty(n_images, dtype=np.int64)
+    _ghost_images(frac, box, reps, delta, True, g_pos, g_frac, g_atom, g_trans)
     bin_start, order = _bin_ghosts(g_frac, delta, width, n_bins)
     g_pos, g_atom, g_trans = g_pos[order], g_atom[order], g_trans[order]  # contiguous bins
     n_atom = len(positions)
     counts = np.zeros(n_atom, dtype=np.int64)
     closest = np.zeros((n_atom, 2))
     offsets = np.zeros(n_atom + 1, dtype=np.int64)
-    empty_i = np.empty(0, dtype=np.int64)
-    empty_d = np.empty((0, 3))
     chunks = int(max(1, min(get_num_threads(), n_atom)))
     run_chunks(_scan_bonds, chunks, (
         wrapped, frac, g_pos, g_atom, g_trans, positive, bin_start, delta, width, n_bins,
-        BIN_REACH, cutoff, False, offsets, counts, closest, empty_i, empty_i, empty_d,
+        BIN_REACH, cutoff, False, offsets, counts, closest, none_i, none_i, none_d,
     ))
     if n_atom:
         i = int(np.argmin(closest[:, 0]))
