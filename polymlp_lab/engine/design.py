@@ -259,7 +259,7 @@ def design_rows(tables: FeatureTables, cell, positions, type_ids, pbc, *, deriva
     if derivatives:
         rows, blocks = tables.rows, tables.blocks
         neighbours = _full_neighbours(n_atom, bonds, type_ids)
-        derivatives_out = np.zeros((tables.n_features, n_col))
+        out = np.zeros((tables.n_features, n_col))  # derivatives of the summed features
     else:  # one scratch Jacobian row for all features, stored nowhere
         rows, blocks = _energy_only_rows(tables.n_linear), _NO_BLOCKS
     unit = blocks.unit
@@ -273,8 +273,7 @@ def design_rows(tables: FeatureTables, cell, positions, type_ids, pbc, *, deriva
             a_half, type_ids, start, stop, tables.lmax, tables.terms, tables.factors, rows,
             blocks, offset, x, jac)
         if derivatives:
-            _add_derivatives(tables, start, stop, neighbours, type_ids, jac, offset,
-                             derivatives_out)
+            _add_derivatives(tables, start, stop, neighbours, type_ids, jac, offset, out)
     energy_row = np.empty(tables.n_features)
     energy_row[: tables.n_linear] = x.sum(axis=0)
     products = np.ones((n_atom, len(tables.rows.poly_idx)))
@@ -284,7 +283,6 @@ def design_rows(tables: FeatureTables, cell, positions, type_ids, pbc, *, deriva
     energy_row[tables.n_linear:] = products.sum(axis=0)
     if not derivatives:
         return energy_row, None, None, x
-    out = derivatives_out
     force_rows = -out[:, : 3 * n_atom].T
     stress_rows = -out[:, 3 * n_atom:].T
     return energy_row, np.ascontiguousarray(force_rows), np.ascontiguousarray(stress_rows), x
