@@ -8,7 +8,11 @@ from .harmonics import n_lm_half
 from .model import BondBasis, Bonds, ModelTables
 from .neighbors import half_neighbor_list
 from .scratch import scratch
+from .sweep import evaluate_in_slabs, plan_slabs
 
+# A structure whose densities would take more than this is evaluated slab by slab (``sweep``:
+# memory bounded whatever its size) unless a NeighborCache is given (which keeps every bond).
+_SWEEP_BYTES = 64 * 2**20
 # Private per-thread density accumulators are used while they stay below this size.
 _BUFFER_BYTES = 256 * 2**20
 # The density pass keeps the basis of as many bonds as fit in this for the force pass
@@ -34,7 +38,9 @@ def evaluate_model(
     type_ids : (n_atom,) int, index into ``tables.elements``.
     pbc : (3,) bool.
     neighbors : NeighborCache to take the bonds from (reused across calls), or None for a
-        fresh list; ``reach`` (Å) is passed on to it (the largest cutoff it serves).
+        fresh list; ``reach`` (Å) is passed on to it (the largest cutoff it serves). Without
+        one, a structure whose densities exceed 64 MiB (25 000 atoms of fcc Al) is evaluated
+        slab by slab (:mod:`~polymlp_lab.engine.sweep`), in bounded memory.
 
     Returns
     -------
@@ -47,6 +53,11 @@ def evaluate_model(
     positions = np.ascontiguousarray(positions, dtype=np.float64)
     type_ids = np.ascontiguousarray(type_ids, dtype=np.int64)
     n_atom = len(positions)
+    if neighbors is None and n_atom * tables.n_slots_half * 16 > _SWEEP_BYTES:
+        plan = plan_slabs(cell, positions, pbc, tables.cutoff)
+        if plan is not None:
+            return evaluate_in_slabs(tables, cell, positions, type_ids, pbc, plan,
+                                     forces=forces, features=features)
     if neighbors is None:
         bonds = Bonds(*half_neighbor_list(cell, positions, pbc, tables.cutoff))
     else:

@@ -155,36 +155,43 @@ def _chunk_bounds(n_items, n_chunks, c):
 
 
 @njit(cache=True, nogil=True, no_cfunc_wrapper=True, _nrt=False)
-def _zero(rows):
-    """rows[:] = 0 for a 2-d float array (a loop: no shape checks to compile)."""
-    for i in range(rows.shape[0]):
+def _zero(rows, lo, hi):
+    """rows[lo:hi] = 0 for a 2-d float array (a loop: no shape checks to compile)."""
+    for i in range(lo, hi):
         for x in range(rows.shape[1]):
             rows[i, x] = 0.0
 
 
 @njit(cache=True, nogil=True, no_cfunc_wrapper=True)
-def _add_rows(c, n_chunks, buffers, out):
-    """out[i] += sum over k of buffers[k, i] for the rows i of chunk c (2-d float rows)."""
-    start, stop = _chunk_bounds(out.shape[0], n_chunks, c)
+def _add_rows(c, n_chunks, buffers, out, lo, hi):
+    """out[i] += sum over k of buffers[k, i] for the rows lo <= i < hi of chunk c (2-d float
+    rows)."""
+    start, stop = _chunk_bounds(hi - lo, n_chunks, c)
     for k in range(buffers.shape[0]):
-        for i in range(start, stop):
+        for i in range(lo + start, lo + stop):
             for x in range(out.shape[1]):
                 out[i, x] += buffers[k, i, x]
 
 
+def add_accumulators(buffers, out, lo, hi, n_chunks):
+    """out[lo:hi] += buffers[:, lo:hi].sum(axis=0), in n_chunks chunks of the rows."""
+    run_chunks(_add_rows, n_chunks, (buffers, out, lo, hi))
+
+
 @njit(cache=True, nogil=True, no_cfunc_wrapper=True, fastmath={"contract"})
-def _density_of_bonds(c, n_chunks, bonds, types, basis, out, buffers, kept):
+def _density_of_bonds(c, n_chunks, bonds, types, basis, rows, zero_lo, zero_hi, out, buffers,
+                      kept):
     """Chunk c of n_chunks of the bonds: a_i += f_n Y_lm(d), a_j += (-1)^l f_n Y_lm(d) into
-    ``out`` (chunk 0) or its private ``buffers[c - 1]``, either zeroed first by this chunk
-    (in parallel, by the thread that then writes it); the basis (Y, f, df/dr) of bonds b <
-    len(kept.y) into ``kept`` for the force pass.
+    row rows[i] (rows[j]) of ``out`` (chunk 0) or of its private ``buffers[c - 1]``, whose
+    rows zero_lo:zero_hi this chunk zeroes first (in parallel, by the thread that then writes
+    them); the basis (Y, f, df/dr) of bonds b < len(kept.y) into ``kept`` for the force pass.
 
     Rows are float64 (re, im interleaved): rows of one float array, unlike per-bond views of
     complex rows, let LLVM vectorise the accumulation loops.
     """
     start, stop = _chunk_bounds(bonds.i.shape[0], n_chunks, c)
     buf = out if c == 0 else buffers[c - 1]
-    _zero(buf)
+    _zero(buf, zero_lo, zero_hi)
     kept_y, kept_f, kept_df = kept.y, kept.f, kept.df
     n_kept = kept_y.shape[0]
     bond_i, bond_j, bond_d = bonds.i, bonds.j, bonds.d
@@ -221,8 +228,8 @@ def _density_of_bonds(c, n_chunks, bonds, types, basis, out, buffers, kept):
         # max(., 0): type pairs are >= 0 already; saying so lets LLVM drop Numba's
         # negative-index wrap-around in the loops below and vectorise them (~3x faster)
         tp = max(type_pairs[types[i], types[j]], 0)
-        a_i = buf[i]
-        a_j = buf[j]
+        a_i = buf[rows[i]]
+        a_j = buf[rows[j]]
         for n in range(n_fn):
             base = 2 * (tp * n_fn + n) * n_lmh
             f = fn[n]
@@ -232,20 +239,31 @@ def _density_of_bonds(c, n_chunks, bonds, types, basis, out, buffers, kept):
                 a_j[base + k] += f * y_j[k]
 
 
-def compute_densities(bonds, types, basis, n_chunks, a_half, kept=None):
+def compute_densities(bonds, types, basis, n_chunks, a_half, kept=None, *, rows=None,
+                      accumulators=None, zero=None):
     """a_half[i, slot] = sum over bonds of f_n Y_lm(d) at i and (-1)^l f_n Y_lm(d) at j
     (a_half is overwritten: its contents on entry do not matter); the basis of the first
     bonds into ``kept`` (a :class:`BondBasis`, for :func:`bond_forces`; None: none kept).
 
     Bonds are split into ``n_chunks`` blocks run at once: the first adds into a_half itself,
     the others into private accumulators added at the end.
+
+    For a sweep over parts of a structure (``sweep``): ``rows`` (int64, per atom) is the row
+    of a_half each atom adds into (default: its index); ``accumulators`` (n_chunks - 1,
+    len(a_half), 2 n_slot) float64 are the private ones, kept and added by the caller
+    (:func:`add_accumulators`); ``zero`` = (lo, hi): only these rows of a_half and of the
+    accumulators are zeroed first, the others added to.
     """
     out = a_half.view(np.float64)
-    buffers = scratch("density accumulators", (n_chunks - 1,) + out.shape)
+    rows = np.arange(len(types)) if rows is None else rows
+    lo, hi = (0, len(out)) if zero is None else zero
+    buffers = (scratch("density accumulators", (n_chunks - 1,) + out.shape)
+               if accumulators is None else accumulators)
     kept = bond_basis(0, 0, 0) if kept is None else kept
-    run_chunks(_density_of_bonds, n_chunks, (bonds, types, basis, out, buffers, kept))
-    if n_chunks > 1:
-        run_chunks(_add_rows, n_chunks, (buffers, out))
+    run_chunks(_density_of_bonds, n_chunks,
+               (bonds, types, basis, rows, lo, hi, out, buffers, kept))
+    if n_chunks > 1 and accumulators is None:
+        add_accumulators(buffers, out, 0, len(out), n_chunks)
 
 
 @njit(cache=True, nogil=True, no_cfunc_wrapper=True, _nrt=False)
@@ -552,10 +570,11 @@ def atomic_energies(
 
 
 @njit(cache=True, nogil=True, no_cfunc_wrapper=True, fastmath={"contract"})
-def _forces_of_bonds(c, n_chunks, bonds, types, basis, g_float, forces, f_buf, v_buf, kept):
+def _forces_of_bonds(c, n_chunks, bonds, types, basis, rows, g_float, forces, f_buf, zero,
+                     v_buf, kept):
     """Chunk c of n_chunks of the bonds into the forces (eV/Å): ``forces`` itself (chunk 0)
-    or its private ``f_buf[c - 1]`` (zeroed here first), and the virial (eV) into v_buf[c];
-    from the adjoints g_float.
+    or its private ``f_buf[c - 1]`` (zeroed here first when ``zero``), and the virial (eV)
+    into v_buf[c]; from the adjoints g_float (atom i's in row rows[i]).
 
     dE/dd = Re sum_{n,lm} (g_i + (-1)^l g_j)[tp, n, lm] d(f_n Y_lm)/dd for d = r_j - r_i;
     g_float holds the adjoints as float64 rows (re, im interleaved). The basis of bonds
@@ -564,7 +583,8 @@ def _forces_of_bonds(c, n_chunks, bonds, types, basis, g_float, forces, f_buf, v
     start, stop = _chunk_bounds(bonds.i.shape[0], n_chunks, c)
     if c > 0:
         forces = f_buf[c - 1]
-        _zero(forces)
+        if zero:
+            _zero(forces, 0, forces.shape[0])
     virial = v_buf[c]
     kept_y, kept_f, kept_df = kept.y, kept.f, kept.df
     n_kept = kept_y.shape[0]
@@ -603,8 +623,8 @@ def _forces_of_bonds(c, n_chunks, bonds, types, basis, g_float, forces, f_buf, v
         # max(., 0): type pairs are >= 0 already; saying so lets LLVM drop Numba's
         # negative-index wrap-around in the loops below and vectorise them (~3x faster)
         tp = max(type_pairs[types[i], types[j]], 0)
-        g_i = g_float[i]
-        g_j = g_float[j]
+        g_i = g_float[rows[i]]
+        g_j = g_float[rows[j]]
         base = 2 * tp * n_fn * n_lmh
         # sa = sum_n h_n df_n, sb = sum_n h_n f_n per (l, m): n outer, (l, m) inner, so that
         # every inner loop runs over contiguous floats (vectorised)
@@ -660,18 +680,25 @@ def _forces_of_bonds(c, n_chunks, bonds, types, basis, g_float, forces, f_buf, v
     virial[2, 2] += v22
 
 
-def bond_forces(bonds, types, basis, g_half, n_chunks, forces, virial, kept=None):
+def bond_forces(bonds, types, basis, g_half, n_chunks, forces, virial, kept=None, *,
+                rows=None, accumulators=None):
     """forces (eV/Å) and virial sum_bonds d ⊗ dE/dd (eV) added from the adjoints g_half;
     ``kept``: the BondBasis the density pass filled (None: every basis computed here).
 
     Bonds are split into ``n_chunks`` blocks run at once: the first adds into ``forces``
     itself, the others into private accumulators added at the end.
+
+    For a sweep (``sweep``): ``rows`` (int64, per atom) is the row of g_half holding each
+    atom's adjoints (default: its index); ``accumulators`` (n_chunks - 1, n_atom, 3), zeroed
+    by the caller, are added to here and added up by the caller at the end.
     """
-    f_buf = scratch("force accumulators", (n_chunks - 1,) + forces.shape)
+    own = accumulators is None
+    f_buf = scratch("force accumulators", (n_chunks - 1,) + forces.shape) if own else accumulators
     v_buf = np.zeros((n_chunks, 3, 3))
+    rows = np.arange(len(types)) if rows is None else rows
     kept = bond_basis(0, 0, 0) if kept is None else kept
-    run_chunks(_forces_of_bonds, n_chunks,
-               (bonds, types, basis, g_half.view(np.float64), forces, f_buf, v_buf, kept))
-    if n_chunks > 1:
-        run_chunks(_add_rows, n_chunks, (f_buf, forces))
+    run_chunks(_forces_of_bonds, n_chunks, (bonds, types, basis, rows, g_half.view(np.float64),
+                                            forces, f_buf, own, v_buf, kept))
+    if n_chunks > 1 and own:
+        add_accumulators(f_buf, forces, 0, len(forces), n_chunks)
     virial += v_buf.sum(axis=0)

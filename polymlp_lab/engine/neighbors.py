@@ -8,6 +8,7 @@ kernels take the Numba options of ``kernels`` (see there why).
 
 import math
 from functools import lru_cache
+from typing import NamedTuple, Optional
 
 import numpy as np
 from ase.geometry import minkowski_reduce
@@ -150,19 +151,20 @@ def _bin_ghosts(fr, delta, width, n_bins):
 @njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _scan_bonds(
     c, n_chunks, positions, frac, g_pos, g_atom, g_trans, positive, bin_start, delta, width,
-    n_bins, reach, cutoff, fill, offsets, counts, closest, bond_i, bond_j, bond_d,
+    n_bins, reach, cutoff, lo, hi, fill, offsets, counts, closest, bond_i, bond_j, bond_d,
 ):
-    """Count (fill=False) or write (fill=True) the half list of the atoms of chunk c, binned;
-    the ghost arrays are in bin order (bin b holds ghosts bin_start[b]:bin_start[b + 1]).
+    """Count (fill=False) or write (fill=True) the half list of the atoms lo <= i < hi of chunk
+    c, binned (offsets, counts and closest indexed by i - lo); the ghost arrays are in bin
+    order (bin b holds ghosts bin_start[b]:bin_start[b + 1]).
 
-    Chunk c takes every n_chunks-th atom from c: the half list keeps partners j >= i, so low
-    indices carry most bonds, and contiguous blocks of atoms would load the chunks unevenly.
+    Chunk c takes every n_chunks-th atom from lo + c: the half list keeps partners j >= i, so
+    low indices carry most bonds, and contiguous blocks of atoms would load the chunks
+    unevenly.
     """
-    n_atom = positions.shape[0]
     cut2 = cutoff * cutoff
-    for i in range(c, n_atom, n_chunks):
+    for i in range(lo + c, hi, n_chunks):
         _, b0, b1, b2 = _bin_index(frac[i], delta, width, n_bins)
-        k = offsets[i]
+        k = offsets[i - lo]
         count = 0
         dmin = np.inf
         jmin = -1
@@ -196,9 +198,9 @@ def _scan_bonds(
                                 dmin = r2
                                 jmin = j
         if not fill:
-            counts[i] = count
-            closest[i, 0] = math.sqrt(dmin)
-            closest[i, 1] = jmin
+            counts[i - lo] = count
+            closest[i - lo, 0] = math.sqrt(dmin)
+            closest[i - lo, 1] = jmin
 
 
 def _lattice(cell, positions, pbc, cutoff):
@@ -229,12 +231,27 @@ def _periodic_lattice(cell_bytes, cutoff):
     return _lattice(cell, np.empty((0, 3)), np.ones(3, dtype=bool), cutoff)
 
 
-def half_neighbor_list(cell, positions, pbc, cutoff):
-    """Half list of bonds shorter than ``cutoff`` (Å), for any cell and periodicity.
+class BondSearch(NamedTuple):
+    """The binned periodic images of one structure (:func:`bond_search`), searched for the
+    half list of a range of its atoms by :func:`search_bonds`."""
 
-    Returns (bond_i, bond_j, bond_d) with bond_d[k] = r_j + T - r_i, grouped by i. Raises
-    AtomsTooCloseError naming the atom pair when two atoms are closer than 0.5 Å.
-    """
+    positions: np.ndarray  # (n_atom, 3) Å, wrapped into the box
+    frac: np.ndarray  # (n_atom, 3) their fractional coordinates
+    g_pos: np.ndarray  # (n_image, 3) Å, the images in bin order
+    g_atom: np.ndarray  # (n_image,) atom of each image
+    g_trans: np.ndarray  # (n_image,) its translation index
+    positive: np.ndarray  # per translation index: T is the one of ±T kept
+    bin_start: np.ndarray  # images of bin b: bin_start[b]:bin_start[b + 1]
+    delta: np.ndarray
+    width: np.ndarray
+    n_bins: np.ndarray
+    cutoff: float
+
+
+def bond_search(cell, positions, pbc, cutoff) -> BondSearch:
+    """Periodic images within reach of the cell, binned, for bonds shorter than ``cutoff``
+    (Å). Raises InvalidStructureError for a degenerate cell or too many images, and
+    AtomsTooCloseError when an atom sits on its own image."""
     positions = np.ascontiguousarray(positions, dtype=np.float64)
     pbc = np.asarray(pbc, dtype=bool)
     cell = np.asarray(cell, dtype=np.float64)
@@ -264,35 +281,55 @@ def half_neighbor_list(cell, positions, pbc, cutoff):
     g_atom, g_trans = np.empty(n_images, dtype=np.int64), np.empty(n_images, dtype=np.int64)
     _ghost_images(frac, box, reps, delta, True, g_pos, g_frac, g_atom, g_trans)
     bin_start, order = _bin_ghosts(g_frac, delta, width, n_bins)
+    del g_frac
     g_pos, g_atom, g_trans = g_pos[order], g_atom[order], g_trans[order]  # contiguous bins
-    n_atom = len(positions)
-    counts = np.zeros(n_atom, dtype=np.int64)
-    closest = np.zeros((n_atom, 2))
-    offsets = np.zeros(n_atom + 1, dtype=np.int64)
-    chunks = int(max(1, min(get_num_threads(), n_atom)))
-    run_chunks(_scan_bonds, chunks, (
-        wrapped, frac, g_pos, g_atom, g_trans, positive, bin_start, delta, width, n_bins,
-        BIN_REACH, cutoff, False, offsets, counts, closest, none_i, none_i, none_d,
-    ))
-    if n_atom:
-        i = int(np.argmin(closest[:, 0]))
-        if closest[i, 0] < MIN_DISTANCE:
+    return BondSearch(wrapped, frac, g_pos, g_atom, g_trans, positive, bin_start, delta, width,
+                      n_bins, float(cutoff))
+
+
+def search_bonds(search: BondSearch, lo: int = 0, hi: Optional[int] = None):
+    """Half list (bond_i, bond_j, bond_d) of the atoms lo <= i < hi (all by default): every
+    bond (i, j, image) with j >= i, d = r_j + T - r_i (Å) shorter than the cutoff, grouped by
+    i. Raises AtomsTooCloseError naming the atom pair when two atoms are closer than 0.5 Å.
+    """
+    hi = len(search.positions) if hi is None else hi
+    n = hi - lo
+    counts = np.zeros(n, dtype=np.int64)
+    closest = np.zeros((n, 2))
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    chunks = int(max(1, min(get_num_threads(), n)))
+    none_i, none_d = np.empty(0, dtype=np.int64), np.empty((0, 3))
+    scan = (search.positions, search.frac, search.g_pos, search.g_atom, search.g_trans,
+            search.positive, search.bin_start, search.delta, search.width, search.n_bins,
+            BIN_REACH, search.cutoff, lo, hi)
+    run_chunks(_scan_bonds, chunks, scan + (False, offsets, counts, closest, none_i, none_i,
+                                            none_d))
+    if n:
+        k = int(np.argmin(closest[:, 0]))
+        if closest[k, 0] < MIN_DISTANCE:
             raise AtomsTooCloseError(
-                f"atoms {i} and {int(closest[i, 1])} are {closest[i, 0]:.3f} Å apart "
+                f"atoms {lo + k} and {int(closest[k, 1])} are {closest[k, 0]:.3f} Å apart "
                 f"(minimum {MIN_DISTANCE} Å)",
-                pair=(i, int(closest[i, 1])),
-                distance=float(closest[i, 0]),
+                pair=(lo + k, int(closest[k, 1])),
+                distance=float(closest[k, 0]),
             )
     np.cumsum(counts, out=offsets[1:])
     n_bond = int(offsets[-1])
     bond_i = np.empty(n_bond, dtype=np.int64)
     bond_j = np.empty(n_bond, dtype=np.int64)
     bond_d = np.empty((n_bond, 3), dtype=np.float64)
-    run_chunks(_scan_bonds, chunks, (
-        wrapped, frac, g_pos, g_atom, g_trans, positive, bin_start, delta, width, n_bins,
-        BIN_REACH, cutoff, True, offsets, counts, closest, bond_i, bond_j, bond_d,
-    ))
+    run_chunks(_scan_bonds, chunks, scan + (True, offsets, counts, closest, bond_i, bond_j,
+                                            bond_d))
     return bond_i, bond_j, bond_d
+
+
+def half_neighbor_list(cell, positions, pbc, cutoff):
+    """Half list of bonds shorter than ``cutoff`` (Å), for any cell and periodicity.
+
+    Returns (bond_i, bond_j, bond_d) with bond_d[k] = r_j + T - r_i, grouped by i. Raises
+    AtomsTooCloseError naming the atom pair when two atoms are closer than 0.5 Å.
+    """
+    return search_bonds(bond_search(cell, positions, pbc, cutoff))
 
 
 @njit(cache=True, nogil=True, no_cfunc_wrapper=True)
