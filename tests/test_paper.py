@@ -1,5 +1,5 @@
 """The paper's figures (polymlp_lab.paper): their bookkeeping, the pieces of figures 1, 2 and 5,
-and the `polymlp-lab figures` command. The figures themselves run in notebook 10."""
+and the `polymlp-lab figures` command. The figures themselves run in notebooks 10 and 11."""
 
 import json
 import subprocess
@@ -204,7 +204,7 @@ NOISY_CELL = dict(
 @pytest.mark.parametrize("imported, noisy", [("spglib", True), ("polymlp_lab, spglib", False)])
 def test_spglib_notes_are_silenced_by_importing_the_lab(imported, noisy):
     """The search's hull symmetrises every relaxed cell; spglib's C notes on stderr showed as
-    error streams in notebook 10 (in a browser). Importing polymlp_lab turns them off."""
+    error streams in notebook 11 (in a browser). Importing polymlp_lab turns them off."""
     script = (f"import {imported}\n"
               f"cell = {NOISY_CELL!r}\n"
               "try:\n"
