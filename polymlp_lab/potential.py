@@ -138,6 +138,8 @@ class Potential:
         describe the element). UnknownElementError names an element no file describes, or
         one missing from a file that must describe every element (``type_full``)."""
         type_ids = [c.type_ids(numbers) for c in self.components]
+        if min(int(t.min(initial=0)) for t in type_ids) >= 0:
+            return type_ids  # every file describes every atom (the usual case, checked once)
         described = np.any([t >= 0 for t in type_ids], axis=0)
         if not described.all():
             raise UnknownElementError(chemical_symbols[numbers[~described][0]], self.elements)

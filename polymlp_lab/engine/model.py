@@ -18,6 +18,7 @@ them and refuses arrays of another dtype or ndim.
 
 from collections import Counter
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Annotated, NamedTuple, get_type_hints
 
 import numpy as np
@@ -148,12 +149,17 @@ class BasisTables:
     n_blocks = property(lambda self: self.n_type_pairs * self.basis.radial_params.shape[0])
     n_slots_half = property(lambda self: self.n_blocks * n_lm_half(self.basis.lmax))
 
-    def type_ids(self, numbers) -> np.ndarray:
-        """Index into ``elements`` for each atomic number; -1 where the tables lack it."""
+    @cached_property
+    def _type_lookup(self) -> np.ndarray:
         lookup = np.full(len(chemical_symbols), -1, dtype=np.int64)
         for index, element in enumerate(self.elements):
             lookup[atomic_numbers[element]] = index
-        return lookup[np.asarray(numbers)]
+        lookup.setflags(write=False)
+        return lookup
+
+    def type_ids(self, numbers) -> np.ndarray:
+        """Index into ``elements`` for each atomic number; -1 where the tables lack it."""
+        return self._type_lookup[np.asarray(numbers)]
 
 
 @dataclass(frozen=True)

@@ -359,14 +359,27 @@ def _select_bonds(pair_i, pair_j, translations, to_cartesian, positions, cutoff,
         if r2 < dmin2:
             dmin2 = r2
             kmin = k
-        if r2 < cut2:
-            bond_i[n] = i
-            bond_j[n] = j
-            bond_d[n, 0] = dx
-            bond_d[n, 1] = dy
-            bond_d[n, 2] = dz
-            n += 1
+        # written always, kept when shorter than the cutoff: no branch to mispredict (a third
+        # of the candidates are beyond the cutoff, in no order); n <= k, so within the arrays
+        bond_i[n] = i
+        bond_j[n] = j
+        bond_d[n, 0] = dx
+        bond_d[n, 1] = dy
+        bond_d[n, 2] = dz
+        n += r2 < cut2
     return n, math.sqrt(dmin2), kmin
+
+
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+def _largest_move(positions, reference):
+    """max over atoms of |positions - reference| (Å)."""
+    largest = 0.0
+    for a in range(positions.shape[0]):
+        dx = positions[a, 0] - reference[a, 0]
+        dy = positions[a, 1] - reference[a, 1]
+        dz = positions[a, 2] - reference[a, 2]
+        largest = max(largest, dx * dx + dy * dy + dz * dz)
+    return math.sqrt(largest)
 
 
 _IDENTITY = np.eye(3)
@@ -419,8 +432,7 @@ class NeighborCache:
         else:
             return False
         reference = self._positions if deformation is None else self._positions @ deformation
-        moved = float(np.sqrt(((positions - reference) ** 2).sum(axis=1).max()))
-        return shrink * (reach + self.skin) - 2.0 * moved > reach
+        return shrink * (reach + self.skin) - 2.0 * _largest_move(positions, reference) > reach
 
     def bonds(self, cell, positions, pbc, cutoff, *, reach=None):
         """(bond_i, bond_j, bond_d) of bonds shorter than ``cutoff`` (Å), as half_neighbor_list
