@@ -543,7 +543,9 @@ def warmup() -> float:
     for atoms in (crystal, cluster):
         potential.evaluate(atoms)
         potential.evaluate(atoms, forces=False)
-        potential.evaluate(atoms, neighbors=NeighborCache(1.0))
+        cache = NeighborCache(1.0)
+        for _ in range(2):  # built, then reused
+            potential.evaluate(atoms, neighbors=cache)
     from .engine.design import build_feature_tables, design_rows
 
     tables = build_feature_tables(params)

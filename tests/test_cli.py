@@ -52,14 +52,15 @@ def test_console_script_reports_errors_without_traceback(tmp_path):
 
 
 def test_warmup_fills_numba_cache_for_a_new_process(tmp_path):
-    """After `polymlp-lab warmup`, a new process evaluates a potential and computes design
-    rows for fitting without compiling."""
+    """After `polymlp-lab warmup`, a new process evaluates a potential (fresh list, reused
+    list, slab by slab) and computes design rows for fitting without compiling."""
     env = dict(__import__("os").environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
     first = subprocess.run([sys.executable, "-m", "polymlp_lab.cli", "warmup"],
                            capture_output=True, text=True, env=env)
     assert first.returncode == 0, first.stderr
     index_files = list((tmp_path / "cache").rglob("*.nbi"))
     assert len(index_files) >= 5  # every kernel module wrote its cache index
+    written = {path: path.stat().st_mtime_ns for path in index_files}
     probe = (
         "import time, numpy as np; from ase.build import bulk; import polymlp_lab;"
         "from polymlp_lab.models import model_params, n_features;"
@@ -70,9 +71,14 @@ def test_warmup_fills_numba_cache_for_a_new_process(tmp_path):
         "tab = build_feature_tables(p);"
         "t = time.perf_counter(); pot.evaluate(a);"
         "design_rows(tab, a.cell.array, a.positions, np.array([1, 0, 0, 0]), a.pbc);"
+        # a neighbour list reused (MD), and a structure evaluated slab by slab
+        "from polymlp_lab.engine import evaluate; from polymlp_lab.engine.neighbors import "
+        "NeighborCache; c = NeighborCache(); [pot.evaluate(a, neighbors=c) for _ in (1, 2)];"
+        "evaluate._SWEEP_BYTES = 0; pot.evaluate(a.repeat((12, 1, 1)));"
         "print(time.perf_counter() - t)"
     )
     second = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env)
     assert second.returncode == 0, second.stderr
     assert float(second.stdout.split()[-1]) < 5.0  # compiling would take ~20 s
-    assert len(list((tmp_path / "cache").rglob("*.nbi"))) == len(index_files)  # nothing new
+    # nothing new compiled: no new index, and none rewritten with a new entry
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").rglob("*.nbi")} == written
