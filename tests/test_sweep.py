@@ -96,3 +96,20 @@ def test_too_close_atoms_are_named_as_given(al_potential):
         sweep.evaluate_in_slabs(tables, cell, positions, types, pbc, plan)
     assert sorted(caught.value.pair) == [17, len(atoms) - 1]
     assert str(caught.value).startswith(f"atoms {caught.value.pair[0]} and ")
+
+
+def test_empty_slabs_are_passed_over(mgo_potential):
+    """Two blocks of atoms 25 Å apart in an open cell: the slabs between them hold no atom."""
+    block = bulk("MgO", "rocksalt", a=4.21, cubic=True).repeat((3, 2, 2))
+    block.rattle(0.05, seed=3)
+    far = block.copy()
+    far.positions += [3 * 4.21 + 25.0, 0.0, 0.0]
+    atoms = block + far
+    atoms.pbc = False
+    tables, cell, positions, types, pbc = inputs(mgo_potential, atoms)
+    plan = sweep.plan_slabs(cell, positions, pbc, tables.cutoff)
+    assert plan is not None and (np.diff(plan.start) == 0).any()
+    whole = evaluate_model(tables, cell, positions, types, pbc)
+    slabs = sweep.evaluate_in_slabs(tables, cell, positions, types, pbc, plan)
+    for a, b in zip(whole[:3], slabs[:3]):
+        np.testing.assert_allclose(b, a, rtol=0, atol=1e-10 * max(1.0, np.abs(a).max()))
