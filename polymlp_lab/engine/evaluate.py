@@ -75,8 +75,7 @@ def evaluate_model(
     kernels.compute_densities(bonds, type_ids, tables.basis, chunks, densities, kept)
     energies = np.zeros(n_atom)
     if features:
-        n_max = int(max(1, np.diff(tables.features.ptr).max(initial=0)))
-        feature_values = np.zeros((n_atom, n_max))
+        feature_values = tables.feature_rows(n_atom)
     else:
         feature_values = np.zeros((0, 1))
     kernels.atomic_energies(

@@ -174,6 +174,12 @@ class ModelTables(BasisTables):
     polynomial: Polynomial
     n_features: int  # linear + polynomial, = number of coefficients
 
+    def feature_rows(self, n_atom: int) -> np.ndarray:
+        """Zeroed (n_atom, n_max) rows for the dynamic features of each atom (n_max: the most
+        of any one type, at least 1)."""
+        n_max = int(max(1, np.diff(self.features.ptr).max(initial=0)))
+        return np.zeros((n_atom, n_max))
+
 
 def _type_pair_matrix(n_type: int) -> np.ndarray:
     """pypolymlp's type-pair numbering: (i, j), i <= j, row by row."""

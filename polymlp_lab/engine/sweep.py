@@ -91,25 +91,24 @@ def evaluate_in_slabs(tables: ModelTables, cell, positions, type_ids, pbc, plan:
     chunks = int(max(1, threads))
     n_slot = tables.n_slots_half
     per_slab = int(np.diff(start).max())
-    # rows of each atom's densities: six slabs of rows (see the module's docstring)
-    rows = np.empty(n_atom, dtype=np.int64)
-    for s in range(n_slab):
+
+    def slab_rows(s):
+        """Rows of slab s's atoms in the densities: six slabs of rows (module docstring)."""
         base = _slot(s, n_slab) * per_slab
-        rows[start[s]:start[s + 1]] = np.arange(base, base + start[s + 1] - start[s])
+        return base, base + start[s + 1] - start[s]
+
+    rows = np.empty(n_atom, dtype=np.int64)  # each atom's row
+    for s in range(n_slab):
+        rows[start[s]:start[s + 1]] = np.arange(*slab_rows(s))
     densities = np.empty((6 * per_slab, n_slot), dtype=np.complex128)
     accumulators = np.empty((chunks - 1, 6 * per_slab, 2 * n_slot))
     energies = np.zeros(n_atom)
     if features:
-        n_max = int(max(1, np.diff(tables.features.ptr).max(initial=0)))
-        feature_values = np.zeros((n_atom, n_max))
+        feature_values = tables.feature_rows(n_atom)
     force_array = np.zeros((n_atom, 3)) if forces else None
     force_buffers = np.zeros((chunks - 1, n_atom, 3)) if forces else None
     virial = np.zeros((3, 3))
     groups = {}  # bonds of the groups whose forces are still to come
-
-    def slab_rows(s):
-        base = _slot(s, n_slab) * per_slab
-        return base, base + start[s + 1] - start[s]
 
     def group_forces(s):
         bonds = groups.pop(s)
@@ -154,7 +153,8 @@ def evaluate_in_slabs(tables: ModelTables, cell, positions, type_ids, pbc, plan:
     feature_values = feature_values[given] if features else None
     if not forces:
         return energies, None, None, feature_values
-    force_array += force_buffers.sum(axis=0)
+    if chunks > 1:
+        kernels.add_accumulators(force_buffers, force_array, 0, n_atom, chunks)
     return energies, force_array[given], virial, feature_values
 
 
