@@ -105,23 +105,25 @@ def test_md_nvt_run_plots_live_and_plays_the_trajectory():
     assert panel.error is None
     panel.ensemble.value = "nvt"
     panel.temperature.value = 300.0
-    panel.steps.value = 50
-    panel.interval.value = 5
-    panel.supercell.value = (4, 4, 4)  # 256 atoms: a run of a few seconds
+    # 256 atoms, 200 steps: long enough (a few ms a step) for several redraws at 0.1 s; at 50
+    # steps the run could end before the second redraw on a loaded machine
+    panel.steps.value = 200
+    panel.interval.value = 20
+    panel.supercell.value = (4, 4, 4)
     panel.run_button.click()
     assert panel.run_button.disabled and not panel.stop_button.disabled
     finish(panel)
 
     assert panel.error is None, panel.error
     records = panel.result
-    assert records["step"] == list(range(0, 51, 5))  # steps / interval + 1 records
+    assert records["step"] == list(range(0, 201, 20))  # steps / interval + 1 records
     assert 30.0 < np.mean(records["temperature_K"]) < 3000.0
     assert sum(n < 11 for n in panel.redraws) >= 2, panel.redraws  # redrawn during the run
     assert panel.redraws[-1] == 11 and panel.figure is not None
     assert n_images(panel) == 1  # each redraw replaces the plot
     assert panel.viewer.n_frames == 11 and panel.viewer.frame_slider.max == 10
     assert len(panel.viewer.frames[0]) == 256
-    assert "50 steps" in panel.status.value
+    assert "200 steps" in panel.status.value
     assert not panel.run_button.disabled and panel.stop_button.disabled
 
 
